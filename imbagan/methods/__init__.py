@@ -1,0 +1,34 @@
+"""Balancing methods, one file each, all with the same small interface.
+
+A method is built as ``Method(cfg, data)`` where ``data`` is an ``imbagan.batches.DeviceData``
+(the imbalanced training set on the device plus the run's seeded generator). It owns its networks
+and optimisers; the loop in ``imbagan.train`` owns everything else (ticks, samples, checkpoints).
+
+    pretrain_steps: int                      # steps of a pre-training stage (0 when there is none)
+    def pretrain_step(self) -> dict          # one step of that stage (e.g. BAGAN's autoencoder)
+    def finish_pretrain(self) -> None        # after it (e.g. fit the class-conditional latents)
+    def train_step(self) -> dict             # one adversarial step; returns 0-dim tensors to log
+    def generate(self, y, noise=None)        # (N, C, H, W) in [-1, 1] for labels y; noise ~ N(0, I)
+    noise_dim: int                           # width of the noise generate() takes
+    classes_modeled: tuple[int, ...]         # classes generate() can draw
+    def state_dict(self) -> dict / load_state_dict(state)  # tensors and plain numbers only
+
+``train_step`` draws its own batches through ``data`` (``sample``, ``sample_of``,
+``uniform_labels``, ``randn``) because methods differ in what a step needs: a WGAN-GP critic
+takes several real batches per generator update, the minority GAN only its class's images.
+"""
+
+from __future__ import annotations
+
+from imbagan.methods.bagan import BAGAN
+from imbagan.methods.gan import GAN
+
+METHODS = {
+    "gan": GAN,
+    "bagan": BAGAN,
+}
+
+TITLES = {
+    "gan": "GAN on the minority class alone (BAGAN's baseline)",
+    "bagan": "BAGAN (Mariani et al. 2018)",
+}

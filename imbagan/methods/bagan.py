@@ -1,0 +1,149 @@
+"""BAGAN: Balancing GAN (Mariani et al. 2018, arXiv:1803.09655).
+
+Three stages (BAGAN §4, Fig. 3):
+  a) an autoencoder (encoder E, decoder Δ) trained with l2 loss on all images, unconditionally;
+  b) G initialised from Δ, D's first layers D_e from E, D's last layer D_d a fresh dense layer with
+     softmax over the n classes + "fake"; per class c, N(μ_c, Σ_c) fitted to E(X_c) and then frozen;
+  c) adversarial training: D minimises sparse categorical cross-entropy on batches where 1/(n+1)
+     of the images are fake (labels uniform over classes), G makes D assign its images the class asked.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from imbagan import losses
+from imbagan.batches import DeviceData
+from imbagan.nets import Discriminator, Encoder, Generator, adam
+
+
+def fit_class_gaussians(codes: Tensor, labels: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """Per-class mean and a matrix square root of the covariance of latent codes (BAGAN §4).
+
+    Returns (mu (n, d), root (n, d, d)) with root @ root.T = Σ_c, so z = μ_c + root_c ε for ε ~ N(0, I).
+    An eigen-decomposition is used instead of Cholesky because a minority class with fewer images
+    than latent dimensions has a singular covariance; its samples then stay in the span of its codes.
+    """
+    d = codes.shape[1]
+    mus, roots = [], []
+    for c in range(num_classes):
+        z = codes[labels == c].double()
+        mu = z.mean(0)
+        if z.shape[0] > 1:
+            cov = (z - mu).T @ (z - mu) / (z.shape[0] - 1)
+        else:
+            cov = torch.zeros(d, d, dtype=z.dtype, device=z.device)
+        evals, evecs = torch.linalg.eigh(cov)
+        roots.append((evecs * evals.clamp_min(0).sqrt()).float())
+        mus.append(mu.float())
+    return torch.stack(mus), torch.stack(roots)
+
+
+class BAGAN:
+    def __init__(self, cfg, data: DeviceData):
+        self.cfg, self.data = cfg, data
+        n, dev = data.num_classes, data.device
+        self.pretrain_steps = cfg.ae_steps
+        self.noise_dim = cfg.latent_dim
+        self.classes_modeled = tuple(range(n))
+        self.fake_label = n
+        # The decoder Δ *is* G: same module, so "G initialised from Δ" needs no copy (BAGAN §4b).
+        self.E = Encoder(data.img_shape, cfg.latent_dim, cfg.width).to(dev)
+        self.G = Generator(cfg.latent_dim, data.img_shape, cfg.width).to(dev)
+        # D = D_e (same trunk as E) + D_d, a dense layer over n classes + fake (Fig. 1b).
+        self.D = Discriminator(data.img_shape, n + 1, cfg.width).to(dev)
+        self.opt_ae = adam(list(self.E.parameters()) + list(self.G.parameters()), cfg)
+        self.opt_g = adam(self.G.parameters(), cfg)
+        self.opt_d = adam(self.D.parameters(), cfg)
+        # Class-conditional latent generator: fitted after the autoencoder, fixed afterwards.
+        self.mu = torch.zeros(n, cfg.latent_dim, device=dev)
+        self.root = torch.zeros(n, cfg.latent_dim, cfg.latent_dim, device=dev)
+        # BAGAN §4: "For each batch we supply, 1/(n+1) of the total images are fake".
+        self.n_fake = max(1, round(cfg.batch_size / (n + 1)))
+        self.n_real = cfg.batch_size - self.n_fake
+        self._fake_targets = torch.full((self.n_fake,), n, device=dev, dtype=torch.long)
+
+    # --- a) autoencoder ----------------------------------------------------------------
+    def pretrain_step(self) -> dict:
+        x, _ = self.data.sample(self.cfg.batch_size)
+        loss = F.mse_loss(self.G(self.E(x)), x)  # l2 reconstruction, no class knowledge (§4)
+        self.opt_ae.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_ae.step()
+        return {"ae_loss": loss.detach()}
+
+    # --- b) GAN initialisation -----------------------------------------------------------
+    @torch.no_grad()
+    def finish_pretrain(self) -> None:
+        self.E.eval()
+        codes, labels = [], []
+        for x, y in self.data.chunks():
+            codes.append(self.E(x))
+            labels.append(y)
+        self.E.train()
+        self.mu, self.root = fit_class_gaussians(torch.cat(codes), torch.cat(labels), self.data.num_classes)
+        # D_e <- E's trunk; D_d stays freshly initialised (§4b).
+        self.D.trunk.load_state_dict(self.E.trunk.state_dict())
+
+    def latent(self, y: Tensor, noise: Tensor) -> Tensor:
+        """z ~ N(μ_y, Σ_y) from standard normal noise."""
+        return self.mu[y] + torch.einsum("nij,nj->ni", self.root[y], noise)
+
+    # --- c) adversarial training ---------------------------------------------------------
+    def train_step(self) -> dict:
+        data, n_fake = self.data, self.n_fake
+        x_real, y_real = data.sample(self.n_real)
+        y_fake = data.uniform_labels(n_fake)
+        x_fake = self.G(self.latent(y_fake, data.randn(n_fake, self.noise_dim)))
+        logits = self.D(torch.cat([x_real, x_fake.detach()]))
+        d_loss = F.cross_entropy(logits, torch.cat([y_real, self._fake_targets]))
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+
+        # G: a batch of the same size, labels uniform; the target is the class asked for (§4c).
+        b = self.cfg.batch_size
+        y_g = data.uniform_labels(b)
+        g_logits = self.D(self.G(self.latent(y_g, data.randn(b, self.noise_dim))))
+        g_loss = F.cross_entropy(g_logits, y_g)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+
+        with torch.no_grad():
+            real_logits, fake_logits = logits[: self.n_real], logits[self.n_real:]
+            return {
+                "d_loss": d_loss.detach(),
+                "g_loss": g_loss.detach(),
+                # D's class accuracy on real images, among the n real classes.
+                "aux_acc": losses.accuracy(real_logits[:, : self.fake_label], y_real),
+                # How often D calls a fake "fake", and how often G's images get the class asked.
+                "d_fake_acc": (fake_logits.argmax(1) == self.fake_label).float().mean(),
+                "g_class_acc": losses.accuracy(g_logits.detach(), y_g),
+            }
+
+    @torch.no_grad()
+    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
+        y = y.to(self.data.device)
+        if noise is None:
+            noise = self.data.randn(y.shape[0], self.noise_dim)
+        was_training = self.G.training
+        self.G.eval()
+        out = self.G(self.latent(y, noise))
+        self.G.train(was_training)
+        return out
+
+    def state_dict(self) -> dict:
+        return {"E": self.E.state_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_ae": self.opt_ae.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "mu": self.mu, "root": self.root}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("E", "G", "D"):
+            getattr(self, name).load_state_dict(state[name])
+        for name in ("opt_ae", "opt_g", "opt_d"):
+            getattr(self, name).load_state_dict(state[name])
+        self.mu = state["mu"].to(self.data.device)
+        self.root = state["root"].to(self.data.device)

@@ -1,0 +1,104 @@
+"""A plain GAN trained on the minority class alone: BAGAN's "simple GAN" baseline (BAGAN §5).
+
+BAGAN §5: "we adjust the reference ACGAN discriminator output to discriminate only between real
+and fake images, and we remove the class conditioning for the generator input (this GAN is trained
+only over images from the minority class)". With several minority classes there is one unconditional
+generator/discriminator pair per class, each seeing only its class's images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from imbagan import losses
+from imbagan.batches import DeviceData
+from imbagan.nets import Discriminator, Generator, adam
+
+
+class GAN:
+    pretrain_steps = 0
+
+    def __init__(self, cfg, data: DeviceData):
+        self.cfg, self.data = cfg, data
+        if cfg.gan_classes:
+            bad = [c for c in cfg.gan_classes if not 0 <= c < data.num_classes]
+            if bad:
+                raise ValueError(f"gan_classes {bad} do not exist: the training set has classes 0..{data.num_classes - 1}.")
+            self.classes_modeled = tuple(sorted(set(int(c) for c in cfg.gan_classes)))
+        else:
+            # Default: the rarest class of the imbalanced training set (ties -> lowest id).
+            self.classes_modeled = (int(np.argmin(data.counts)),)
+        self.noise_dim = cfg.latent_dim
+        k = len(self.classes_modeled)
+        self.G = nn.ModuleList([Generator(cfg.latent_dim, data.img_shape, cfg.width) for _ in range(k)]).to(data.device)
+        self.D = nn.ModuleList([Discriminator(data.img_shape, 1, cfg.width, norm="batch") for _ in range(k)]).to(data.device)
+        self.opt_g = adam(self.G.parameters(), cfg)
+        self.opt_d = adam(self.D.parameters(), cfg)
+        # Maps an original label to its generator's slot (-1: not modelled).
+        slot = torch.full((data.num_classes,), -1, dtype=torch.long)
+        for i, c in enumerate(self.classes_modeled):
+            slot[c] = i
+        self._slot = slot.to(data.device)
+        self._labels = [torch.full((cfg.batch_size,), c, device=data.device, dtype=torch.long)
+                        for c in self.classes_modeled]
+
+    def pretrain_step(self) -> dict:
+        return {}
+
+    def finish_pretrain(self) -> None:
+        pass
+
+    def train_step(self) -> dict:
+        b = self.cfg.batch_size
+        d_total, g_total, d_real, d_fake = [], [], [], []
+        for G, D, labels in zip(self.G, self.D, self._labels):
+            real = self.data.sample_of(labels)  # this class's images only
+            fake = G(self.data.randn(b, self.noise_dim))
+            # D: real vs fake, standard BCE.
+            real_logits, fake_logits = D(real).squeeze(1), D(fake.detach()).squeeze(1)
+            d_loss = losses.bce_d(real_logits, fake_logits)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            # G: non-saturating loss, the usual practical choice (Goodfellow et al. 2014 §3).
+            g_logits = D(fake).squeeze(1)
+            g_loss = losses.nonsat_g(g_logits)
+            self.opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.opt_g.step()
+            d_total.append(d_loss.detach())
+            g_total.append(g_loss.detach())
+            d_real.append(torch.sigmoid(real_logits.detach()).mean())
+            d_fake.append(torch.sigmoid(fake_logits.detach()).mean())
+        mean = lambda xs: torch.stack(xs).mean()  # noqa: E731
+        return {"d_loss": mean(d_total), "g_loss": mean(g_total), "d_real": mean(d_real), "d_fake": mean(d_fake)}
+
+    @torch.no_grad()
+    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
+        y = y.to(self.data.device)
+        if noise is None:
+            noise = self.data.randn(y.shape[0], self.noise_dim)
+        slots = self._slot[y]
+        if bool((slots < 0).any()):
+            raise ValueError(f"This GAN models only classes {list(self.classes_modeled)}; it cannot draw others.")
+        out = torch.empty(y.shape[0], *self.data.img_shape, device=self.data.device)
+        was_training = self.G.training
+        self.G.eval()
+        for i, G in enumerate(self.G):
+            pick = slots == i
+            if bool(pick.any()):
+                out[pick] = G(noise[pick])
+        self.G.train(was_training)
+        return out
+
+    def state_dict(self) -> dict:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])

@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny device-resident data, tiny configs, and isolated runs/cache folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from imbagan.batches import DeviceData
+from imbagan.config import TrainConfig
+
+# A configuration every method can train on CPU in well under a second per step.
+TINY = dict(dataset="digits", imbalance="none", batch_size=8, width=8, latent_dim=16, ae_steps=3, steps=6,
+            tick_every=2, sample_every=3, checkpoint_every=3, samples_per_class=4, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """No test writes into the user's home or the working directory."""
+    monkeypatch.setenv("IMBAGAN_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path_factory.mktemp("runs")))
+    monkeypatch.setenv("IMBAGAN_THREADS", "1")  # background workers too: CI has 2 cores, tests share them
+    torch.set_num_threads(1)
+
+
+def make_data(num_classes: int = 3, size: int = 16, channels: int = 1, per_class=(12, 6, 3), seed: int = 0) -> DeviceData:
+    """Random images whose brightness depends on the class, so classes are learnable."""
+    rng = np.random.default_rng(seed)
+    per_class = list(per_class)[:num_classes] + [4] * max(0, num_classes - len(per_class))
+    y = np.concatenate([np.full(n, c) for c, n in enumerate(per_class)])
+    base = (y[:, None, None, None] * 200 // max(1, num_classes - 1)).astype(np.int64)
+    x = np.clip(base + rng.integers(0, 55, size=(len(y), channels, size, size)), 0, 255).astype(np.uint8)
+    g = torch.Generator().manual_seed(seed)
+    return DeviceData(x, y, tuple(f"c{c}" for c in range(num_classes)), torch.device("cpu"), g)
+
+
+def tiny_config(**kw) -> TrainConfig:
+    return TrainConfig(**{**TINY, **kw})
+
+
+@pytest.fixture
+def tiny_data():
+    return make_data()
