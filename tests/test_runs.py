@@ -1,0 +1,90 @@
+"""Runs as background processes: a real run ends done, stop is honoured, a killed worker shows as failed."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from imbagan import runs
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(pred, timeout=120.0, every=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def test_real_background_run_of_bagan_on_digits_ends_done(tmp_path):
+    cfg = tiny_config(method="bagan", imbalance="step", ir=10.0, width=16, batch_size=16, ae_steps=20, steps=30,
+                      tick_every=10, sample_every=10, checkpoint_every=25)
+    rid = runs.start(cfg, tmp_path)
+    d = runs.run_dir(rid, tmp_path)
+    st = wait_for(lambda: (s := runs.read_status(d))["state"] not in runs.ACTIVE and s)
+    assert st["state"] == "done", runs.log_tail(d)
+    assert st["step"] == st["total"] == 50
+    m = runs.read_metrics(d)
+    assert m[-1]["step"] == 50 and "d_loss" in m[-1]
+    assert len(runs.sample_paths(d)) == 4  # at steps 20 (start of GAN), 30, 40, 50
+    assert (d / "checkpoint.pt").exists() and not list(d.glob(".*.tmp"))
+    assert "done at step 50/50" in runs.log_tail(d)
+    assert [r.id for r in runs.list_runs(tmp_path)] == [rid]
+
+
+def _long_run(tmp_path):
+    cfg = tiny_config(method="gan", steps=1_000_000, tick_every=5, checkpoint_every=50)
+    rid = runs.start(cfg, tmp_path)
+    d = runs.run_dir(rid, tmp_path)
+    wait_for(lambda: (runs.read_status(d).get("step") or 0) >= 5)
+    return rid, d
+
+
+def test_stop_is_honoured_and_resume_continues(tmp_path):
+    rid, d = _long_run(tmp_path)
+    t = time.time()
+    st = runs.stop(rid, tmp_path)
+    assert time.time() - t < 5
+    assert st["state"] == "stopped" and runs.read_status(d)["state"] == "stopped"
+    stopped_at = st["step"]
+    assert stopped_at > 0 and (d / "checkpoint.pt").exists()
+    runs.resume(rid, tmp_path)
+    wait_for(lambda: (runs.read_status(d).get("step") or 0) > stopped_at)
+    assert "resumed from step" in runs.log_tail(d)
+    assert runs.stop(rid, tmp_path)["state"] == "stopped"
+    with pytest.raises(ValueError, match="nothing to resume"):
+        st = runs.read_json(d / "status.json")
+        runs.write_json_atomic(d / "status.json", {**st, "state": "done"})
+        runs.resume(rid, tmp_path)
+
+
+def test_a_killed_worker_is_shown_as_failed_and_keeps_its_files(tmp_path):
+    rid, d = _long_run(tmp_path)
+    pid = runs.read_status(d)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    st = wait_for(lambda: (s := runs.read_status(d))["state"] == "failed" and s, timeout=10)
+    assert "ended without saying why" in st["error"]
+    assert runs.read_metrics(d)  # still readable
+    assert runs.read_json(d / "status.json")["state"] == "failed"  # and saved, not only reported
+
+
+def test_a_failing_worker_records_its_error(tmp_path):
+    cfg = tiny_config(dataset="mnist", data_root=str(tmp_path / "nowhere"))
+    rid = runs.start(cfg, tmp_path)
+    d = runs.run_dir(rid, tmp_path)
+    st = wait_for(lambda: (s := runs.read_status(d))["state"] not in runs.ACTIVE and s)
+    assert st["state"] == "failed"
+    assert "nowhere" in st["error"]  # the message names the folder it looked in
+
+
+def test_run_ids_cannot_escape_the_runs_folder(tmp_path):
+    with pytest.raises(ValueError):
+        runs.run_dir("../etc", tmp_path)
+    with pytest.raises(FileNotFoundError):
+        runs.run_dir("no-such-run", tmp_path)
