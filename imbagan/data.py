@@ -585,3 +585,33 @@ def load(
     return info.loader(
         data_root(root), split, None if image_size is None else int(image_size), channels, download
     )
+
+
+def load_labels(name: str, split: str = "train", root: str | os.PathLike | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels and class names of a split without decoding images where that is avoidable.
+
+    Image folders (and the CIFAR-10 JPEG copy) are only listed, so a page can show class counts
+    of 50,000 JPEGs at once; the other datasets are small or already decoded and go through load().
+    """
+    key = str(name).strip().lower().replace("-", "_")
+    base = data_root(root)
+    folder = None
+    if key == "imagefolder":
+        folder = base
+    elif key == "cifar10" and not (base / "cifar-10-batches-py").is_dir():
+        folder = base / "CIFAR-10-images"
+        if not ((folder / "train").is_dir() and (folder / "test").is_dir()):
+            folder = None  # load() raises the message naming the expected files
+    if folder is None:
+        s = load(key, split, root)
+        return s.y, s.classes
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; use 'train' or 'test'.")
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        classes = _class_names(folder / "train")
+        _, y = _enumerate(folder / split, classes, split == "test")
+        return y, tuple(classes)
+    classes = _class_names(folder)
+    _, y = _enumerate(folder, classes, False)
+    test = _holdout_mask(y, _HOLDOUT_FRACTION, _HOLDOUT_SEED)
+    return y[test if split == "test" else ~test], tuple(classes)

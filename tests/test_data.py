@@ -352,3 +352,27 @@ def test_bad_arguments(kwargs: dict, match: str) -> None:
 def test_dataset_name_is_forgiving() -> None:
     assert load("Digits", "test").x.shape[0] == 450
     assert os.fspath(data_root("x")).endswith("x")
+
+
+@pytest.mark.parametrize("layout", ["split", "flat"])
+def test_labels_without_decoding_match_a_full_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
+    import imbagan.data as data
+
+    tmp_path = tmp_path / "images"  # tmp_path itself also holds the test's cache folder
+    if layout == "split":
+        write_folder(tmp_path / "train", per_class=4)
+        write_folder(tmp_path / "test", per_class=2)
+    else:
+        write_folder(tmp_path, per_class=5)
+    want = {s: load("imagefolder", s, root=tmp_path) for s in ("train", "test")}
+
+    def no_decoding(*a, **k):
+        raise AssertionError("load_labels must not decode images")
+
+    monkeypatch.setattr(data, "_decode_images", no_decoding)
+    for split, s in want.items():
+        y, classes = data.load_labels("imagefolder", split, root=tmp_path)
+        np.testing.assert_array_equal(y, s.y)
+        assert classes == s.classes
+    y, classes = data.load_labels("digits", "train")
+    assert len(y) == 1347 and classes[0] == "0"

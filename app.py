@@ -1,0 +1,16 @@
+"""imbagan: see, with your own eyes, whether a GAN can restore the balance of an image dataset.
+
+Run with `make app` (or `streamlit run app.py`). Pages live in pages/ and only draw what the
+imbagan package computes; training and evaluation run in background processes.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="imbagan", page_icon="⚖️", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,26 @@
+"""Home: what the app is for, where to start, and the runs in progress."""
+
+import streamlit as st
+
+from imbagan import runs
+from ui import live
+
+st.title("imbagan ⚖️")
+st.markdown(
+    "When one class of an image dataset is rare, a classifier learns to ignore it. "
+    "imbagan lets you make a benchmark dataset imbalanced on purpose, train a balancing GAN "
+    "(BAGAN and its relatives) in the background, watch it draw the rare classes, and judge "
+    "whether the generated images help."
+)
+st.markdown("**Start here:** open **Train**, keep the bundled *digits* dataset and the *bagan* method, "
+            "press *Launch training*, and watch one row per class fill in.")
+st.page_link("pages/train.py", label="Train a balancing GAN", icon="🏋️")
+
+all_runs = runs.list_runs()
+active = [r for r in all_runs if r.state in runs.ACTIVE]
+st.subheader("Runs in progress" if active else "Recent runs")
+shown = active or all_runs[:5]
+if shown:
+    live.runs_table(shown)
+else:
+    st.caption("No runs yet.")

@@ -1,0 +1,67 @@
+"""Train: pick data, imbalance and method; launch a background run; watch it live."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from imbagan import runs
+from ui import charts, live, widgets
+
+st.title("Train a balancing GAN")
+
+# Settings carried from the Data page ("data_choice") or a Taxonomy preset ("train_preset") become
+# the form's defaults; the form's own widget state is cleared so they show.
+carried = {**st.session_state.pop("data_choice", {}), **st.session_state.pop("train_preset", {})}
+if carried:
+    for k in [k for k in st.session_state if str(k).startswith("train.") and k != "train.run"]:
+        del st.session_state[k]
+    st.session_state["train_defaults"] = carried
+defaults = st.session_state.get("train_defaults", {})
+
+all_runs = runs.list_runs()
+ids = [r.id for r in all_runs]
+current = live.selected_run(ids)
+
+with st.expander("New run", expanded=current is None or bool(carried)):
+    c_data, c_method = st.columns([1, 1])
+    with c_data:
+        st.markdown("**Data and imbalance**")
+        fields = widgets.data_widgets("train", defaults)
+    with c_method:
+        st.markdown("**Method**")
+        fields.update(widgets.method_widgets("train", defaults))
+    cfg, error = widgets.build_config(fields)
+    if error:
+        st.error(error)
+    else:
+        try:
+            names, before, after = widgets.preview(cfg)
+        except (ValueError, FileNotFoundError) as e:
+            st.error(str(e))
+            cfg = None
+        else:
+            kept = [a for a in after if a > 0]
+            ir = max(kept) / min(kept)
+            st.plotly_chart(charts.counts_figure(names, before, after, log_y=ir > 20), key="train.counts")
+            st.caption(f"{sum(after):,} training images kept of {sum(before):,}; imbalance ratio {ir:.1f}. "
+                       "The test split stays balanced and untouched.")
+    if st.button("Launch training", type="primary", disabled=cfg is None, key="train.launch"):
+        run_id = runs.start(cfg)
+        st.query_params["run"] = run_id
+        st.session_state["train.run"] = run_id
+        st.rerun()
+
+if not all_runs:
+    st.info("No runs yet: set up one above and launch it.")
+    st.stop()
+
+st.divider()
+labels = {r.id: live.run_label(r) for r in all_runs}
+chosen = st.selectbox("Run", ids, index=ids.index(current) if current else 0, format_func=labels.get,
+                      key="train.run")
+if chosen != st.query_params.get("run"):
+    st.query_params["run"] = chosen
+live.run_panel(chosen)
+
+with st.expander(f"All runs ({len(all_runs)})"):
+    live.runs_table(all_runs)

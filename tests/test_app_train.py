@@ -1,0 +1,68 @@
+"""The Train page through Streamlit's AppTest: launch a real background run, poll, see grid and curves."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from imbagan import runs
+
+pytestmark = pytest.mark.slow
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")
+
+
+
+def test_train_page_launches_and_shows_a_live_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert at.info[0].value.startswith("No runs yet")
+    at.selectbox(key="train.imbalance").set_value("step").run()
+    at.number_input(key="train.ir").set_value(10.0).run()
+    assert any("imbalance ratio 10." in c.value for c in at.caption)  # the before/after counts chart's summary
+    at.number_input(key="train.bagan.steps").set_value(30).run()
+    at.number_input(key="train.bagan.ae_steps").set_value(10).run()
+    at.number_input(key="train.bagan.width").set_value(16).run()
+    at.number_input(key="train.loop.sample_every").set_value(10).run()
+    at.number_input(key="train.loop.tick_every").set_value(5).run()
+    at.button(key="train.launch").click().run()
+    assert not at.exception
+    (r,) = runs.list_runs(tmp_path)
+    assert at.query_params["run"] == [r.id] or at.query_params["run"] == r.id
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(1.0)
+        at.run()
+        if runs.info(r.id, tmp_path).state == "done" and len(at.get("image")) and at.get("plotly_chart"):
+            break
+    assert runs.info(r.id, tmp_path).state == "done", runs.log_tail(r.dir)
+    at.run()  # the run may have ended between the last render and the state check
+    assert len(at.get("image")) >= 1  # the newest sample grid
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 2  # counts chart + loss curves
+    assert any("done" in s.value for s in at.subheader)
+
+
+def test_train_page_reads_the_run_from_the_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    from tests.conftest import tiny_config
+    from imbagan import train
+
+    d = runs.create(tiny_config(), tmp_path)
+    train.train(d)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["run"] = d.name
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="train.run").value == d.name
+    assert len(at.get("image")) == 1
+
+
+def test_an_impossible_imbalance_is_a_readable_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.selectbox(key="train.imbalance").set_value("bagan_gp").run()  # digits has ~135 images per class
+    assert not at.exception
+    assert at.error and "class" in at.error[0].value
+    assert at.button(key="train.launch").disabled

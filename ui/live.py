@@ -1,0 +1,105 @@
+"""The live view of one run: progress, sample grids, curves, Stop/Resume; redrawn by a fragment."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from imbagan import runs
+from imbagan.train import eta_text
+from ui import charts
+
+REFRESH_S = 2.0
+STATE_ICON = {"queued": "⏳", "running": "🟢", "done": "✅", "failed": "❌", "stopped": "⏹️"}
+
+
+def selected_run(options: list[str]) -> str | None:
+    """The run named in the URL (?run=...), so a refresh or a new tab shows the same run."""
+    rid = st.query_params.get("run")
+    return rid if rid in options else None
+
+
+def run_label(r: runs.RunInfo) -> str:
+    c = r.config
+    return f"{STATE_ICON.get(r.state, '')} {c.get('method')} · {c.get('dataset')} · {c.get('imbalance')} — {r.id}"
+
+
+def runs_table(rs: list[runs.RunInfo]):
+    """A compact list of runs with state and progress."""
+    rows = [{"run": r.id, "state": r.state, "method": r.config.get("method"), "dataset": r.config.get("dataset"),
+             "imbalance": r.config.get("imbalance"), "progress": r.progress,
+             "step": f"{r.status.get('step') or 0}/{r.status.get('total') or '?'}"} for r in rs]
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+
+
+def _progress(st_: dict, cfg: dict) -> None:
+    step, total = st_.get("step") or 0, st_.get("total") or 0
+    frac = min(1.0, step / total) if total else 0.0
+    rate = st_.get("img_per_s")
+    parts = [f"step {step:,}/{total:,}" if total else "starting…", st_.get("phase") or ""]
+    if st_.get("state") == "running" and rate:
+        parts += [f"{rate:,.0f} images/s", f"ETA {eta_text(st_.get('eta_s'))}"]
+    st.progress(frac, text=" · ".join(p for p in parts if p))
+
+
+def _grid(d, key: str, status: dict) -> None:
+    paths = runs.sample_paths(d)
+    if not paths:
+        pre = status.get("pretrain_steps") or 0
+        st.info("The first sample grid appears when adversarial training starts"
+                + (f" (after {pre:,} autoencoder steps)." if pre else "."))
+        return
+    follow = st.toggle("Follow the newest grid", value=True, key=f"{key}.follow")
+    idx = len(paths) - 1
+    if not follow and len(paths) > 1:
+        steps = [int(p.stem) for p in paths]
+        chosen = st.select_slider("Step", options=steps, value=steps[-1], key=f"{key}.slider")
+        idx = steps.index(chosen)
+    st.image(str(paths[idx]), caption=f"step {int(paths[idx].stem):,}: one row per class, the same noise in "
+             "every frame; red rows with a marker are minority classes (fewer than half the largest class's images).")
+
+
+def run_panel(run_id: str) -> None:
+    """Everything about one run; refreshes itself every ~2 s while the run is active."""
+    try:
+        first = runs.info(run_id)
+    except (ValueError, FileNotFoundError) as e:
+        st.warning(str(e))
+        return
+    active = first.state in runs.ACTIVE
+
+    @st.fragment(run_every=REFRESH_S if active else None)
+    def panel() -> None:
+        r = runs.info(run_id)
+        s, c = r.status, r.config
+        st.subheader(f"{STATE_ICON.get(r.state, '')} {c.get('method')} on {c.get('dataset')} ({r.state})")
+        _progress(s, c)
+        b1, b2, _ = st.columns([1, 1, 4])
+        if r.state in runs.ACTIVE and b1.button("Stop", key=f"stop.{run_id}", type="primary"):
+            runs.stop(run_id)
+            st.rerun()
+        if r.state in ("stopped", "failed") and b2.button("Resume", key=f"resume.{run_id}"):
+            try:
+                runs.resume(run_id)
+            except ValueError as e:
+                st.error(str(e))
+            st.rerun()
+        if r.state == "failed":
+            st.error(f"This run failed: {s.get('error') or 'no reason recorded'}")
+            st.code(runs.log_tail(r.dir) or "(the log is empty)", language=None)
+        left, right = st.columns([1, 1])
+        with left:
+            _grid(r.dir, f"grid.{run_id}", s)
+        with right:
+            df = charts.metrics_frame(runs.read_metrics(r.dir))
+            if df.empty:
+                st.info("Loss curves appear after the first tick.")
+            else:
+                losses, other = charts.curve_keys(df)
+                st.plotly_chart(charts.curves_figure(df, losses, "Losses"), key=f"loss.{run_id}")
+                if other:
+                    st.plotly_chart(charts.curves_figure(df, other, "Diagnostics"), key=f"diag.{run_id}")
+        if active and r.state not in runs.ACTIVE:
+            st.rerun()  # the run ended: redraw the page once, without the timer
+
+    panel()

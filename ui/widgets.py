@@ -1,0 +1,156 @@
+"""Widgets that build an imbagan config: data, imbalance and method, with the paper's defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+
+import streamlit as st
+
+from imbagan import data as datasets
+from imbagan import train
+from imbagan.config import ACGAN_VARIANTS, ADV_LOSSES, FIELD_HELP, TrainConfig
+from imbagan.imbalance import PROFILES
+from imbagan.methods import METHODS, TITLES
+
+DEFAULTS = TrainConfig()
+DROP_LEVELS = [40.0, 60.0, 80.0, 90.0, 95.0, 97.5]  # BAGAN §5
+
+PROFILE_HELP = {
+    "none": "Keep every image (the balanced original).",
+    "drop": "One or more minority classes keep (100 − p)% of their images (BAGAN §5).",
+    "binary": "Two classes only; the minority is cut to majority / IR (AGGAN §5).",
+    "step": "GAMO / DeepSMOTE per-class counts at IR 100, rescaled to the IR asked (10 classes).",
+    "longtail": "Exponential decay n_max · IR^(−i/(C−1)) (CIFAR-10-LT style).",
+    "bagan_gp": "Class c keeps its first 100·c images, class 0 keeps all (BAGAN-GP's tables).",
+    "custom": "Your own count for every class.",
+}
+
+# The hyper-parameters each method reads, beyond the common ones (the per-method widget list).
+METHOD_FIELDS: dict[str, list[str]] = {
+    "gan": ["gan_classes"],
+    "bagan": ["ae_steps"],
+    "acgan": ["acgan_variant", "lambda_cls", "adv_loss", "gp_weight", "n_critic"],
+    "bagan_gp": ["ae_steps", "gp_weight", "n_critic"],
+    "aggan": ["aggan_t0", "aggan_alpha", "aggan_gamma"],
+    "cagan": ["adv_loss", "cagan_mix_start", "cagan_d_norm", "gp_weight", "n_critic"],
+}
+COMMON_FIELDS = ["steps", "batch_size", "latent_dim", "lr", "beta1", "beta2", "width", "seed"]
+CHOICES = {"adv_loss": ADV_LOSSES, "acgan_variant": ACGAN_VARIANTS, "cagan_d_norm": ("none", "batch"),
+           "device": ("auto", "cpu", "cuda", "mps")}
+
+
+def paper_defaults(method: str) -> dict:
+    """A method file's PAPER_DEFAULTS (the settings of its paper), if it has any."""
+    mod = importlib.import_module(METHODS[method].__module__)
+    return dict(getattr(mod, "PAPER_DEFAULTS", {}))
+
+
+@st.cache_data(show_spinner="Reading the dataset's labels…", max_entries=16)
+def _preview(cfg_dict: dict) -> tuple[list[str], list[int], list[int]]:
+    return train.imbalance_preview(TrainConfig.from_dict(cfg_dict))
+
+
+def preview(cfg: TrainConfig) -> tuple[list[str], list[int], list[int]]:
+    """(class names, available per class, kept per class); errors propagate as ValueError/FileNotFoundError."""
+    keys = ("dataset", "data_root", "image_size", "channels", "imbalance", "ir", "drop", "minority",
+            "majority", "counts", "seed")
+    return _preview({k: getattr(cfg, k) for k in keys})
+
+
+def data_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
+    """Dataset and imbalance widgets; returns TrainConfig fields."""
+    d = {**dataclasses.asdict(DEFAULTS), **(defaults or {})}
+    names = list(datasets.DATASETS)
+    ds = st.selectbox("Dataset", names, index=names.index(d["dataset"]), key=f"{key}.dataset",
+                      format_func=lambda n: datasets.DATASETS[n].title,
+                      help="digits ships with scikit-learn (no download); the others read a data folder.")
+    out: dict = {"dataset": ds}
+    info = datasets.DATASETS[ds]
+    st.caption(info.description)
+    if info.needs_root:
+        root = st.text_input("Data folder", value=d.get("data_root") or os.environ.get(datasets.DEFAULT_ROOT_ENV, ""),
+                             key=f"{key}.root", placeholder="e.g. ../shared/datasets",
+                             help="The folder holding the dataset's files; defaults to $IMBAGAN_DATA or ./data.")
+        out["data_root"] = root.strip() or None
+    if ds == "imagefolder":
+        c1, c2 = st.columns(2)
+        out["image_size"] = c1.selectbox("Image size", [16, 28, 32, 64], index=2, key=f"{key}.size")
+        out["channels"] = c2.selectbox("Channels", [1, 3], index=1, key=f"{key}.channels",
+                                       format_func=lambda c: "grey" if c == 1 else "RGB")
+    prof = st.selectbox("Imbalance", PROFILES, index=PROFILES.index(d["imbalance"]), key=f"{key}.imbalance",
+                        help="How the training set is made imbalanced; the test set stays balanced.")
+    st.caption(PROFILE_HELP.get(prof, ""))
+    out["imbalance"] = prof
+    if prof in ("binary", "step", "longtail"):
+        out["ir"] = float(st.number_input("Imbalance ratio (largest / smallest class)", min_value=1.0,
+                                          max_value=1000.0, value=float(d["ir"]), step=1.0, key=f"{key}.ir"))
+    if prof == "drop":
+        out["drop"] = float(st.select_slider("Percent of the minority class dropped", DROP_LEVELS,
+                                             value=d["drop"] if d["drop"] in DROP_LEVELS else 97.5, key=f"{key}.drop"))
+        out["minority"] = tuple(st.multiselect("Minority class(es)", list(range(10)), default=list(d["minority"]),
+                                               key=f"{key}.minority") or [0])
+    if prof == "binary":
+        c1, c2 = st.columns(2)
+        out["majority"] = int(c1.number_input("Majority class", 0, 9, int(d["majority"]), key=f"{key}.majority"))
+        out["minority"] = (int(c2.number_input("Minority class", 0, 9, int(d["minority"][0]), key=f"{key}.minor1")),)
+    if prof == "custom":
+        txt = st.text_input("Images per class, comma-separated", value=", ".join(map(str, d["counts"])) or "100, 50, 20",
+                            key=f"{key}.counts")
+        try:
+            out["counts"] = tuple(int(v) for v in txt.replace(" ", "").split(",") if v)
+        except ValueError:
+            st.error("Counts must be whole numbers separated by commas, e.g. 100, 50, 20.")
+            out["counts"] = ()
+    return out
+
+
+def _field_widget(name: str, value, key: str):
+    label = name.replace("_", " ")
+    help_ = FIELD_HELP.get(name)
+    if name in CHOICES:
+        opts = list(CHOICES[name])
+        return st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=key, help=help_)
+    if isinstance(value, bool):
+        return st.checkbox(label, value=value, key=key, help=help_)
+    if isinstance(value, int):
+        return int(st.number_input(label, value=int(value), min_value=0, step=1, key=key, help=help_))
+    if isinstance(value, float):
+        return float(st.number_input(label, value=float(value), format="%g", key=key, help=help_))
+    if isinstance(value, tuple):
+        txt = st.text_input(label + " (comma-separated class ids; empty = rarest)", ", ".join(map(str, value)),
+                            key=key, help=help_)
+        return tuple(int(v) for v in txt.replace(" ", "").split(",") if v.strip().isdigit())
+    return st.text_input(label, str(value), key=key, help=help_)
+
+
+def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
+    """Method choice and its hyper-parameters, pre-filled with the paper's defaults."""
+    d = {**dataclasses.asdict(DEFAULTS), **(defaults or {})}
+    names = list(METHODS)
+    method = st.selectbox("Method", names, index=names.index(d["method"]) if d["method"] in names else 0,
+                          key=f"{key}.method", format_func=lambda m: TITLES.get(m, m))
+    # The paper's settings first, then whatever a preset carried for this method.
+    d = {**d, **paper_defaults(method), **(defaults or {} if (defaults or {}).get("method") == method else {})}
+    out: dict = {"method": method}
+    fields = [f for f in COMMON_FIELDS + METHOD_FIELDS.get(method, []) if f in d]
+    cols = st.columns(3)
+    for i, f in enumerate(fields):
+        with cols[i % 3]:
+            out[f] = _field_widget(f, d[f], f"{key}.{method}.{f}")
+    with st.expander("Loop and device"):
+        c = st.columns(3)
+        for i, f in enumerate(["sample_every", "tick_every", "checkpoint_every", "samples_per_class", "device",
+                               "evaluate_after"]):
+            with c[i % 3]:
+                out[f] = _field_widget(f, d[f], f"{key}.loop.{f}")
+    return out
+
+
+def build_config(fields: dict) -> tuple[TrainConfig | None, str | None]:
+    """A TrainConfig from widget values, or the sentence saying what is wrong."""
+    try:
+        return TrainConfig(**fields), None
+    except (ValueError, TypeError) as e:
+        return None, str(e)
