@@ -70,10 +70,11 @@ def load_split(cfg: TrainConfig, split: str = "train") -> tuple[datasets.ImageSe
 
 def imbalance_preview(cfg: TrainConfig) -> tuple[list[str], list[int], list[int]]:
     """(class names, images available per class, images kept per class) for the config's imbalance."""
-    full = datasets.load(cfg.dataset, "train", root=cfg.data_root, image_size=cfg.image_size, channels=cfg.channels)
-    available = full.counts()
-    kept = imb.target_counts(cfg.imbalance_spec(), available, channels=full.shape[0])
-    return list(full.classes), available, list(kept)
+    y, classes = datasets.load_labels(cfg.dataset, "train", root=cfg.data_root)
+    available = np.bincount(y, minlength=len(classes)).astype(int).tolist()
+    channels = cfg.channels or datasets.DATASETS[cfg.dataset].channels
+    kept = imb.target_counts(cfg.imbalance_spec(), available, channels=channels)
+    return list(classes), available, list(kept)
 
 
 def build(cfg: TrainConfig, device: torch.device | None = None):
@@ -125,15 +126,17 @@ def save_grid(images: torch.Tensor, path: Path, per_row: int, labels: list[str] 
     pic = pic.convert("RGB").resize((pic.width * scale, pic.height * scale), Image.NEAREST)
     if labels:
         font = ImageFont.load_default(size=max(11, min(18, (side + 1) * scale // 3)))
-        margin = 12 + max(int(font.getlength(t)) for t in labels) + 20
+        dot = max(4, font.size // 3)  # a drawn marker: the bundled font has no star glyph
+        margin = 2 * dot + 12 + max(int(font.getlength(t)) for t in labels) + 12
         canvas = Image.new("RGB", (pic.width + margin, pic.height), "white")
         canvas.paste(pic, (margin, 0))
         draw = ImageDraw.Draw(canvas)
         row_h = (side + 1) * scale
         for i, text in enumerate(labels):
-            star = marked is not None and i in marked
-            draw.text((6, i * row_h + row_h // 2), ("★ " if star else "") + text, anchor="lm", font=font,
-                      fill=(200, 30, 30) if star else (40, 40, 40))
+            mid, star = i * row_h + row_h // 2, marked is not None and i in marked
+            if star:
+                draw.regular_polygon((6 + dot, mid, dot), 5, rotation=90, fill=(200, 30, 30))
+            draw.text((2 * dot + 12, mid), text, anchor="lm", font=font, fill=(200, 30, 30) if star else (40, 40, 40))
         pic = canvas
     tmp = path.with_name(f".{path.name}.tmp")
     pic.save(tmp, format="PNG")
