@@ -18,6 +18,7 @@ def counts_figure(names: Sequence[str], before: Sequence[int], after: Sequence[i
         go.Bar(name="kept (imbalanced)", x=list(names), y=list(after), marker_color="#1f77b4",
                text=list(after), textposition="outside"),
     ])
+    fig.update_xaxes(type="category")  # class names like "0".."9" are labels, not numbers
     fig.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=30, b=10),
                       yaxis_title="images", legend=dict(orientation="h", y=1.12))
     if log_y:

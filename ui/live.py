@@ -55,7 +55,10 @@ def _grid(d, key: str, status: dict) -> None:
         steps = [int(p.stem) for p in paths]
         chosen = st.select_slider("Step", options=steps, value=steps[-1], key=f"{key}.slider")
         idx = steps.index(chosen)
-    st.image(str(paths[idx]), caption=f"step {int(paths[idx].stem):,}: one row per class, the same noise in "
+    first = int(paths[idx].stem) == (status.get("pretrain_steps") or 0)
+    st.image(str(paths[idx]), caption=f"step {int(paths[idx].stem):,}"
+             + (" (the generator as initialised, before adversarial training)" if first else "")
+             + ": one row per class, the same noise in "
              "every frame; red rows with a marker are minority classes (fewer than half the largest class's images).")
 
 

@@ -76,9 +76,11 @@ def data_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
         out["data_root"] = root.strip() or None
     if ds == "imagefolder":
         c1, c2 = st.columns(2)
-        out["image_size"] = c1.selectbox("Image size", [16, 28, 32, 64], index=2, key=f"{key}.size")
-        out["channels"] = c2.selectbox("Channels", [1, 3], index=1, key=f"{key}.channels",
-                                       format_func=lambda c: "grey" if c == 1 else "RGB")
+        sizes = [16, 28, 32, 64]
+        out["image_size"] = c1.selectbox("Image size", sizes, index=sizes.index(d.get("image_size") or 32),
+                                         key=f"{key}.size")
+        out["channels"] = c2.selectbox("Channels", [1, 3], index=0 if d.get("channels") == 1 else 1,
+                                       key=f"{key}.channels", format_func=lambda c: "grey" if c == 1 else "RGB")
     prof = st.selectbox("Imbalance", PROFILES, index=PROFILES.index(d["imbalance"]), key=f"{key}.imbalance",
                         help="How the training set is made imbalanced; the test set stays balanced.")
     st.caption(PROFILE_HELP.get(prof, ""))

@@ -1,0 +1,287 @@
+"""What the Data, Compare and Taxonomy pages show, computed without Streamlit.
+
+- :func:`class_grid`: real training images, one row per class, as ONE composite PNG (minority rows starred).
+- :func:`extract_zip`: a user's ``.zip`` of class folders unpacked safely under ``<data folder>/uploads/<name>``.
+- :func:`compare_table` / :func:`metrics_long`: several runs side by side (training state plus evaluation).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import secrets
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Sequence
+
+import numpy as np
+import pandas as pd
+
+from imbagan import data as datasets
+from imbagan import imbalance as imb
+from imbagan import runs
+from imbagan.config import TrainConfig
+
+# --- real-image grid --------------------------------------------------------------------------
+
+DATA_FIELDS = ("dataset", "data_root", "image_size", "channels", "imbalance", "ir", "drop", "minority",
+               "majority", "counts", "seed")
+
+
+def data_fields(cfg: TrainConfig) -> dict:
+    """The config's data and imbalance fields (what a data choice carries), JSON-friendly (lists, not tuples)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in ((k, getattr(cfg, k)) for k in DATA_FIELDS)}
+
+
+def class_grid(cfg: TrainConfig, per_class: int = 8) -> bytes:
+    """PNG bytes: ``per_class`` real training images per class (after the imbalance), one row per class.
+
+    Rows are labelled ``name (count)`` and minority rows (fewer than half the largest class) are starred, like
+    the run's sample grids, so the two compare at a glance. A class with fewer images than ``per_class``
+    leaves its remaining cells grey. Images are picked with a generator seeded by ``cfg.seed``.
+    """
+    import torch
+
+    from imbagan.train import load_split, minority_classes, save_grid
+
+    if per_class < 1:
+        raise ValueError(f"per_class must be at least 1 (got {per_class}).")
+    train_set, _ = load_split(cfg, "train")
+    counts = train_set.counts()
+    rng = np.random.default_rng(cfg.seed)
+    c, h, w = train_set.shape
+    cells = np.full((len(counts) * per_class, c, h, w), 128, dtype=np.uint8)  # grey: no image
+    for k in range(len(counts)):
+        idx = np.flatnonzero(train_set.y == k)
+        pick = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
+        cells[k * per_class: k * per_class + len(pick)] = train_set.x[pick]
+    images = torch.from_numpy(cells).float().div(127.5).sub(1.0)  # save_grid expects [-1, 1]
+    labels = [f"{name} ({n:,})" for name, n in zip(train_set.classes, counts)]
+    with tempfile.TemporaryDirectory(prefix="imbagan-grid-") as tmp:
+        path = Path(tmp) / "grid.png"
+        save_grid(images, path, per_class, labels, minority_classes(counts))
+        return path.read_bytes()
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+MAX_COMPRESSED = 200 * 1024 ** 2  # the zip itself (Streamlit's default upload limit too)
+MAX_UNCOMPRESSED = 500 * 1024 ** 2  # the images once extracted: guards against zip bombs
+MAX_FILES = 100_000
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+UPLOADS = "uploads"
+_TMP_PREFIX = ".tmp-"
+
+
+def uploads_root(root: str | os.PathLike | None = None) -> Path:
+    """Where uploaded folders live: ``<data folder>/uploads`` ($IMBAGAN_DATA/uploads, else ./data/uploads)."""
+    return datasets.data_root(root) / UPLOADS
+
+
+def upload_name(filename: str) -> str:
+    """A folder name from an uploaded file's name: letters, digits, '.', '_' and '-' only."""
+    stem = Path(str(filename).replace("\\", "/")).name
+    stem = stem[:-4] if stem.lower().endswith(".zip") else stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-")[:64] or "upload"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An extracted upload: the image-folder root to train on, its classes and what was left out."""
+
+    name: str
+    path: Path
+    classes: tuple[str, ...]
+    images: int
+    skipped: int  # non-image files and hidden/metadata entries that were not extracted
+
+
+def _member_parts(info: zipfile.ZipInfo) -> list[str]:
+    """The entry's path components, after refusing anything that could land outside the target folder."""
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise ValueError(f"The zip holds an absolute path ({info.filename!r}); refusing to extract it.")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"The zip holds a path that climbs out of its folder ({info.filename!r}); "
+                         "refusing to extract it.")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise ValueError(f"The zip holds a symbolic link ({info.filename!r}); refusing to extract it.")
+    if info.flag_bits & 0x1:
+        raise ValueError(f"The zip entry {info.filename!r} is encrypted; upload an unencrypted zip.")
+    return parts
+
+
+def _is_junk(parts: list[str]) -> bool:
+    """macOS resource forks, .DS_Store and other hidden entries: never images a user meant to upload."""
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def _image_folder_root(folder: Path) -> Path:
+    """Descend through wrapper folders (``mydata/cat/...`` zipped as ``mydata/``) to the class folders."""
+    while True:
+        subdirs = [e for e in folder.iterdir() if e.is_dir()]
+        files = [e for e in folder.iterdir() if e.is_file()]
+        if len(subdirs) == 1 and not files and any(e.is_dir() for e in subdirs[0].iterdir()):
+            folder = subdirs[0]
+        else:
+            return folder
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    split = folder / "train"
+    base = split if split.is_dir() and (folder / "test").is_dir() else folder
+    return sorted(e for e in base.iterdir() if e.is_dir())
+
+
+def extract_zip(src: str | os.PathLike | IO[bytes], name: str, root: str | os.PathLike | None = None,
+                max_compressed: int = MAX_COMPRESSED, max_uncompressed: int = MAX_UNCOMPRESSED,
+                max_files: int = MAX_FILES) -> Upload:
+    """Unpack a zip of class folders into ``uploads_root(root)/<name>`` (a fresh name if that exists).
+
+    Every entry is checked before anything is written: no absolute paths, no ``..``, no symbolic links, no
+    encryption, at most ``max_files`` images and ``max_uncompressed`` bytes. Only image files are written
+    (other files are counted in ``skipped``). The zip is unpacked into a hidden temporary folder and moved in
+    place at the end, so a failed upload leaves nothing behind. Raises ValueError with the reason.
+    """
+    if isinstance(src, (str, os.PathLike)):
+        size = Path(src).stat().st_size
+    else:
+        src.seek(0, io.SEEK_END)
+        size = src.tell()
+        src.seek(0)
+    if size > max_compressed:
+        raise ValueError(f"The zip is {size / 1024 ** 2:.0f} MB; at most {max_compressed / 1024 ** 2:.0f} MB "
+                         "can be uploaded. Use a smaller subset, or point the Data folder field at the folder.")
+    try:
+        zf = zipfile.ZipFile(src)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"This is not a readable zip file ({e}).") from e
+    with zf:
+        todo: list[tuple[zipfile.ZipInfo, list[str]]] = []
+        skipped = total = 0
+        for info in zf.infolist():
+            parts = _member_parts(info)
+            if info.is_dir() or not parts:
+                continue
+            if _is_junk(parts) or not parts[-1].lower().endswith(IMAGE_EXTENSIONS):
+                skipped += 1
+                continue
+            total += info.file_size
+            todo.append((info, parts))
+        if not todo:
+            raise ValueError("The zip holds no image files. Expected one folder per class holding images, "
+                             f"e.g. cat/001.png and dog/001.png ({', '.join(IMAGE_EXTENSIONS)}).")
+        if len(todo) > max_files:
+            raise ValueError(f"The zip holds {len(todo):,} images; at most {max_files:,} can be uploaded.")
+        if total > max_uncompressed:
+            raise ValueError(f"The zip's images take {total / 1024 ** 2:.0f} MB once extracted; at most "
+                             f"{max_uncompressed / 1024 ** 2:.0f} MB can be uploaded.")
+
+        base = uploads_root(root)
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = base / f"{_TMP_PREFIX}{secrets.token_hex(4)}"
+        tmp.mkdir()
+        try:
+            written = 0
+            for info, parts in todo:
+                target = tmp.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as fin, open(target, "wb") as fout:
+                    # Count real bytes too: a forged header must not let more than the limit through.
+                    while chunk := fin.read(1 << 20):
+                        written += len(chunk)
+                        if written > max_uncompressed:
+                            raise ValueError(f"The zip's images exceed {max_uncompressed / 1024 ** 2:.0f} MB "
+                                             "once extracted; refusing to go on.")
+                        fout.write(chunk)
+            found = _image_folder_root(tmp)
+            classes = _class_folders(found)
+            if len(classes) < 2:
+                raise ValueError("The zip needs one folder per class (at least two), each holding images, "
+                                 "e.g. cat/001.png and dog/001.png; "
+                                 f"found {len(classes)} class folder(s).")
+            final = base / upload_name(name)
+            n = 2
+            while final.exists():
+                final = base / f"{upload_name(name)}-{n}"
+                n += 1
+            os.replace(found, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Upload(final.name, final, tuple(p.name for p in _class_folders(final)), len(todo), skipped)
+
+
+def list_uploads(root: str | os.PathLike | None = None) -> list[Path]:
+    """Uploaded image folders, newest first."""
+    base = uploads_root(root)
+    if not base.is_dir():
+        return []
+    found = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+# --- comparing runs ---------------------------------------------------------------------------
+
+COMPARE_COLUMNS = ["run", "method", "dataset", "imbalance", "ir", "steps", "state", "condition", "accuracy",
+                   "acsa", "gmean", "macro_f1", "minority_recall"]
+EVAL_METRICS = ["accuracy", "acsa", "gmean", "macro_f1", "minority_recall"]
+
+
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _describe(config: dict) -> str:
+    try:
+        return TrainConfig.from_dict(config).imbalance_spec().describe()
+    except (ValueError, TypeError):  # a config from another version: show the raw profile
+        return str(config.get("imbalance", "?"))
+
+
+def read_eval_metrics(d: Path) -> dict:
+    """``{condition: metrics}`` from RUN_DIR/eval/metrics.json; {} when the run has not been evaluated."""
+    m = runs.read_json(Path(d) / "eval" / "metrics.json", None)
+    conds = m.get("conditions") if isinstance(m, dict) else None
+    return {str(k): v for k, v in conds.items() if isinstance(v, dict)} if isinstance(conds, dict) else {}
+
+
+def compare_table(rs: Sequence[runs.RunInfo]) -> pd.DataFrame:
+    """One row per (run, evaluated condition); a run without an evaluation gets one row of training columns.
+
+    The IR is the trained set's largest / smallest class (from the status the worker wrote), so it is
+    right for every profile, not just those with an ``ir`` field.
+    """
+    rows = []
+    for r in rs:
+        c, s = r.config, r.status
+        counts = s.get("counts")
+        try:
+            ir = imb.imbalance_ratio(counts) if counts else None
+        except ValueError:
+            ir = None
+        base = {"run": r.id, "method": c.get("method"), "dataset": c.get("dataset"), "imbalance": _describe(c),
+                "ir": ir, "steps": s.get("step") or 0, "state": r.state}
+        conds = read_eval_metrics(r.dir)
+        if not conds:
+            rows.append({**base, "condition": None})
+        for name, m in conds.items():
+            minority = m.get("minority") if isinstance(m.get("minority"), dict) else {}
+            rows.append({**base, "condition": name, **{k: _number(m.get(k)) for k in EVAL_METRICS[:-1]},
+                         "minority_recall": _number(minority.get("recall"))})
+    df = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+    for k in ["ir", *EVAL_METRICS]:
+        df[k] = pd.to_numeric(df[k], errors="coerce")
+    return df
+
+
+def metrics_long(rs: Sequence[runs.RunInfo]) -> pd.DataFrame:
+    """Every logged tick of the given runs in one frame, with a ``run`` column (for overlaid curves)."""
+    frames = [pd.DataFrame.from_records(recs).assign(run=r.id) for r in rs if (recs := runs.read_metrics(r.dir))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "step"])
+

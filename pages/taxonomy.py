@@ -1,0 +1,104 @@
+"""Taxonomy: the survey's map of imbalance in computer vision, its tables, and imbagan's methods on it.
+
+A method's "Open in Train" button hands a preset to the Train page as ``st.session_state["train_preset"]``
+(TrainConfig fields: method, data and imbalance, steps).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from imbagan.config import TrainConfig
+from imbagan.imbalance import imbalance_ratio
+from imbagan.methods import METHODS, TITLES
+from ui import charts, widgets
+from ui import taxonomy as tx
+
+st.title("A taxonomy of imbalance")
+st.caption(f"After {tx.SURVEY}: §4 and its Fig. 2, Table 3 and Table 1. The explanations are ours.")
+
+# Which of Table 3's categories belong to each level of the taxonomy.
+LEVEL_CATEGORIES = {"Image level": ("Binary classification", "Multi-class classification"),
+                    "Object level": ("Object detection",), "Pixel level": ("Segmentation",)}
+
+
+def filtered_table(rows: list[tuple], columns: list[str], key: str, filter_cols: list[str]) -> pd.DataFrame:
+    """A table with a text search over every column and a multiselect per ``filter_cols`` column."""
+    df = pd.DataFrame(rows, columns=columns)
+    cols = st.columns(len(filter_cols) + 1)
+    text = cols[0].text_input("Search", key=f"{key}.search", placeholder="e.g. DCGAN, medical, face")
+    for col, name in zip(cols[1:], filter_cols):
+        pick = col.multiselect(name, list(dict.fromkeys(df[name])), key=f"{key}.{name}", placeholder="all")
+        if pick:
+            df = df[df[name].isin(pick)]
+    if text.strip():
+        hit = df.apply(lambda c: c.str.contains(text.strip(), case=False, regex=False)).any(axis=1)
+        df = df[hit]
+    st.dataframe(df, hide_index=True, width="stretch", key=f"{key}.table")
+    return df
+
+
+def illustrate(label: str, fields: dict, key: str) -> None:
+    """Counts before/after for one of the app's own imbalance settings."""
+    try:
+        cfg = TrainConfig(**fields)
+        names, before, after = widgets.preview(cfg)
+        ir = imbalance_ratio(after)
+    except (ValueError, FileNotFoundError) as e:
+        st.error(str(e))
+        return
+    c1, c2 = st.columns([4, 1])
+    c1.markdown(f"**{label}**")
+    c2.metric("Imbalance ratio", f"{ir:.1f}")
+    st.plotly_chart(charts.counts_figure(names, before, after, log_y=ir > 20), key=key)
+
+
+tab_levels, tab_methods, tab_t3, tab_t1 = st.tabs(
+    ["Levels of imbalance", "Try it in imbagan", "Methods (survey Table 3)", "GAN variants (survey Table 1)"])
+
+with tab_levels:
+    level = st.radio("Level", list(tx.LEVELS), horizontal=True, key="tax.level",
+                     format_func=lambda lv: f"{lv} ({tx.LEVELS[lv]['task']})")
+    info = tx.LEVELS[level]
+    st.markdown(f"{info['summary']} *(survey {info['section']})*")
+    kind = st.selectbox("Type of imbalance", list(info["types"]), key=f"tax.type.{level}")
+    st.markdown(info["types"][kind])
+    shows = tx.ILLUSTRATIONS.get(kind, [])
+    if shows:
+        st.markdown("**On this app's digits dataset:**")
+        for i, (label, fields) in enumerate(shows):
+            illustrate(label, fields, key=f"tax.ill.{kind}.{i}")
+    else:
+        st.caption("imbagan trains image classifiers with class labels only, so this type is described here "
+                   "rather than reproduced.")
+    cats = LEVEL_CATEGORIES[level]
+    studies = [r for r in tx.TABLE3 if r[0] in cats]
+    with st.expander(f"Studies the survey lists at this level ({len(studies)})"):
+        st.dataframe(pd.DataFrame(studies, columns=tx.TABLE3_COLUMNS), hide_index=True, width="stretch",
+                     key="tax.level_studies")
+
+with tab_methods:
+    st.markdown("Every method imbagan implements works at the **image level**, on inter-class imbalance. "
+                "Each button opens the Train page with a setting that shows the method at work; "
+                "change anything there before launching.")
+    for key in METHODS:
+        p = tx.METHOD_PRESETS.get(key)
+        with st.container(border=True):
+            st.markdown(f"**{TITLES.get(key, key)}** · `{key}`")
+            if p is None:
+                st.caption("No preset yet for this method.")
+                continue
+            st.caption(p["where"])
+            st.markdown(p["shows"])
+            if st.button("Open in Train with this setting", key=f"tax.try.{key}"):
+                st.session_state["train_preset"] = dict(p["preset"])
+                st.switch_page("pages/train.py")
+
+with tab_t3:
+    st.caption(tx.TABLE3_NOTE)
+    filtered_table(tx.TABLE3, tx.TABLE3_COLUMNS, "tax.t3", ["category", "imbalance type"])
+
+with tab_t1:
+    st.caption(tx.TABLE1_NOTE)
+    filtered_table(tx.TABLE1, tx.TABLE1_COLUMNS, "tax.t1", ["category"])

@@ -1,0 +1,189 @@
+"""A first-time user's path through the real app in a real browser (Debian's Chromium, driven by Playwright).
+
+Home -> Data (digits, step IR 10) -> "Train on this data" -> a short BAGAN run -> the sample grid changes by
+itself -> the run finishes (or is stopped) -> Evaluate (once pages/evaluate.py exists). Screenshots go to
+$IMBAGAN_SHOTS (default: the test's tmp folder); page load times are printed and written next to them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from imbagan import runs
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+EVALUATE = (ROOT / "pages" / "evaluate.py").is_file()  # the Evaluate leg runs once that page exists
+STEPS, AE_STEPS, WIDTH = 400, 30, 16  # ~20 s of BAGAN on one CPU thread; a grid every 100 steps
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium package); skipping the browser test",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    """`streamlit run app.py` on a free port with its own runs/data folders; killed (process group) at the end."""
+    port = free_port()
+    env = {**os.environ, "IMBAGAN_RUNS": str(tmp_path / "runs"), "IMBAGAN_DATA": str(tmp_path / "data"),
+           "IMBAGAN_CACHE": str(tmp_path / "cache"), "IMBAGAN_THREADS": "1"}
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"streamlit did not come up on port {port}:\n{(tmp_path / 'streamlit.log').read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        for r in runs.list_runs(tmp_path / "runs"):  # a worker lives in its own session: stop it by its run
+            if r.state in runs.ACTIVE:
+                runs.stop(r.id, tmp_path / "runs")
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
+
+
+def test_a_new_user_trains_bagan_from_the_data_page(app_url, tmp_path):
+    shots = Path(os.environ.get("IMBAGAN_SHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+
+        def shot(name: str) -> None:
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+        def no_exception() -> None:
+            assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
+
+        def settle() -> None:
+            """Wait for Streamlit's rerun to finish (the 'Running...' status widget goes away)."""
+            time.sleep(0.3)
+            page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=30_000)
+
+        # Home, as a new user lands.
+        t = time.time()
+        page.goto(app_url)
+        page.get_by_text("Start here").first.wait_for()
+        timings["home"] = time.time() - t
+        shot("01-home")
+        no_exception()
+
+        # Data: the defaults are digits, step profile, IR 10.
+        t = time.time()
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Data", exact=True).click()
+        page.locator('[data-testid="stImage"] img').first.wait_for()  # the real-image grid, drawn last
+        timings["data (first visit)"] = time.time() - t
+        settle()
+        metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
+        assert any(m.startswith("Imbalance ratio") and "10.2" in m for m in metrics), metrics
+        assert page.locator('[data-testid="stPlotlyChart"]').count() == 1
+        shot("02-data")
+        no_exception()
+
+        # Train on this data: the Train page opens with the same data, bagan by default.
+        page.get_by_role("button", name="Train on this data").click()
+        page.get_by_text("Train a balancing GAN").first.wait_for()
+        settle()
+        for label, value in (("steps", STEPS), ("ae steps", AE_STEPS), ("width", WIDTH)):
+            box = page.get_by_label(label, exact=True)
+            box.fill(str(value))
+            box.press("Enter")
+            settle()
+            assert box.input_value() == str(value)
+        shot("03-train-form")
+        no_exception()
+        page.get_by_role("button", name="Launch training").click()
+
+        # The newest sample grid refreshes by itself: two different image sources over time.
+        grid = page.locator('[data-testid="stImage"] img').first
+        grid.wait_for(timeout=90_000)
+        first_src = grid.get_attribute("src")
+        shot("04-train-first-grid")
+        deadline, later_src = time.time() + 60, first_src
+        while time.time() < deadline and later_src == first_src:
+            time.sleep(0.5)
+            later_src = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
+        assert later_src != first_src, "the sample grid did not change without a click"
+        shot("05-train-grid-changed")
+        no_exception()
+        (run,) = runs.list_runs(tmp_path / "runs")
+        assert run.config["method"] == "bagan" and run.config["imbalance"] == "step"
+        assert run.config["steps"] == STEPS and run.config["width"] == WIDTH
+
+        # Page loads while the run trains (a second tab, as a user comparing pages would).
+        other = browser.new_page(viewport={"width": 1400, "height": 1000})
+        t = time.time()
+        other.goto(f"{app_url}/data")
+        other.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
+        timings["data (run training)"] = time.time() - t
+        t = time.time()
+        other.goto(f"{app_url}/train?run={run.id}")
+        other.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
+        timings["train with live run (run training)"] = time.time() - t
+        other.close()
+
+        # Let it finish (about 20 s); stop it if it is slower than that here.
+        try:
+            page.get_by_text("(done)").first.wait_for(timeout=45_000)
+        except sync_api.TimeoutError:
+            page.get_by_role("button", name="Stop").click()
+            page.get_by_text("(stopped)").first.wait_for(timeout=30_000)
+        settle()
+        shot("06-train-finished")
+        no_exception()
+
+        if EVALUATE:  # enabled automatically once pages/evaluate.py exists
+            t = time.time()
+            page.goto(f"{app_url}/evaluate?run={run.id}")
+            page.locator('[data-testid="stAppViewContainer"]').wait_for()
+            settle()
+            timings["evaluate"] = time.time() - t
+            shot("07-evaluate")
+            no_exception()
+
+        browser.close()
+
+    (shots / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(f"\nscreenshots in {shots}; page load times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    assert timings["data (run training)"] < 30 and timings["train with live run (run training)"] < 30

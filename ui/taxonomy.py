@@ -1,0 +1,263 @@
+"""Data for the Taxonomy page: the survey's taxonomy of imbalance, its Tables 1 and 3, and Train presets.
+
+Source: Sampath et al., "A Survey on Generative Adversarial Networks for imbalance problems in computer
+vision tasks" (/work/shared/papers/survey-gans-for-imbalance-in-cv.txt): §4 (taxonomy), Table 1 (GAN
+variants, §3.1), Table 3 (methods, §5). The explanations are ours; the table rows are transcribed from the
+survey's text extraction, with the reference numbers it prints.
+"""
+
+from __future__ import annotations
+
+SURVEY = ("Sampath, Maurtua, Aguilar Martín, Gutierrez: A Survey on Generative Adversarial Networks for "
+          "imbalance problems in computer vision tasks")
+
+# --- the taxonomy (survey §4, Fig. 2) -----------------------------------------------------------------
+# level -> (task, our short explanation, {imbalance type: our explanation})
+LEVELS: dict[str, dict] = {
+    "Image level": {
+        "task": "classification",
+        "section": "§4.1",
+        "summary": (
+            "Each image carries one label, and the labels are unevenly represented. A classifier trained on "
+            "such data is rewarded for guessing the common labels, so the rare ones get few correct answers. "
+            "A GAN can act as a smarter oversampler: instead of repeating or interpolating the rare images, "
+            "it learns what they look like and draws new ones."
+        ),
+        "types": {
+            "Inter-class": (
+                "Whole classes differ in size: the minority class has far fewer images than the majority. "
+                "The imbalance ratio (IR) is the majority count divided by the minority count; the survey's "
+                "extreme example is 1:1000. This is the case every method in imbagan targets, and the "
+                "`binary` profile reproduces its simplest form: two digits, one cut to majority / IR."
+            ),
+            "Intra-class": (
+                "The classes may be balanced, but inside one class some variations are rare: a pose, a "
+                "colour, an attribute (glasses, a beard), a breed of dog. The sub-groups are usually not "
+                "labelled, so the survey's methods either cluster images in a feature space and condition "
+                "the generator on the cluster (Clustering + GAN), or edit attributes of existing images "
+                "(AttGAN, IcGAN, ...), or change the pose or camera style (person and vehicle "
+                "re-identification). imbagan has no sub-class labels, so this type is described, not trained."
+            ),
+            "Multi-class": (
+                "With more than two classes the imbalance can take several shapes: a few rare classes "
+                "among many common ones, many rare classes and a few common ones, or many of both. The "
+                "survey notes these are harder than the binary case, because there are many "
+                "minority/majority pairs at once. imbagan's `drop`, `step` and `longtail` profiles build "
+                "each shape from a balanced dataset."
+            ),
+        },
+    },
+    "Object level": {
+        "task": "object detection",
+        "section": "§4.2",
+        "summary": (
+            "A detector sees boxes, not whole images, and the boxes themselves are skewed: tiny objects are "
+            "common but cover hardly any pixels, heavily occluded objects are rare, and almost every "
+            "candidate location is background. GANs help either by synthesising the rare cases (small, "
+            "occluded or pasted-in objects) or by acting as an adversary that makes features harder for "
+            "the detector during training."
+        ),
+        "types": {
+            "Object scale": (
+                "Small objects are numerous but tiny. In MS COCO (survey Table 2) objects under 32x32 pixels "
+                "are 41.43% of all objects yet 1.23% of the object area; large ones (over 96x96) are 24.24% "
+                "of the objects and 88.59% of the area. Super-resolution GANs (Perceptual GAN, SOD-MTGAN) "
+                "upscale small objects' features; Detector GAN inserts extra small objects."
+            ),
+            "Occlusion and deformation": (
+                "Objects hidden behind others, or bent into unusual shapes, appear in skewed proportions "
+                "(some occlusions are common, others almost never occur). Adversarial-Fast-RCNN learns to "
+                "drop out and warp feature maps so that the detector trains on the hard cases."
+            ),
+            "Foreground-background": (
+                "A detector scores some 10^4 to 10^5 locations per image, and only a handful contain an "
+                "object. Instead of hard-example mining, GAN methods inject hard positive examples "
+                "(task-aware synthesis) or swap objects between images (PSIS, Gene-GAN)."
+            ),
+        },
+    },
+    "Pixel level": {
+        "task": "segmentation",
+        "section": "§4.3",
+        "summary": (
+            "Every pixel gets a label, and some labels cover far more pixels than others: road and sky "
+            "dwarf cyclists in street scenes, healthy tissue dwarfs a tumour in an MRI. Reweighted losses "
+            "(weighted cross-entropy, focal, Dice, Tversky) are the classic answer; the surveyed GAN methods "
+            "add an adversarial term or synthesise new, rebalanced label maps."
+        ),
+        "types": {
+            "Pixel-wise class imbalance": (
+                "Rare labels cover few pixels. Examples from the survey: Pix2pix HD renders recombined, "
+                "rebalanced label maps as new training images (up to 5.5% better accuracy on a class of "
+                "Cityscapes); ScGAN tunes a sensitivity weight for shadow pixels; Voxel GAN mixes an "
+                "adversarial loss with weighted losses for brain tumours."
+            ),
+            "Occlusion": (
+                "In dense scenes objects hide each other, so the parts a segmenter must infer are rarely "
+                "seen whole. SeGAN predicts the hidden part's mask and paints its appearance; "
+                "Occlusion-Aware GAN removes occluders such as masks or microphones from faces."
+            ),
+        },
+    },
+}
+
+# The app's own datasets illustrating each image-level type: (label, TrainConfig data fields).
+ILLUSTRATIONS: dict[str, list[tuple[str, dict]]] = {
+    "Inter-class": [
+        ("binary: digit 1 (majority) vs digit 0, IR 10",
+         {"dataset": "digits", "imbalance": "binary", "majority": 1, "minority": (0,), "ir": 10.0}),
+    ],
+    "Multi-class": [
+        ("few minority, many majority: drop 97.5% of digit 0 (BAGAN §5)",
+         {"dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": (0,)}),
+        ("many minority, few majority: step profile, IR 10 (GAMO / DeepSMOTE shape)",
+         {"dataset": "digits", "imbalance": "step", "ir": 10.0}),
+        ("many minority, many majority: drop 90% of digits 5-9",
+         {"dataset": "digits", "imbalance": "drop", "drop": 90.0, "minority": (5, 6, 7, 8, 9)}),
+    ],
+}
+
+# --- survey Table 3: GANs for the imbalance problems in computer vision -----------------------------
+# (category, imbalance type, study, application). One row of the extraction was split over two lines
+# (task-aware synthetic data generation [217]); it is joined here. The printed reference numbers are kept
+# as printed, including two that differ from the text (ScGAN is [221] in §4.3, SD-GAN is [161] in §4.1).
+TABLE3_COLUMNS = ["category", "imbalance type", "study", "application"]
+_BIN, _MULTI, _DET, _SEG = "Binary classification", "Multi-class classification", "Object detection", "Segmentation"
+_INTER, _INTRA = "Inter-class imbalance", "Intra-class imbalance"
+_FEW, _MANY = "Few minority-many majority", "Many majority-many minority"
+TABLE3: list[tuple[str, str, str, str]] = [
+    (_BIN, _INTER, "DCGAN [149]", "Malaria disease classification"),
+    (_BIN, _INTER, "SDGAN [150]", "Industrial defect classification"),
+    (_BIN, _INTER, "BAGAN [151]", "Image classification"),
+    (_BIN, _INTER, "CiGAN [152]", "Mammogram classification"),
+    (_BIN, _INTER, "CycleGAN [154]", "Mammogram classification"),
+    (_BIN, _INTER, "DCGAN [231]", "Mammogram classification"),
+    (_BIN, _INTER, "CovidGAN [156]", "Covid19 classification"),
+    (_BIN, _INTRA, "Clustering + GAN [160]", "Imbalanced intra class classification"),
+    (_BIN, _INTRA, "Semantically decomposed GAN [232]", "Imbalanced intra class classification"),
+    (_BIN, _INTRA, "VAE + GAN [112]", "Facial attribute editing"),
+    (_BIN, _INTRA, "AttGAN [63]", "Facial attribute editing"),
+    (_BIN, _INTRA, "IcGAN [64]", "Facial attribute editing"),
+    (_BIN, _INTRA, "ResAttr-GAN [65]", "Facial attribute editing"),
+    (_BIN, _INTRA, "ARU-net [167]", "Facial attribute editing"),
+    (_BIN, _INTRA, "SaGAN [168]", "Facial attribute editing"),
+    (_BIN, _INTRA, "PN-GAN [173]", "Person re-identification"),
+    (_BIN, _INTRA, "PTGAN [174]", "Person re-identification"),
+    (_BIN, _INTRA, "CycleGAN [175]", "Person re-identification"),
+    (_BIN, _INTRA, "SPGAN [176]", "Person re-identification"),
+    (_BIN, _INTRA, "FDGAN [177]", "Person re-identification"),
+    (_BIN, _INTRA, "Cross view GAN [179]", "Vehicle re-identification"),
+    (_BIN, _INTRA, "DCGAN [180]", "Vehicle re-identification"),
+    (_BIN, _INTRA, "F-CGAN [181]", "Fine grained classification"),
+    (_BIN, _INTRA, "DCGAN + Fine grained Classifier [185]", "Fine grained classification"),
+    (_BIN, _INTRA, "General-to-Detailed GAN [187]", "Fine grained classification"),
+    (_MULTI, _FEW, "Cycle GAN [194]", "Emotion classification"),
+    (_MULTI, _FEW, "DCGAN [195]", "Weather classification"),
+    (_MULTI, _FEW, "DCGAN + Ensemble learning [196]", "Weather classification"),
+    (_MULTI, _FEW, "DCGAN [190]", "Chest pathology classification"),
+    (_MULTI, _FEW, "DCGAN [197]", "Liver lesion classification"),
+    (_MULTI, "Many majority-few minority", "DCGAN [198]", "Skin lesion classification"),
+    (_MULTI, _MANY, "Cycle-GAN [189]", "Plant disease classification"),
+    (_MULTI, _MANY, "WGAN-GP [200]", "Multi class classification"),
+    (_MULTI, _MANY, "CE-GAN [203]", "Multi class classification"),
+    (_DET, "Object scale imbalance", "Perceptual GAN [206]", "Traffic sign detection"),
+    (_DET, "Object scale imbalance", "SOD-MTGAN [211]", "Small object detection system"),
+    (_DET, "Object scale imbalance", "Detector GAN [207]", "Pedestrian and disease detection"),
+    (_DET, "Imbalance due to occlusions and deformations", "Adversarial-Fast-RCNN [214]", "Occluded object detection"),
+    (_DET, "Imbalance due to occlusions and deformations", "Adversarial Occlusion-aware Face Detector [215]",
+     "Occluded face detection"),
+    (_DET, "Imbalance due to occlusions and deformations", "Cut-Paste GAN [216]", "Occluded object detection"),
+    (_DET, "Foreground-background object class imbalance", "Task-aware synthetic data generation [217]",
+     "Object detection"),
+    (_DET, "Foreground-background object class imbalance", "Gene-GAN [219]", "Object detection"),
+    (_DET, "Foreground-background object class imbalance", "PSIS [218]", "Object detection"),
+    (_SEG, "Pixel-wise imbalance", "Sensitivity conditional GAN [115]", "Shadow detection"),
+    (_SEG, "Pixel-wise imbalance", "Pix2pix HD GAN [140]", "Imbalanced pedestrian image segmentation"),
+    (_SEG, "Pixel-wise imbalance", "Voxel GAN [224]", "Brain tumor segmentation"),
+    (_SEG, "Pixel-wise imbalance", "GAN + ensemble learning [226]", "Medical image semantic segmentation"),
+    (_SEG, "Pixel-wise imbalance", "GAN + Weighted categorical loss [225]", "Heart image segmentation"),
+    (_SEG, "Imbalance due to occlusions", "SeGAN [229]", "Invisible part generation and segmentation"),
+    (_SEG, "Imbalance due to occlusions", "Occlusion-Aware GAN [230]", "Occlusion free image generation"),
+]
+TABLE3_NOTE = (
+    "Transcribed from the survey's Table 3 as extracted to text. One row was split over two lines there "
+    "(task-aware synthetic data generation [217]) and is joined here; the 'Many majority- Few minority' "
+    "row is kept as printed. Reference numbers are the table's own: the text cites ScGAN as [221] and "
+    "SD-GAN as [161]. The survey files intra-class methods under binary classification."
+)
+
+# --- survey Table 1: GAN variants (§3.1) ----------------------------------------------------------
+TABLE1_COLUMNS = ["category", "GAN", "main architectural contribution"]
+TABLE1: list[tuple[str, str, str]] = [
+    ("Basic GAN", "GAN [66]", "Multi-layer perceptrons in the generator and discriminator"),
+    ("Convolutional based", "DCGAN [109]", "Convolutional and transposed-convolutional layers in D and G"),
+    ("Convolutional based", "PROGAN [128]", "Grows the layers of G and D progressively during training"),
+    ("Condition based", "cGAN [115]", "Controls the kind of image generated with prior information"),
+    ("Condition based", "ACGAN [116]", "A classification loss beside the adversarial loss to recover class labels"),
+    ("Condition based", "VACGAN [117]", "Moves ACGAN's classifier loss to a separate classifier network beside D"),
+    ("Condition based", "infoGAN [118]",
+     "Disentangled latent code by maximising mutual information between code and image"),
+    ("Condition based", "SCGAN [119]", "Disentangled latent code through a similarity constraint on G"),
+    ("Latent representation based", "DEGAN [113]",
+     "A pretrained VAE decoder/encoder turns Gaussian noise into an input carrying the images' structure"),
+    ("Latent representation based", "VAEGAN [112]", "Combines a VAE and a GAN"),
+    ("Latent representation based", "AAE [110]", "A discriminator on the autoencoder's latent space"),
+    ("Latent representation based", "VEEGAN [114]",
+     "A reconstruction network inverting G, against mode collapse"),
+    ("Latent representation based", "BiGAN [111]", "An encoder learning the inverse map from data to latent space"),
+    ("Stack of GANs", "LAPGAN [129]", "A Laplacian pyramid of GANs that adds image detail level by level"),
+    ("Stack of GANs", "MADGAN [132]", "Several generators that cover different modes of the data"),
+    ("Stack of GANs", "D2GAN [131]", "Two discriminators, against mode collapse"),
+    ("Stack of GANs", "CycleGAN [134]", "Two generators and two discriminators for unpaired image translation"),
+    ("Stack of GANs", "CoGAN [133]", "Two GANs that learn a joint distribution of two image domains"),
+    ("Other variants", "SAGAN [138]", "Self-attention for long-range dependencies"),
+    ("Other variants", "GRAN [130]", "A recurrent generator trained adversarially"),
+    ("Other variants", "SRGAN [136]", "Very deep residual convolutional layers for super-resolution"),
+]
+TABLE1_NOTE = ("The survey's Table 1 (GAN variants of §3.1), legible in the text extraction; the contributions "
+               "are paraphrased.")
+
+# --- imbagan's methods in the taxonomy, each with a Train preset that shows it at work -------------
+# key of imbagan.methods.METHODS -> where it sits, what the preset shows, and the preset (TrainConfig fields).
+METHOD_PRESETS: dict[str, dict] = {
+    "gan": {
+        "where": "Image level · inter-class · few minority-many majority (DCGAN-style oversampling, Table 3)",
+        "shows": "A plain DCGAN trained on the 97.5%-dropped digit 0 alone: with ~3 images it has little to "
+                 "learn from, which is BAGAN's argument for using every class.",
+        "preset": {"method": "gan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": [0],
+                   "gan_classes": [0], "steps": 600},
+    },
+    "bagan": {
+        "where": "Image level · inter-class (BAGAN [151] in Table 3; latent-representation based, Table 1)",
+        "shows": "BAGAN on digits with 97.5% of digit 0 dropped (BAGAN §5): the autoencoder learns strokes "
+                 "from all classes, so the generator of the rare 0 can borrow from the common digits.",
+        "preset": {"method": "bagan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": [0],
+                   "steps": 600, "ae_steps": 300},
+    },
+    "acgan": {
+        "where": "Image level · multi-class (condition based, ACGAN [116] in Table 1)",
+        "shows": "ACGAN on digits with the step profile at IR 10: one conditional generator for all classes, "
+                 "steered by an auxiliary classifier; nothing compensates for the imbalance, so watch the "
+                 "rare rows (BAGAN §3's ACGAN failure).",
+        "preset": {"method": "acgan", "dataset": "digits", "imbalance": "step", "ir": 10.0, "steps": 600},
+    },
+    "bagan_gp": {
+        "where": "Image level · multi-class (BAGAN with a gradient penalty; WGAN-GP [200] is in Table 3)",
+        "shows": "BAGAN-GP on digits, longtail IR 10: the autoencoder start of BAGAN with a WGAN-GP critic.",
+        "preset": {"method": "bagan_gp", "dataset": "digits", "imbalance": "longtail", "ir": 10.0,
+                   "steps": 600, "ae_steps": 300},
+    },
+    "aggan": {
+        "where": "Image level · inter-class, binary (AGGAN §5)",
+        "shows": "AGGAN on two digits, 1 against 0 at IR 10 (AGGAN §5's binary setting): three offspring "
+                 "of the generator compete every step and simulated annealing decides which one survives.",
+        "preset": {"method": "aggan", "dataset": "digits", "imbalance": "binary", "majority": 1, "minority": [0],
+                   "ir": 10.0, "steps": 600},
+    },
+    "cagan": {
+        "where": "Image level · multi-class (condition based)",
+        "shows": "CAGAN on digits, step IR 10: one discriminator output per class, each judging only images "
+                 "of its class, and mixed real/generated batches late in training.",
+        "preset": {"method": "cagan", "dataset": "digits", "imbalance": "step", "ir": 10.0, "steps": 600},
+    },
+}
