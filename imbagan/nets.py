@@ -60,7 +60,7 @@ class Generator(nn.Module):
 class ConvTrunk(nn.Module):
     """image -> flat features: strided 4x4 convs with LeakyReLU(0.2), the shared first layers of D and E."""
 
-    def __init__(self, img_shape: tuple[int, int, int], width: int = 64, norm: str = "none"):
+    def __init__(self, img_shape: tuple[int, int, int], width: int = 64, norm: str = "none", dropout: float = 0.0):
         super().__init__()
         if norm not in ("none", "batch"):
             raise ValueError(f"norm must be 'none' or 'batch' (got {norm!r}).")
@@ -73,6 +73,8 @@ class ConvTrunk(nn.Module):
             if norm == "batch" and i > 0:
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
             c_in = c_out
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.out_dim = c_in * base * base
@@ -84,9 +86,10 @@ class ConvTrunk(nn.Module):
 class Encoder(nn.Module):
     """image -> latent code; same trunk as the discriminator so its weights can seed D (BAGAN §4)."""
 
-    def __init__(self, img_shape: tuple[int, int, int], latent_dim: int, width: int = 64, norm: str = "none"):
+    def __init__(self, img_shape: tuple[int, int, int], latent_dim: int, width: int = 64, norm: str = "none",
+                 dropout: float = 0.0):
         super().__init__()
-        self.trunk = ConvTrunk(img_shape, width, norm)
+        self.trunk = ConvTrunk(img_shape, width, norm, dropout)
         self.to_latent = nn.Linear(self.trunk.out_dim, latent_dim)
         init_weights(self)
 
@@ -100,9 +103,10 @@ class Discriminator(nn.Module):
     ``features(x)`` returns the trunk's output, for methods that add heads of their own.
     """
 
-    def __init__(self, img_shape: tuple[int, int, int], out_dim: int, width: int = 64, norm: str = "none"):
+    def __init__(self, img_shape: tuple[int, int, int], out_dim: int, width: int = 64, norm: str = "none",
+                 dropout: float = 0.0):
         super().__init__()
-        self.trunk = ConvTrunk(img_shape, width, norm)
+        self.trunk = ConvTrunk(img_shape, width, norm, dropout)
         self.head = nn.Linear(self.trunk.out_dim, out_dim)
         init_weights(self)
 

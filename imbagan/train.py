@@ -146,13 +146,19 @@ def save_grid(images: torch.Tensor, path: Path, per_row: int, labels: list[str] 
 def save_checkpoint(path: Path, method, step: int, pretrained: bool, gen: torch.Generator) -> None:
     state = {"method": method.state_dict(), "step": step, "pretrained": pretrained,
              "rng": gen.get_state(), "cpu_rng": torch.get_rng_state()}
+    if gen.device.type == "cuda":  # dropout draws from the device's global generator
+        state["cuda_rng"] = torch.cuda.get_rng_state(gen.device)
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict:
-    return torch.load(path, map_location=device, weights_only=True)
+def load_checkpoint(path: Path, device: torch.device | None = None) -> dict:
+    """Loaded on the CPU: RNG states must stay there, and modules/optimisers copy onto their device.
+
+    ``device`` is accepted for symmetry and ignored.
+    """
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 class _Ticker:
@@ -203,6 +209,8 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
         step, pretrained = int(ck["step"]), bool(ck["pretrained"])
         data.gen.set_state(ck["rng"])
         torch.set_rng_state(ck["cpu_rng"])
+        if "cuda_rng" in ck and device.type == "cuda":
+            torch.cuda.set_rng_state(ck["cuda_rng"], device)
         log(f"resumed from step {step}")
     elif resume:
         log("no checkpoint yet: starting from the beginning")

@@ -18,6 +18,13 @@ from imbagan import losses
 from imbagan.batches import DeviceData
 from imbagan.nets import Discriminator, Encoder, Generator, adam
 
+# The official code (IBM/BAGAN, balancing_gan.py) trains with Adam lr 5e-5, beta1 0.5; the paper
+# gives no value. The app and CLI offer these as the method's presets.
+PAPER_DEFAULTS = {"lr": 5e-5, "beta1": 0.5}
+# The official code's shared encoder/discriminator trunk has Dropout(0.3) after every convolution;
+# without it D here stopped labelling fakes as fake and G collapsed within each class.
+TRUNK_DROPOUT = 0.3
+
 
 def fit_class_gaussians(codes: Tensor, labels: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
     """Per-class mean and a matrix square root of the covariance of latent codes (BAGAN §4).
@@ -50,10 +57,10 @@ class BAGAN:
         self.classes_modeled = tuple(range(n))
         self.fake_label = n
         # The decoder Δ *is* G: same module, so "G initialised from Δ" needs no copy (BAGAN §4b).
-        self.E = Encoder(data.img_shape, cfg.latent_dim, cfg.width).to(dev)
+        self.E = Encoder(data.img_shape, cfg.latent_dim, cfg.width, dropout=TRUNK_DROPOUT).to(dev)
         self.G = Generator(cfg.latent_dim, data.img_shape, cfg.width).to(dev)
         # D = D_e (same trunk as E) + D_d, a dense layer over n classes + fake (Fig. 1b).
-        self.D = Discriminator(data.img_shape, n + 1, cfg.width).to(dev)
+        self.D = Discriminator(data.img_shape, n + 1, cfg.width, dropout=TRUNK_DROPOUT).to(dev)
         self.opt_ae = adam(list(self.E.parameters()) + list(self.G.parameters()), cfg)
         self.opt_g = adam(self.G.parameters(), cfg)
         self.opt_d = adam(self.D.parameters(), cfg)
