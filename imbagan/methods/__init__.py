@@ -20,15 +20,21 @@ takes several real batches per generator update, the minority GAN only its class
 
 from __future__ import annotations
 
+from imbagan.methods.aggan import AGGAN
 from imbagan.methods.bagan import BAGAN
+from imbagan.methods.cagan import CAGAN
 from imbagan.methods.gan import GAN
 
 METHODS = {
     "gan": GAN,
     "bagan": BAGAN,
+    "aggan": AGGAN,
+    "cagan": CAGAN,
 }
 
 TITLES = {
     "gan": "GAN on the minority class alone (BAGAN's baseline)",
     "bagan": "BAGAN (Mariani et al. 2018)",
+    "aggan": "AGGAN: annealing genetic GAN (Hao et al. 2020)",
+    "cagan": "CAGAN: conditional activation GAN (Cho & Yoon)",
 }

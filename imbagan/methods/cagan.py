@@ -1,0 +1,139 @@
+"""CAGAN: "Conditional Activation GAN: Improved Auxiliary Classifier GAN" (Cho & Yoon);
+official code jeongik-jo/CAGAN-MNIST.
+
+D has one output per class and no real/fake head (CAGAN §3, Fig. 7): output c is the discriminator
+of "GAN c", which only judges images whose condition c is active. The loss is the sum of these GANs'
+losses written as an inner product with the condition vector, eqs. (17)-(18) (least squares:
+eqs. (19)-(20)); see ``imbagan.losses.cond_activation_d`` / ``cond_activation_g``.
+
+Mixed batch training (§4, §6.3): with batch norm in D and real/fake condition distributions that
+differ (imbalanced reals, uniform fakes), a real-only and a fake-only batch differ in their condition
+mix and D can tell them apart by batch statistics; G then copies the real condition distribution.
+Once a fraction ``cfg.cagan_mix_start`` of training has passed (the paper: "after some training"),
+real and generated images go through D in one forward pass, so every D batch has the same ratio of
+real to generated images and thus the same condition distribution.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from imbagan import losses
+from imbagan.batches import DeviceData
+from imbagan.nets import Discriminator, Generator, adam
+
+# The paper's choices, for presets in the app / CLI (TrainConfig's own default adv_loss is "bce").
+PAPER_DEFAULTS = {"adv_loss": "ls"}  # CAGAN §5: the adversarial loss of LSGAN, eqs. (19)-(20)
+
+
+class CAGAN:
+    pretrain_steps = 0
+
+    def __init__(self, cfg, data: DeviceData):
+        self.cfg, self.data = cfg, data
+        n, dev = data.num_classes, data.device
+        self.noise_dim = cfg.latent_dim
+        self.classes_modeled = tuple(range(n))
+        self.kind = cfg.adv_loss
+        # G receives the condition vector and z, concatenated (§5; official Layers.Generator).
+        self.G = Generator(cfg.latent_dim + n, data.img_shape, cfg.width).to(dev)
+        # D: one logit per condition, no real/fake output (§5: "CA-GAN uses only 10 outputs").
+        self.D = Discriminator(data.img_shape, n, cfg.width, norm=cfg.cagan_d_norm).to(dev)
+        self.opt_g = adam(self.G.parameters(), cfg)
+        self.opt_d = adam(self.D.parameters(), cfg)
+        # WGAN-GP critics take several updates per G update (Gulrajani et al. 2017).
+        self.n_d = cfg.n_critic if self.kind == "wgan-gp" else 1
+        self.iteration = 0  # train_step calls so far: decides when mixed batches start
+        self.mix_from = cfg.steps * cfg.cagan_mix_start
+
+    def pretrain_step(self) -> dict:
+        return {}
+
+    def finish_pretrain(self) -> None:
+        pass
+
+    def _onehot(self, y: Tensor) -> Tensor:
+        return F.one_hot(y, self.data.num_classes).float()
+
+    def _fake(self, y: Tensor) -> Tensor:
+        z = self.data.randn(y.shape[0], self.noise_dim)
+        return self.G(torch.cat([z, self._onehot(y)], 1))
+
+    def _d_pair(self, real: Tensor, fake: Tensor, mixed: bool) -> tuple[Tensor, Tensor]:
+        """D's logits for a real and a fake batch: one forward pass of both when mixing (§4),
+        so batch statistics mix; separately otherwise (the paper's "not mixed batch training")."""
+        if mixed:
+            logits = self.D(torch.cat([real, fake]))
+            return logits[: real.shape[0]], logits[real.shape[0]:]
+        return self.D(real), self.D(fake)
+
+    def train_step(self) -> dict:
+        data, b, kind = self.data, self.cfg.batch_size, self.kind
+        mixed = self.iteration >= self.mix_from
+        gp = None
+        for i in range(self.n_d):
+            # Reals keep the training set's (imbalanced) condition distribution, fakes are asked for
+            # uniform conditions, the target distribution of a balancing GAN (official Train.py).
+            real, y_real = data.sample(b)
+            y_fake = data.uniform_labels(b)
+            c_real, c_fake = self._onehot(y_real), self._onehot(y_fake)
+            last = i == self.n_d - 1
+            with torch.set_grad_enabled(last):  # the last fakes are reused for G's update
+                fake = self._fake(y_fake)
+            real_logits, fake_logits = self._d_pair(real, fake.detach(), mixed)
+            d_loss = losses.cond_activation_d(real_logits, c_real, fake_logits, c_fake, kind)  # eq. (17)
+            if kind == "wgan-gp":
+                # The critic of GAN c is D's output c: penalise the score of each real image's active
+                # condition on the line to a fake (official code: reg score = sum(logits · labels)).
+                gp = losses.gradient_penalty(lambda x: (self.D(x) * c_real).sum(1), real, fake, data.gen)
+                d_loss = d_loss + self.cfg.gp_weight * gp
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+
+        # G: eq. (18). When mixing, G's fakes are judged inside a mixed batch too, as D learned them.
+        if mixed:
+            g_logits = self.D(torch.cat([real, fake]))[b:]
+        else:
+            g_logits = self.D(fake)
+        g_loss = losses.cond_activation_g(g_logits, c_fake, kind)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=list(self.G.parameters()))
+        self.opt_g.step()
+        self.iteration += 1
+
+        out = {
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            # Argmax of D's per-class outputs on real images vs their labels. Only a rough classifier:
+            # head c is never trained on real images of other classes (§3), so this stays well below 1.
+            "aux_acc": losses.accuracy(real_logits.detach(), y_real),
+            "mixed": torch.tensor(float(mixed), device=data.device),
+        }
+        if gp is not None:
+            out["gp"] = gp.detach()
+        return out
+
+    @torch.no_grad()
+    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
+        y = y.to(self.data.device)
+        if noise is None:
+            noise = self.data.randn(y.shape[0], self.noise_dim)
+        was_training = self.G.training
+        self.G.eval()
+        out = self.G(torch.cat([noise, self._onehot(y)], 1))
+        self.G.train(was_training)
+        return out
+
+    def state_dict(self) -> dict:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "iteration": int(self.iteration)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.iteration = int(state["iteration"])
