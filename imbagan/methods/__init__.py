@@ -20,14 +20,18 @@ takes several real batches per generator update, the minority GAN only its class
 
 from __future__ import annotations
 
+from imbagan.methods.acgan import ACGAN
 from imbagan.methods.aggan import AGGAN
 from imbagan.methods.bagan import BAGAN
+from imbagan.methods.bagan_gp import BAGAN_GP
 from imbagan.methods.cagan import CAGAN
 from imbagan.methods.gan import GAN
 
 METHODS = {
     "gan": GAN,
     "bagan": BAGAN,
+    "acgan": ACGAN,
+    "bagan_gp": BAGAN_GP,
     "aggan": AGGAN,
     "cagan": CAGAN,
 }
@@ -35,6 +39,8 @@ METHODS = {
 TITLES = {
     "gan": "GAN on the minority class alone (BAGAN's baseline)",
     "bagan": "BAGAN (Mariani et al. 2018)",
+    "acgan": "ACGAN (Odena et al. 2017; modified as in CAGAN)",
+    "bagan_gp": "BAGAN-GP (Huang & Jafari 2021)",
     "aggan": "AGGAN: annealing genetic GAN (Hao et al. 2020)",
     "cagan": "CAGAN: conditional activation GAN (Cho & Yoon)",
 }

@@ -1,0 +1,171 @@
+"""ACGAN: auxiliary classifier GAN (Odena et al. 2017), original and "modified" (CAGAN eqs. 7-10).
+
+D has two outputs on one trunk: a real/fake logit and n class logits. G draws an image of the class
+it is asked for. The two variants differ only in the losses (CAGAN §2):
+
+  original  (CAGAN eqs. 1-2):  L_d = L_adv^d + L_cls^r + L_cls^g        L_g = L_adv^g + L_cls^g
+  modified  (CAGAN eqs. 7-8):  L_d = L_adv^d + λ_cls L_cls^r            L_g = L_adv^g + λ_cls L_cls^g
+
+with L_cls^r = E_real[-log D_cls(c|x)] (eq. 9) and L_cls^g = E_fake[-log D_cls(c'|x')] (eq. 10).
+The modified variant drops L_cls^g from D, which CAGAN §2 shows trains D's class node c to call
+*generated* images of class c real, against the "group of GANs" reading of ACGAN; λ_cls (0.1 in
+CAGAN Fig. 12) sets the ratio of the two losses once the adversarial loss is LSGAN or WGAN-GP.
+The original variant keeps Odena's unit weights and ignores λ_cls.
+
+Nothing here compensates for imbalance, on purpose: real batches come from ``data.sample`` (so
+carry the training set's imbalance) and fake labels are uniform over classes (``uniform_labels``,
+as BAGAN §4 does for its fakes, so both methods ask G for the same class mix). A minority class is
+then rare among real images but common among fakes, and D learns to call its images fake: the
+ACGAN failure BAGAN §3 describes should show in the sample grid's minority rows and in
+``g_class_acc``, not be hidden.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from imbagan import losses
+from imbagan.batches import DeviceData
+from imbagan.nets import Discriminator, Generator, adam
+
+# Presets the app/CLI can apply for "modified ACGAN as in the CAGAN paper": λ_cls = 0.1 (Fig. 12) and
+# LSGAN's adversarial loss, which CAGAN §5 used for both AC-GAN and CA-GAN. Not TrainConfig defaults.
+PAPER_DEFAULTS = {"acgan_variant": "modified", "lambda_cls": 0.1, "adv_loss": "ls"}
+
+
+def acgan_d_loss(adv_real: Tensor, adv_fake: Tensor, cls_real_logits: Tensor, cls_fake_logits: Tensor,
+                 y_real: Tensor, y_fake: Tensor, variant: str, lambda_cls: float,
+                 adv_loss: str) -> tuple[Tensor, dict[str, Tensor]]:
+    """D's loss without any gradient penalty: (total, parts).
+
+    parts = {"adv": L_adv^d, "cls_real": L_cls^r, "cls_fake": L_cls^g}; ``cls_fake`` is computed for
+    both variants (for logging) but enters the total only in the original one (CAGAN eq. 1 vs 7).
+    """
+    adv = losses.D_LOSSES[adv_loss](adv_real, adv_fake)
+    cls_real = F.cross_entropy(cls_real_logits, y_real)  # eq. (9)
+    cls_fake = F.cross_entropy(cls_fake_logits, y_fake)  # eq. (10)
+    if variant == "original":
+        total = adv + cls_real + cls_fake  # eq. (1)
+    elif variant == "modified":
+        total = adv + lambda_cls * cls_real  # eq. (7)
+    else:
+        raise ValueError(f"acgan_variant must be 'original' or 'modified' (got {variant!r}).")
+    return total, {"adv": adv, "cls_real": cls_real, "cls_fake": cls_fake}
+
+
+def acgan_g_loss(adv_fake: Tensor, cls_fake_logits: Tensor, y_fake: Tensor, variant: str, lambda_cls: float,
+                 adv_loss: str) -> tuple[Tensor, dict[str, Tensor]]:
+    """G's loss: (total, parts). L_cls^r of eq. (2) is dropped: G cannot change it (CAGAN §2)."""
+    adv = losses.G_LOSSES[adv_loss](adv_fake)  # bce: the non-saturating form, as in practice
+    cls = F.cross_entropy(cls_fake_logits, y_fake)  # eq. (10)
+    weight = 1.0 if variant == "original" else lambda_cls  # eq. (2) vs eq. (8)
+    return adv + weight * cls, {"adv": adv, "cls": cls}
+
+
+class ConditionalGenerator(nn.Module):
+    """G(z, c): z concatenated with the one-hot class, then the DCGAN generator.
+
+    Odena et al. 2017 (appendix) feed G the noise concatenated with a one-hot class vector.
+    """
+
+    def __init__(self, latent_dim: int, num_classes: int, img_shape: tuple[int, int, int], width: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.net = Generator(latent_dim + num_classes, img_shape, width)
+
+    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+        return self.net(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1))
+
+
+class ACGAN:
+    def __init__(self, cfg, data: DeviceData):
+        self.cfg, self.data = cfg, data
+        n, dev = data.num_classes, data.device
+        self.pretrain_steps = 0
+        self.noise_dim = cfg.latent_dim
+        self.classes_modeled = tuple(range(n))
+        self.G = ConditionalGenerator(cfg.latent_dim, n, data.img_shape, cfg.width).to(dev)
+        # One trunk, 1 + n outputs: column 0 is the real/fake logit, the rest the auxiliary classifier.
+        # Batch norm in D (DCGAN, as Odena's D) except under WGAN-GP, whose per-sample penalty it would break.
+        norm = "none" if cfg.adv_loss == "wgan-gp" else "batch"
+        self.D = Discriminator(data.img_shape, 1 + n, cfg.width, norm=norm).to(dev)
+        self.opt_g = adam(self.G.parameters(), cfg)
+        self.opt_d = adam(self.D.parameters(), cfg)
+        # WGAN-GP: several critic updates per generator update (Gulrajani et al. 2017, Alg. 1).
+        self.d_steps = cfg.n_critic if cfg.adv_loss == "wgan-gp" else 1
+
+    def pretrain_step(self) -> dict:
+        return {}
+
+    def finish_pretrain(self) -> None:
+        pass
+
+    def _split(self, out: Tensor) -> tuple[Tensor, Tensor]:
+        return out[:, 0], out[:, 1:]
+
+    def train_step(self) -> dict:
+        cfg, data, b = self.cfg, self.data, self.cfg.batch_size
+        logs: dict[str, list[Tensor]] = {}
+        for i in range(self.d_steps):
+            x_real, y_real = data.sample(b)  # with the training set's imbalance
+            y_fake = data.uniform_labels(b)
+            z = data.randn(b, self.noise_dim)
+            # Only the last critic step's fakes are reused for G's update, so only they keep a graph.
+            with torch.set_grad_enabled(i == self.d_steps - 1):
+                x_fake = self.G(z, y_fake)
+            adv_r, cls_r = self._split(self.D(x_real))
+            adv_f, cls_f = self._split(self.D(x_fake.detach()))
+            d_loss, parts = acgan_d_loss(adv_r, adv_f, cls_r, cls_f, y_real, y_fake, cfg.acgan_variant,
+                                         cfg.lambda_cls, cfg.adv_loss)
+            if cfg.adv_loss == "wgan-gp":
+                # The penalty constrains the real/fake critic only; the classifier head is not a critic.
+                gp = losses.gradient_penalty(lambda x: self.D(x)[:, 0], x_real, x_fake, data.gen)
+                d_loss = d_loss + cfg.gp_weight * gp
+                logs.setdefault("gp", []).append(gp.detach())
+                logs.setdefault("w_dist", []).append((adv_r.mean() - adv_f.mean()).detach())
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            with torch.no_grad():
+                to_prob = torch.sigmoid if cfg.adv_loss == "bce" else (lambda t: t)  # ls / wgan: raw scores
+                step_logs = {"d_loss": d_loss, "d_cls_real": parts["cls_real"], "d_cls_fake": parts["cls_fake"],
+                             "aux_acc": losses.accuracy(cls_r, y_real),
+                             "d_real": to_prob(adv_r).mean(), "d_fake": to_prob(adv_f).mean()}
+            for k, v in step_logs.items():
+                logs.setdefault(k, []).append(v.detach())
+
+        # G: the last critic step's fakes, scored by the updated D.
+        adv_g, cls_g = self._split(self.D(x_fake))
+        g_loss, _ = acgan_g_loss(adv_g, cls_g, y_fake, cfg.acgan_variant, cfg.lambda_cls, cfg.adv_loss)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+
+        out = {k: v[0] if len(v) == 1 else torch.stack(v).mean() for k, v in logs.items()}
+        out["g_loss"] = g_loss.detach()
+        # How often D's classifier gives G's images the class asked for: low on minority classes = BAGAN §3.
+        out["g_class_acc"] = losses.accuracy(cls_g.detach(), y_fake)
+        return out
+
+    @torch.no_grad()
+    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
+        y = y.to(self.data.device)
+        if noise is None:
+            noise = self.data.randn(y.shape[0], self.noise_dim)
+        was_training = self.G.training
+        self.G.eval()
+        out = self.G(noise.to(self.data.device), y)
+        self.G.train(was_training)
+        return out
+
+    def state_dict(self) -> dict:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
