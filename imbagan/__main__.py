@@ -1,0 +1,167 @@
+"""The command line: the same engine as the app.
+
+    python -m imbagan train --dataset mnist --imbalance step --ir 100 --method bagan --steps 3000
+    python -m imbagan runs | stop RUN | resume RUN | balance RUN | evaluate RUN
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import types
+import typing
+from pathlib import Path
+
+from imbagan import runs
+from imbagan.config import FIELD_HELP, TrainConfig
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, typed and documented from the dataclass itself."""
+    hints = typing.get_type_hints(TrainConfig)
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        hint, default = hints[f.name], getattr(defaults, f.name)
+        help_ = f"{FIELD_HELP.get(f.name, '')} (default: {default})"
+        args = typing.get_args(hint)
+        if hint is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif typing.get_origin(hint) is tuple:
+            p.add_argument(flag, type=int, nargs="*", default=None, metavar="N", help=help_)
+        elif isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            inner = next(a for a in args if a is not type(None))
+            p.add_argument(flag, type=inner, default=None, help=help_)
+        else:
+            p.add_argument(flag, type=hint, default=None, help=help_)
+
+
+def _config_from_args(a: argparse.Namespace) -> TrainConfig:
+    """Defaults, then the chosen method's paper settings (its PAPER_DEFAULTS), then the flags given."""
+    import importlib
+
+    from imbagan.methods import METHODS
+
+    method = a.method or TrainConfig.method
+    kw = {}
+    if method in METHODS:
+        kw.update(getattr(importlib.import_module(METHODS[method].__module__), "PAPER_DEFAULTS", {}))
+    for f in dataclasses.fields(TrainConfig):
+        v = getattr(a, f.name, None)
+        if v is not None:
+            kw[f.name] = tuple(v) if isinstance(v, list) else v
+    return TrainConfig(**kw)
+
+
+def _fmt_run(r: runs.RunInfo) -> str:
+    st, c = r.status, r.config
+    prog = f"{st.get('step') or 0}/{st.get('total') or '?'}"
+    extra = f"  {st.get('error')}" if r.state == "failed" and st.get("error") else ""
+    return f"{r.id:48s} {r.state:8s} {prog:>11s}  {c.get('method')} {c.get('dataset')} {c.get('imbalance')}{extra}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m imbagan", description="Balance an imbalanced image dataset with a GAN.")
+    ap.add_argument("--runs", default=None, help="folder of runs (default: $IMBAGAN_RUNS or ./runs)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("train", help="create a run and train it (in the foreground unless --background)",
+                       description="Create a run directory and train a balancing GAN into it.")
+    _add_config_args(p)
+    p.add_argument("--background", action="store_true", help="launch the worker in the background and print the run id")
+
+    sub.add_parser("runs", help="list runs with state and progress", description="List runs, newest first.")
+    for name, text in (("stop", "stop a running run (it checkpoints first)"),
+                       ("resume", "continue a stopped or failed run from its last checkpoint"),
+                       ("show", "print a run's status and the tail of its log")):
+        q = sub.add_parser(name, help=text, description=text)
+        q.add_argument("run", help="run id (see `runs`)")
+    q = sub.add_parser("balance", help="write the balanced dataset (.npz) of a trained run",
+                       description="Top every class up to the largest with generated images; writes RUN/balanced.npz.")
+    q.add_argument("run")
+    q.add_argument("--out", default=None, help="output .npz path (default: RUN_DIR/balanced.npz)")
+    q.add_argument("--zip", action="store_true", help="also write the set as a .zip of PNGs in class folders")
+    q = sub.add_parser("evaluate", help="evaluate classifiers before/after balancing for a run",
+                       description="Train classifiers on the imbalanced, baseline-balanced and GAN-balanced sets; write RUN_DIR/eval/.")
+    q.add_argument("run", help="run id or run directory")
+    from imbagan import evaluate as _evaluate
+
+    _evaluate.add_arguments(q)
+    q = sub.add_parser("worker", help=argparse.SUPPRESS, description="(internal) the background training process")
+    q.add_argument("dir")
+    q.add_argument("--resume", action="store_true")
+
+    a = ap.parse_args(argv)
+    try:
+        return _dispatch(a)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _resolve(run: str, root) -> Path:
+    p = Path(run)
+    if (p / "config.json").is_file():
+        return p
+    return runs.run_dir(run, root)
+
+
+def _dispatch(a: argparse.Namespace) -> int:
+    from imbagan import train
+
+    if a.cmd == "worker":
+        return train.worker_main(Path(a.dir), resume=a.resume)
+    if a.cmd == "train":
+        cfg = _config_from_args(a)
+        if a.background:
+            print(runs.start(cfg, a.runs))
+            return 0
+        d = runs.create(cfg, a.runs)
+        print(f"run {d.name} in {d}")
+        return train.worker_main(d)
+    if a.cmd == "runs":
+        rs = runs.list_runs(a.runs)
+        if not rs:
+            print(f"no runs in {runs.runs_root(a.runs)}")
+        for r in rs:
+            print(_fmt_run(r))
+        return 0
+    if a.cmd == "stop":
+        st = runs.stop(a.run, a.runs)
+        print(f"{a.run}: {st.get('state')} at step {st.get('step')}")
+        return 0
+    if a.cmd == "resume":
+        runs.resume(a.run, a.runs)
+        print(f"{a.run}: resumed in the background")
+        return 0
+    if a.cmd == "show":
+        r = runs.info(a.run, a.runs)
+        print(_fmt_run(r))
+        print(runs.log_tail(r.dir))
+        return 0
+    if a.cmd == "balance":
+        t = time.perf_counter()
+        out = train.balanced_dataset(_resolve(a.run, a.runs), a.out)
+        print(f"wrote {out} in {time.perf_counter() - t:.1f} s")
+        if a.zip:
+            print(f"wrote {train.balanced_zip(out)}")
+        return 0
+    if a.cmd == "evaluate":
+        try:
+            from imbagan import evaluate
+        except ImportError:
+            print("error: evaluation is not available in this version", file=sys.stderr)
+            return 2
+        d, cfg = _resolve(a.run, a.runs), evaluate.config_from_args(a)
+        if a.background:
+            evaluate.start_evaluation(d, cfg)
+            print(f"evaluating {d.name} in the background; see {d / 'eval' / 'log.txt'}")
+            return 0
+        return evaluate.worker_main(d, cfg, log_file=not a.no_log_file)
+    raise AssertionError(a.cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The training sets an evaluation compares, built from a run's imbalanced training set.
+
+Each builder takes uint8 images (N, C, H, W) and labels 0..k-1 and returns a new set; nothing here
+trains anything. The classic baselines use imbalanced-learn; the GAN top-up uses the run's generator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random oversampling to the largest class (AGGAN's "Os+CN"); resamples indices, not pixels."""
+    from imblearn.over_sampling import RandomOverSampler
+
+    idx, y2 = RandomOverSampler(random_state=seed).fit_resample(np.arange(len(y))[:, None], y)
+    return x[idx[:, 0]], y2
+
+
+def mirror(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """BAGAN §5.2's baseline: add horizontally mirrored minority images until balanced or each is mirrored once."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(y)
+    xs, ys = [x], [y]
+    for c, n in enumerate(counts):
+        need = min(int(counts.max()) - int(n), int(n))
+        if need > 0:
+            take = rng.permutation(np.flatnonzero(y == c))[:need]
+            xs.append(np.ascontiguousarray(x[take][..., ::-1]))
+            ys.append(np.full(need, c, dtype=y.dtype))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def smote(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """SMOTE on flattened pixels up to the largest class; returns the set and a note on what was done.
+
+    k_neighbors = min(5, smallest grown class − 1) so tiny classes work; a class with a single
+    image has no neighbour to interpolate with and is randomly oversampled instead.
+    """
+    from imblearn.over_sampling import SMOTE
+
+    counts = np.bincount(y)
+    target = int(counts.max())
+    grow = [c for c, n in enumerate(counts) if 0 < n < target]
+    singles = [c for c in grow if counts[c] == 1]
+    interp = [c for c in grow if counts[c] >= 2]
+    xs, ys, notes = [x], [y], []
+    if interp:
+        k = min(5, int(min(counts[c] for c in interp)) - 1)
+        # SMOTE interpolates within a class only, so it sees the grown classes plus one image of the
+        # largest (imblearn wants two classes); imblearn returns the inputs first, then the new images.
+        sub = np.concatenate([np.flatnonzero(np.isin(y, interp)), np.flatnonzero(y == counts.argmax())[:1]])
+        flat = x[sub].reshape(len(sub), -1).astype(np.float32)
+        sm = SMOTE(sampling_strategy={int(c): target for c in interp}, k_neighbors=k, random_state=seed)
+        xr, yr = sm.fit_resample(flat, y[sub])
+        xs.append(np.clip(np.rint(xr[len(sub):]), 0, 255).astype(np.uint8).reshape(-1, *x.shape[1:]))
+        ys.append(yr[len(sub):].astype(y.dtype))
+        notes.append(f"k_neighbors={k}")
+    for c in singles:
+        xs.append(np.repeat(x[y == c], target - 1, axis=0))
+        ys.append(np.full(target - 1, c, dtype=y.dtype))
+    if singles:
+        notes.append(f"class(es) {singles} have one image: randomly oversampled instead of SMOTE")
+    return np.concatenate(xs), np.concatenate(ys), "; ".join(notes)
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """scikit-learn's "balanced" weights n / (k * n_c), for the class-weighted loss."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    return compute_class_weight("balanced", classes=np.arange(num_classes), y=y)
+
+
+def full_set(run_cfg, kept: tuple[int, ...]):
+    """The run's dataset without imbalance, restricted to the run's classes (binary keeps its two)."""
+    from imbagan.data import ImageSet
+    from imbagan.train import load_split
+
+    full, kept_full = load_split(run_cfg.replace(imbalance="none"), "train")
+    lut = np.full(max(max(kept_full), max(kept)) + 1, -1, dtype=np.int64)
+    lut[list(kept)] = np.arange(len(kept))
+    y = lut[np.asarray(kept_full)[full.y]]
+    keep = y >= 0
+    names = tuple(full.classes[i] for i, c in enumerate(kept_full) if c in kept)
+    return ImageSet(full.x[keep], y[keep], names)
+
+
+def generate_pool(run_dir: Path, run_cfg, counts: list[int], extra: int, seed: int, device,
+                  log: Callable[[str], None]) -> tuple[dict[int, np.ndarray], str | None]:
+    """Generated images per modelled class: enough to fill its gap to the largest class, and at least ``extra``.
+
+    Returns ({class: uint8 (n, C, H, W)}, None), or ({}, why there are none). Only the classes the
+    method models (``classes_modeled``) are generated, so only they are topped up.
+    """
+    import torch
+
+    from imbagan.batches import to_uint8
+    from imbagan.train import build, load_checkpoint
+
+    ckpt = Path(run_dir) / "checkpoint.pt"
+    if not ckpt.exists():
+        return {}, "the run has no checkpoint yet"
+    state = load_checkpoint(ckpt, device)
+    if not state["pretrained"]:
+        return {}, "the run stopped before adversarial training began"
+    method, _ = build(run_cfg, device)
+    method.load_state_dict(state["method"])
+    gen = torch.Generator(device=device).manual_seed(seed + 104729)
+    target, pool = max(counts), {}
+    for c in method.classes_modeled:
+        n = max(target - counts[c], extra, 1)
+        parts = []
+        for i in range(0, n, 512):
+            m = min(512, n - i)
+            y = torch.full((m,), c, dtype=torch.long, device=device)
+            noise = torch.randn(m, method.noise_dim, device=device, generator=gen)
+            parts.append(to_uint8(method.generate(y, noise)))
+        pool[int(c)] = torch.cat(parts).cpu().numpy()
+    log(f"generated {sum(len(v) for v in pool.values())} images of classes {list(pool)} with the run's "
+        f"{run_cfg.method}")
+    return pool, None
+
+
+def gan_topup(x: np.ndarray, y: np.ndarray, pool: dict[int, np.ndarray], ratio: float
+              ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The imbalanced set plus generated images filling ``ratio`` of each modelled class's gap (BAGAN §5.2).
+
+    Returns the set and the number of generated images added (they follow the real ones).
+    """
+    counts = np.bincount(y, minlength=max(pool, default=0) + 1)
+    add = {c: int(round(ratio * (counts.max() - counts[c]))) for c in pool}
+    xs = [x] + [pool[c][:n] for c, n in add.items()]
+    ys = [y] + [np.full(n, c, dtype=y.dtype) for c, n in add.items()]
+    return np.concatenate(xs), np.concatenate(ys), sum(add.values())
