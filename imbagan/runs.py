@@ -213,6 +213,15 @@ def _launch(d: Path, resume: bool) -> int:
     return proc.pid
 
 
+def launch_cli(args: list[str], log_path: Path) -> int:
+    """Run ``python -m imbagan ARGS`` in the background, in its own session; returns its pid."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "imbagan", *args], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True).pid
+
+
 def start(cfg: TrainConfig, root: str | os.PathLike | None = None) -> str:
     """Create a run and launch its worker in the background; returns the run id."""
     d = create(cfg, root)

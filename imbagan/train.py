@@ -357,6 +357,26 @@ def balanced_dataset(d: Path, out: Path | None = None, chunk: int = 512) -> Path
     return out
 
 
+def balanced_zip(npz: Path, out: Path | None = None) -> Path:
+    """The balanced set as a .zip of PNGs, one folder per class (ImageFolder layout); generated files say so."""
+    import io
+    import zipfile
+
+    npz = Path(npz)
+    out = Path(out) if out else npz.with_suffix(".zip")
+    tmp = out.with_name(f".{out.name}.tmp")
+    with np.load(npz) as z, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        names = [str(c) for c in z["classes"]]
+        for i, (img, label, gen) in enumerate(zip(z["x"], z["y"], z["generated"])):
+            buf = io.BytesIO()
+            Image.fromarray(img.transpose(1, 2, 0).squeeze(-1) if img.shape[0] == 1 else img.transpose(1, 2, 0)).save(
+                buf, format="PNG")
+            safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in names[label]).strip() or str(label)
+            zf.writestr(f"{safe}/{'gen' if gen else 'real'}_{i:06d}.png", buf.getvalue())
+    os.replace(tmp, out)
+    return out
+
+
 def eta_text(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "—"

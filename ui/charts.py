@@ -49,3 +49,50 @@ def curves_figure(df: pd.DataFrame, keys: Sequence[str], title: str, runs_col: s
     fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step",
                       legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+# --- evaluation ------------------------------------------------------------------------------
+CONDITION_COLOURS = {"imbalanced": "#9e9e9e", "oversample": "#ffb74d", "mirror": "#ba68c8", "smote": "#4db6ac",
+                     "class_weight": "#a1887f", "gan": "#1f77b4", "full": "#2ca02c"}
+
+
+def per_class_figure(conditions: dict, names: Sequence[str], metric: str, chosen: Sequence[str]) -> go.Figure:
+    """Per-class precision, recall or F1 as grouped bars, one colour per training condition."""
+    fig = go.Figure()
+    for cond in chosen:
+        rows = conditions[cond]["per_class"]
+        fig.add_trace(go.Bar(name=cond, x=list(names), y=[r[metric] for r in rows],
+                             marker_color=CONDITION_COLOURS.get(cond.split("_0")[0])))
+    fig.update_xaxes(type="category")
+    fig.update_layout(barmode="group", height=360, yaxis=dict(range=[0, 1.02], title=metric),
+                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def confusion_figure(matrix, names: Sequence[str], title: str) -> go.Figure:
+    """A confusion matrix (rows true, columns predicted) as a heatmap with counts."""
+    fig = go.Figure(go.Heatmap(z=matrix, x=list(names), y=list(names), colorscale="Blues", showscale=False,
+                               text=matrix, texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z}"))
+    fig.update_xaxes(type="category", title="predicted")
+    fig.update_yaxes(type="category", title="true", autorange="reversed")
+    fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def tsne_figure(xy, labels, kind, names: Sequence[str], title: str) -> go.Figure:
+    """t-SNE of classifier features: training points solid, generated ones as crosses, test translucent."""
+    fig = go.Figure()
+    styles = {0: ("train (real)", "circle", 0.85), 1: ("generated", "x", 0.85), 2: ("test", "circle", 0.15)}
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf"]
+    for k in (2, 0, 1):  # test underneath
+        name, symbol, alpha = styles[k]
+        for c, cname in enumerate(names):
+            sel = (kind == k) & (labels == c)
+            if sel.any():
+                fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=f"{cname} · {name}",
+                                           legendgroup=name, marker=dict(size=5 if k != 1 else 6, symbol=symbol,
+                                           color=palette[c % len(palette)], opacity=alpha)))
+    fig.update_layout(title=title, height=440, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
+    return fig

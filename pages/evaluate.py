@@ -1,0 +1,183 @@
+"""Evaluate: did balancing help, for which classes, and are the generated images any good?"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from imbagan import evaluate, runs
+from imbagan.train import eta_text
+from ui import charts, live
+
+st.title("Evaluate a balancing run")
+st.caption("The same classifier is trained on the imbalanced set, on classic re-balancings and on the set topped "
+           "up with the run's generated images, then tested on the untouched, balanced test split.")
+
+finished = [r for r in runs.list_runs() if r.state in ("done", "stopped") and (r.dir / "checkpoint.pt").exists()]
+if not finished:
+    st.info("No trained run yet: train one on the Train page first (a stopped run with a checkpoint works too).")
+    st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+    st.stop()
+
+ids = [r.id for r in finished]
+current = live.selected_run(ids) or ids[0]
+labels = {r.id: live.run_label(r) for r in finished}
+chosen = st.selectbox("Run", ids, index=ids.index(current), format_func=labels.get, key="eval.run")
+if chosen != st.query_params.get("run"):
+    st.query_params["run"] = chosen
+run = runs.info(chosen)
+
+with st.expander("Evaluation settings", expanded=evaluate.read_evaluation(run.dir) is None):
+    d = dataclasses.asdict(evaluate.EvalConfig())
+    c1, c2, c3 = st.columns(3)
+    clf = c1.selectbox("Classifier", evaluate.CLASSIFIERS, key="eval.classifier",
+                       help=evaluate.FIELD_HELP.get("classifier"))
+    epochs = c2.number_input("Epochs", 1, 200, d["epochs"], key="eval.epochs", help=evaluate.FIELD_HELP.get("epochs"))
+    tsne_points = c3.number_input("t-SNE points", 0, 20000, d["tsne_points"], step=500, key="eval.tsne",
+                                  help=evaluate.FIELD_HELP.get("tsne_points"))
+    c4, c5, _ = st.columns(3)
+    quality = c4.number_input("Generated images per class (quality)", 0, 5000, d["quality_images"], step=100,
+                              key="eval.quality", help=evaluate.FIELD_HELP.get("quality_images"))
+    pairs = c5.number_input("SSIM pairs per class", 0, 2000, d["ssim_pairs"], step=50, key="eval.pairs",
+                            help=evaluate.FIELD_HELP.get("ssim_pairs"))
+    conds = st.multiselect("Training sets to compare", evaluate.CONDITIONS, default=list(evaluate.CONDITIONS),
+                           key="eval.conditions", help=evaluate.FIELD_HELP.get("conditions"))
+    try:
+        ecfg = evaluate.EvalConfig(classifier=clf, epochs=int(epochs), tsne_points=int(tsne_points),
+                                   quality_images=int(quality), ssim_pairs=int(pairs), conditions=tuple(conds))
+        problem = None
+    except ValueError as e:
+        ecfg, problem = None, str(e)
+    if problem:
+        st.error(problem)
+    if st.button("Launch evaluation", type="primary", disabled=ecfg is None, key="eval.launch"):
+        try:
+            evaluate.start_evaluation(run.dir, ecfg)
+        except (ValueError, FileNotFoundError) as e:
+            st.error(str(e))
+        else:
+            st.rerun()
+
+
+def _headline(conditions: dict) -> None:
+    """ACSA, G-mean, macro F1 and minority recall after GAN balancing, with deltas from the imbalanced set."""
+    base = conditions.get("imbalanced")
+    after = conditions.get("gan") or next((v for k, v in conditions.items() if k.startswith("gan")), None)
+    if not (base and after):
+        return
+    cols = st.columns(4)
+    for col, (key, label) in zip(cols, [("acsa", "ACSA (balanced accuracy)"), ("gmean", "G-mean"),
+                                        ("macro_f1", "Macro F1"), ("minority_recall", "Minority recall")]):
+        get = (lambda m: m["minority"]["recall"]) if key == "minority_recall" else (lambda m, k=key: m[k])
+        col.metric(label, f"{get(after):.3f}", f"{get(after) - get(base):+.3f} vs imbalanced")
+
+
+def _results(res: dict) -> None:
+    m = res.get("metrics") or {}
+    conditions = m.get("conditions") or {}
+    if not conditions:
+        return
+    names = [str(c) for c in ((m.get("run") or {}).get("classes")
+                              or range(len(next(iter(conditions.values()))["per_class"])))]
+    _headline(conditions)
+    summary = pd.DataFrame([{"training set": k, "accuracy": v["accuracy"], "ACSA": v["acsa"], "G-mean": v["gmean"],
+                             "macro F1": v["macro_f1"], "minority recall": v["minority"]["recall"]}
+                            for k, v in conditions.items()])
+    st.dataframe(summary, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in summary.columns[1:]})
+
+    st.subheader("Per class")
+    c1, c2 = st.columns([1, 3])
+    metric = c1.radio("Metric", ["f1", "recall", "precision"], key="eval.metric",
+                      format_func={"f1": "F1", "recall": "recall", "precision": "precision"}.get)
+    default = [c for c in ("imbalanced", "gan", "full") if c in conditions] or list(conditions)[:2]
+    shown = c2.multiselect("Training sets", list(conditions), default=default, key="eval.shown")
+    if shown:
+        st.plotly_chart(charts.per_class_figure(conditions, names, metric, shown), key="eval.perclass")
+
+    st.subheader("Confusion matrices")
+    before = "imbalanced" if "imbalanced" in conditions else list(conditions)[0]
+    after = next((k for k in conditions if k.startswith("gan")), list(conditions)[-1])
+    left, right = st.columns(2)
+    left.plotly_chart(charts.confusion_figure(conditions[before]["confusion"], names, f"before: {before}"),
+                      key="eval.cm.before")
+    right.plotly_chart(charts.confusion_figure(conditions[after]["confusion"], names, f"after: {after}"),
+                       key="eval.cm.after")
+
+    tsne = res.get("tsne")
+    if tsne is not None:
+        st.subheader("t-SNE of classifier features")
+        st.caption("Features from a reference classifier trained on the full real set; crosses are generated "
+                   "images, faint points the test set.")
+        left, right = st.columns(2)
+        tn = [str(c) for c in tsne["classes"]]
+        kind, lab = np.asarray(tsne["kind"]), np.asarray(tsne["labels"])
+        real = kind != 1
+        left.plotly_chart(charts.tsne_figure(np.asarray(tsne["xy_before"])[real], lab[real], kind[real], tn,
+                                             "before: imbalanced training set"), key="eval.tsne.before")
+        right.plotly_chart(charts.tsne_figure(np.asarray(tsne["xy_after"]), lab, kind, tn,
+                                              "after: with generated images"), key="eval.tsne.after")
+
+    if res.get("quality"):
+        st.subheader("Generated-image quality (BAGAN §5.1)")
+        st.caption("Class accuracy of generated images under the reference classifier; SSIM between pairs of "
+                   "images of a class (lower = more diverse), for generated and for real images; SSIM to the "
+                   "nearest real training image (high = memorised); domain FID on the reference classifier's "
+                   "features (not comparable with Inception FID).")
+        st.dataframe(pd.DataFrame(res["quality"]), hide_index=True, width="stretch")
+
+
+def _downloads(res: dict | None) -> None:
+    st.subheader("Downloads")
+    d = run.dir
+    npz, zipf = d / "balanced.npz", d / "balanced.zip"
+    c1, c2, c3, c4 = st.columns(4)
+    if npz.exists() and zipf.exists():
+        c1.download_button("Balanced set (.npz)", data=npz.read_bytes, file_name=f"{run.id}-balanced.npz",
+                           key="dl.npz")
+        c2.download_button("Balanced set (.zip of PNGs)", data=zipf.read_bytes, file_name=f"{run.id}-balanced.zip",
+                           key="dl.zip")
+    elif c1.button("Prepare the balanced set", key="dl.prepare",
+                   help="Generates the images that bring every class up to the largest, in the background."):
+        runs.launch_cli(["balance", str(d), "--zip"], d / "log.txt")
+        st.toast("Preparing the balanced set in the background; this page shows the downloads when it is ready.")
+    c3.download_button("Checkpoint", data=(d / "checkpoint.pt").read_bytes, file_name=f"{run.id}-checkpoint.pt",
+                       key="dl.ckpt")
+    if res and (d / "eval" / "report.csv").exists():
+        c4.download_button("Report (.csv)", data=(d / "eval" / "report.csv").read_bytes,
+                           file_name=f"{run.id}-report.csv", mime="text/csv", key="dl.csv")
+
+
+first = evaluate.read_evaluation(run.dir)
+active = bool(first) and first["status"].get("state") in runs.ACTIVE
+
+
+@st.fragment(run_every=live.REFRESH_S if active else None)
+def panel() -> None:
+    res = evaluate.read_evaluation(run.dir)
+    if res is None:
+        st.info("This run has not been evaluated yet: choose the settings above and launch the evaluation.")
+    else:
+        s = res["status"]
+        state = s.get("state")
+        if state in runs.ACTIVE:
+            st.progress(float(s.get("progress") or 0.0),
+                        text=f"{s.get('phase') or 'starting'} · ETA {eta_text(s.get('eta_s'))}")
+            if st.button("Stop evaluation", key="eval.stop"):
+                evaluate.stop_evaluation(run.dir)
+                st.rerun()
+        elif state == "failed":
+            st.error(f"The evaluation failed: {s.get('error') or 'no reason recorded'}")
+            st.code(runs.log_tail(run.dir / "eval") or "(the log is empty)", language=None)
+        elif state == "stopped":
+            st.warning("The evaluation was stopped; what it finished is shown below.")
+        _results(res)
+    _downloads(res)
+    if active and (res is None or res["status"].get("state") not in runs.ACTIVE):
+        st.rerun()
+
+
+panel()

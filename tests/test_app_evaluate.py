@@ -1,0 +1,84 @@
+"""The Evaluate page through AppTest: launch a background evaluation, see before/after, prepare downloads."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from imbagan import evaluate, runs, train
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def open_page():
+    """The Evaluate page inside the app, as a user reaches it (page links need the navigation)."""
+    return AppTest.from_file(APP, default_timeout=60).run().switch_page("pages/evaluate.py").run()
+
+
+def _trained(tmp_path):
+    cfg = tiny_config(method="bagan", imbalance="drop", drop=90.0, minority=(0,), width=16, batch_size=16,
+                      ae_steps=10, steps=20, tick_every=5, sample_every=10, checkpoint_every=10)
+    d = runs.create(cfg, tmp_path)
+    train.train(d)
+    return d
+
+
+def _poll(at, done, timeout=180):
+    end = time.time() + timeout
+    while time.time() < end:
+        time.sleep(1.0)
+        at.run()
+        if done():
+            at.run()
+            return
+    raise AssertionError("timed out")
+
+
+def test_no_trained_run_says_where_to_go(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    at = open_page()
+    assert not at.exception
+    assert "No trained run yet" in at.info[0].value
+
+
+def test_launch_an_evaluation_and_see_before_and_after(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    d = _trained(tmp_path)
+    at = open_page()
+    assert not at.exception
+    assert "not been evaluated yet" in at.info[0].value
+    at.number_input(key="eval.epochs").set_value(1).run()
+    at.number_input(key="eval.tsne").set_value(200).run()
+    at.number_input(key="eval.quality").set_value(40).run()
+    at.number_input(key="eval.pairs").set_value(20).run()
+    at.button(key="eval.launch").click().run()
+    assert not at.exception and not at.error
+    _poll(at, lambda: (evaluate.read_evaluation(d) or {}).get("status", {}).get("state") == "done")
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric] == ["ACSA (balanced accuracy)", "G-mean", "Macro F1", "Minority recall"]
+    assert all("vs imbalanced" in m.delta for m in at.metric)
+    table = at.dataframe[0].value
+    assert set(table["training set"]) == set(evaluate.CONDITIONS)
+    assert len(at.get("plotly_chart")) == 5  # per-class bars, two confusion matrices, two t-SNE plots
+    labels = [b.label for b in at.get("download_button")]
+    assert "Report (.csv)" in labels and "Checkpoint" in labels
+    # The balanced set is prepared in the background, then offered for download.
+    at.button(key="dl.prepare").click().run()
+    _poll(at, lambda: (d / "balanced.zip").exists(), timeout=120)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Balanced set (.npz)" in labels and "Balanced set (.zip of PNGs)" in labels
+
+
+def test_a_failed_evaluation_is_a_message_with_the_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    d = _trained(tmp_path)
+    (d / "eval").mkdir()
+    runs.write_json_atomic(d / "eval" / "status.json", {"state": "failed", "error": "ValueError: out of luck"})
+    (d / "eval" / "log.txt").write_text("line one\nthe last words\n")
+    at = open_page()
+    assert not at.exception
+    assert "out of luck" in at.error[0].value
+    assert "the last words" in at.code[0].value
