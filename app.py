@@ -4,21 +4,15 @@ Run with `make app` (or `streamlit run app.py`). Pages live in pages/ and only d
 imbagan package computes; training and evaluation run in background processes.
 """
 
-from pathlib import Path
-
 import streamlit as st
 
 st.set_page_config(page_title="imbagan", page_icon="⚖️", layout="wide")
-
-_HERE = Path(__file__).resolve().parent
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     st.Page("pages/data.py", title="Data", icon="🗂️", url_path="data"),
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
-    # The Evaluate page joins the menu as soon as its file exists.
-    *([st.Page("pages/evaluate.py", title="Evaluate", icon="📊", url_path="evaluate")]
-      if (_HERE / "pages" / "evaluate.py").is_file() else []),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="📊", url_path="evaluate"),
     st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
     st.Page("pages/taxonomy.py", title="Taxonomy", icon="🧭", url_path="taxonomy"),
 ]
