@@ -7,6 +7,7 @@ import time
 import pytest
 
 from imbagan import runs
+from imbagan.methods import METHODS
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -88,3 +89,13 @@ def test_run_ids_cannot_escape_the_runs_folder(tmp_path):
         runs.run_dir("../etc", tmp_path)
     with pytest.raises(FileNotFoundError):
         runs.run_dir("no-such-run", tmp_path)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_trains_in_a_background_worker(tmp_path, method):
+    cfg = tiny_config(method=method, imbalance="step", ir=10.0, ae_steps=2, steps=4, tick_every=2, sample_every=2)
+    rid = runs.start(cfg, tmp_path)
+    d = runs.run_dir(rid, tmp_path)
+    st = wait_for(lambda: (s := runs.read_status(d))["state"] not in runs.ACTIVE and s)
+    assert st["state"] == "done", runs.log_tail(d)
+    assert runs.read_metrics(d)[-1]["phase"] == "adversarial" and runs.sample_paths(d)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from imbagan import runs, train
+from imbagan.methods import METHODS
 from imbagan.train import load_checkpoint
 from tests.conftest import tiny_config
 
@@ -33,9 +34,10 @@ def test_train_writes_the_run_directory(tmp_path):
     assert ck["step"] == 9 and ck["pretrained"] is True
 
 
-@pytest.mark.parametrize("stop_at", [2, 6])  # inside the autoencoder stage, and inside the GAN stage
-def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path, stop_at):
-    cfg = tiny_config(method="bagan", steps=8, ae_steps=4, tick_every=2, checkpoint_every=stop_at)
+@pytest.mark.parametrize("method,stop_at", [("bagan", 2), ("bagan", 6)]  # in the autoencoder stage, in the GAN
+                         + [(m, 6) for m in METHODS if m != "bagan"])
+def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path, method, stop_at):
+    cfg = tiny_config(method=method, steps=8, ae_steps=4, tick_every=2, checkpoint_every=stop_at)
     whole = runs.create(cfg, tmp_path / "a")
     train.train(whole)
     split = runs.create(cfg, tmp_path / "b")
