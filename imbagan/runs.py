@@ -126,6 +126,8 @@ def read_status(d: Path) -> dict:
     st = read_json(d / "status.json", None) or {"state": "failed", "error": "status.json is missing or unreadable."}
     if st.get("state") in ACTIVE:
         age = time.time() - float(st.get("heartbeat") or 0)
+        if st.get("state") == "queued" and not st.get("pid") and age < STALE_AFTER_S:
+            return st  # just created: its worker is being launched and has not written its pid yet
         if not _pid_alive(st.get("pid")):
             # Re-read: the worker may have written its final state between the two reads.
             st2 = read_json(d / "status.json", st)

@@ -302,7 +302,10 @@ def worker_main(d: Path, resume: bool = False) -> int:
                 print("evaluation is not available in this version; skipped")
             else:
                 status.update(phase="evaluating")
-                evaluate.evaluate_run(d, log=print)
+                try:
+                    evaluate.evaluate_run(d, log=print)
+                except Exception as e:  # the training stays done; eval/status.json holds the error
+                    print(f"evaluation failed: {type(e).__name__}: {e}")
                 status.update(phase="done")
         return 0
     except StopRequested:

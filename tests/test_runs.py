@@ -99,3 +99,11 @@ def test_every_method_trains_in_a_background_worker(tmp_path, method):
     st = wait_for(lambda: (s := runs.read_status(d))["state"] not in runs.ACTIVE and s)
     assert st["state"] == "done", runs.log_tail(d)
     assert runs.read_metrics(d)[-1]["phase"] == "adversarial" and runs.sample_paths(d)
+
+
+def test_a_run_being_launched_is_not_taken_for_dead(tmp_path):
+    d = runs.create(tiny_config(), tmp_path)  # 'queued' with no pid yet, as between create and launch
+    assert runs.read_status(d)["state"] == "queued"
+    st = runs.read_json(d / "status.json")
+    runs.write_json_atomic(d / "status.json", {**st, "heartbeat": time.time() - 2 * runs.STALE_AFTER_S})
+    assert runs.read_status(d)["state"] == "failed"  # but one that never started is, after a while

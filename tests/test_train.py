@@ -80,3 +80,15 @@ def test_balanced_dataset_needs_a_checkpoint(tmp_path):
     d = runs.create(tiny_config(), tmp_path)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train.balanced_dataset(d)
+
+
+def test_a_failing_evaluation_after_training_leaves_the_run_done(tmp_path, monkeypatch):
+    from imbagan import evaluate
+
+    def boom(*a, **k):
+        raise RuntimeError("no classifier today")
+
+    monkeypatch.setattr(evaluate, "evaluate_run", boom)
+    d = runs.create(tiny_config(evaluate_after=True), tmp_path)
+    assert train.worker_main(d) == 0
+    assert runs.read_status(d)["state"] == "done"
