@@ -30,9 +30,11 @@ from imbagan import losses
 from imbagan.batches import DeviceData
 from imbagan.nets import Discriminator, Generator, adam
 
-# Presets the app/CLI can apply for "modified ACGAN as in the CAGAN paper": λ_cls = 0.1 (Fig. 12) and
-# LSGAN's adversarial loss, which CAGAN §5 used for both AC-GAN and CA-GAN. Not TrainConfig defaults.
-PAPER_DEFAULTS = {"acgan_variant": "modified", "lambda_cls": 0.1, "adv_loss": "ls"}
+# "acgan" is Odena et al.'s original, whose settings are TrainConfig's own (bce, both class terms), so
+# it has no presets to apply. MODIFIED_PRESET is the CAGAN paper's modified ACGAN: λ_cls = 0.1 (Fig. 12)
+# and LSGAN's adversarial loss, which CAGAN §5 used for both AC-GAN and CA-GAN.
+PAPER_DEFAULTS: dict = {}
+MODIFIED_PRESET = {"acgan_variant": "modified", "lambda_cls": 0.1, "adv_loss": "ls"}
 
 
 def acgan_d_loss(adv_real: Tensor, adv_fake: Tensor, cls_real_logits: Tensor, cls_fake_logits: Tensor,
