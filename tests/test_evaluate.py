@@ -197,6 +197,8 @@ def test_a_run_without_a_checkpoint_is_evaluated_without_the_gan(tmp_path):
 @pytest.mark.slow
 def test_start_evaluation_runs_the_cli_in_the_background(tmp_path):
     d = runs.create(TrainConfig(dataset="digits", imbalance="step", ir=5.0, device="cpu"), root=tmp_path)
+    # A run that ended without a checkpoint (a just-created 'queued' one counts as launching).
+    runs.write_json_atomic(d / "status.json", {**runs.read_json(d / "status.json"), "state": "stopped"})
     cfg = EvalConfig(epochs=1, width=8, conditions=("imbalanced", "oversample"), tsne_points=0, device="cpu")
     evaluate.start_evaluation(d, cfg)
     with pytest.raises(ValueError, match="already being evaluated"):
