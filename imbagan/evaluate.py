@@ -37,8 +37,6 @@ import math
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -446,21 +444,13 @@ def start_evaluation(run_dir: str | os.PathLike, eval_cfg: EvalConfig | None = N
         raise ValueError(f"Run {d.name} is already being evaluated.")
     ev.mkdir(exist_ok=True)
     (eval_cfg or EvalConfig()).save(ev / "config.json")
-    env = dict(os.environ)
-    # The worker must import this very package, wherever the app was started from (as runs._launch).
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    cmd = [sys.executable, "-m", "imbagan", "evaluate", str(d), "--config", str(ev / "config.json"),
-           "--no-log-file"]
-    with open(ev / "log.txt", "ab") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, close_fds=True)
+    pid = runs.launch_cli(["evaluate", str(d), "--config", str(ev / "config.json"), "--no-log-file"],
+                          ev / "log.txt")
     # 'queued' is written with the child's pid, after it exists, so that a reader never meets a queued
     # evaluation without a live pid (read_status would call it dead); unless the child wrote first.
     st = runs.read_json(ev / "status.json", {}) or {}
-    if st.get("pid") != proc.pid:
-        runs.write_json_atomic(ev / "status.json", {"state": "queued", "pid": proc.pid, "progress": 0.0,
+    if st.get("pid") != pid:
+        runs.write_json_atomic(ev / "status.json", {"state": "queued", "pid": pid, "progress": 0.0,
                                                     "phase": "queued", "heartbeat": time.time(), "error": None})
 
 

@@ -203,25 +203,23 @@ def create(cfg: TrainConfig, root: str | os.PathLike | None = None) -> Path:
     return d
 
 
-def _launch(d: Path, resume: bool) -> int:
+def launch_cli(args: list[str], log_path: Path) -> int:
+    """Run ``python -m imbagan ARGS`` in the background, in its own session; returns its pid.
+
+    Training workers, evaluations and balanced-set builds all start here, so none of them is a
+    child of a Streamlit script run (a rerun or an app restart does not touch them).
+    """
     env = dict(os.environ)
     # The worker must import this very package, wherever the app was started from.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
-    cmd = [sys.executable, "-m", "imbagan", "worker", str(d)] + (["--resume"] if resume else [])
-    with open(d / "log.txt", "ab") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True, close_fds=True)
-    return proc.pid
-
-
-def launch_cli(args: list[str], log_path: Path) -> int:
-    """Run ``python -m imbagan ARGS`` in the background, in its own session; returns its pid."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, "-m", "imbagan", *args], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True).pid
+
+
+def _launch(d: Path, resume: bool) -> int:
+    return launch_cli(["worker", str(d)] + (["--resume"] if resume else []), d / "log.txt")
 
 
 def start(cfg: TrainConfig, root: str | os.PathLike | None = None) -> str:
