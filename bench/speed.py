@@ -21,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imbagan.config import TrainConfig, resolve_device  # noqa: E402
+from imbagan.batches import resolve_device
+from imbagan.config import TrainConfig  # noqa: E402
 from imbagan.methods import METHODS  # noqa: E402
 from imbagan.train import build  # noqa: E402
 

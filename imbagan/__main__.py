@@ -14,8 +14,8 @@ import types
 import typing
 from pathlib import Path
 
-from imbagan import runs
-from imbagan.config import FIELD_HELP, TrainConfig
+from imbagan import catalog, runs
+from imbagan.config import CHOICES, FIELD_HELP, TrainConfig
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -27,7 +27,11 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         hint, default = hints[f.name], getattr(defaults, f.name)
         help_ = f"{FIELD_HELP.get(f.name, '')} (default: {default})"
         args = typing.get_args(hint)
-        if hint is bool:
+        if f.name == "method":
+            p.add_argument(flag, choices=catalog.method_names(), default=None, help=help_)
+        elif f.name in CHOICES:
+            p.add_argument(flag, choices=CHOICES[f.name], default=None, help=help_)
+        elif hint is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         elif typing.get_origin(hint) is tuple:
             p.add_argument(flag, type=int, nargs="*", default=None, metavar="N", help=help_)
@@ -39,15 +43,19 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config_from_args(a: argparse.Namespace) -> TrainConfig:
-    """Defaults, then the chosen method's paper settings (its PAPER_DEFAULTS), then the flags given."""
-    import importlib
-
-    from imbagan.methods import METHODS
-
+    """Defaults, then the chosen method's paper settings, then its named preset (--preset), then the flags."""
     method = a.method or TrainConfig.method
     kw = {}
-    if method in METHODS:
-        kw.update(getattr(importlib.import_module(METHODS[method].__module__), "PAPER_DEFAULTS", {}))
+    if method in catalog.method_names():
+        card = catalog.card(method)
+        kw.update(card.paper_defaults)
+        if getattr(a, "preset", None):
+            if a.preset not in card.presets:
+                raise ValueError(f"{method} has no preset {a.preset!r}; its presets: "
+                                 f"{', '.join(card.presets) or 'none'}.")
+            kw.update(card.presets[a.preset])
+    elif getattr(a, "preset", None):
+        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(catalog.method_names())}.")
     for f in dataclasses.fields(TrainConfig):
         v = getattr(a, f.name, None)
         if v is not None:
@@ -70,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("train", help="create a run and train it (in the foreground unless --background)",
                        description="Create a run directory and train a balancing GAN into it.")
     _add_config_args(p)
+    presets = sorted({n for c in catalog.methods().values() for n in c.presets})
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a method's named preset, applied over its paper defaults (e.g. acgan: "
+                        + "; ".join(f"'{n}'" for n in presets) + ")")
     p.add_argument("--background", action="store_true", help="launch the worker in the background and print the run id")
 
     sub.add_parser("runs", help="list runs with state and progress", description="List runs, newest first.")
@@ -142,18 +154,17 @@ def _dispatch(a: argparse.Namespace) -> int:
         print(runs.log_tail(r.dir))
         return 0
     if a.cmd == "balance":
+        from imbagan import generate
+
         t = time.perf_counter()
-        out = train.balanced_dataset(_resolve(a.run, a.runs), a.out)
+        out = generate.balanced_dataset(_resolve(a.run, a.runs), a.out)
         print(f"wrote {out} in {time.perf_counter() - t:.1f} s")
         if a.zip:
-            print(f"wrote {train.balanced_zip(out)}")
+            print(f"wrote {generate.balanced_zip(out)}")
         return 0
     if a.cmd == "evaluate":
-        try:
-            from imbagan import evaluate
-        except ImportError:
-            print("error: evaluation is not available in this version", file=sys.stderr)
-            return 2
+        from imbagan import evaluate
+
         d, cfg = _resolve(a.run, a.runs), evaluate.config_from_args(a)
         if a.background:
             evaluate.start_evaluation(d, cfg)

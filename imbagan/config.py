@@ -8,71 +8,81 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 ADV_LOSSES = ("bce", "ls", "wgan-gp")
 ACGAN_VARIANTS = ("original", "modified")
+CAGAN_D_NORMS = ("none", "batch")
+# The string choices of a config, for the CLI's and the app's selectors.
+CHOICES = {"adv_loss": ADV_LOSSES, "acgan_variant": ACGAN_VARIANTS, "cagan_d_norm": CAGAN_D_NORMS,
+           "device": ("auto", "cpu", "cuda", "mps")}
+
+
+def documented(default: Any, help: str) -> Any:
+    """A field with its one-line help, read by ``--help`` and the app's tooltips (FIELD_HELP)."""
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     # --- data -------------------------------------------------------------
-    dataset: str = "digits"  # a key of imbagan.data.DATASETS
-    data_root: str | None = None  # folder holding the data; None -> $IMBAGAN_DATA or ./data
-    image_size: int | None = None  # square size for image folders (and to resize others); None -> native
-    channels: int | None = None  # 1 (grey) or 3 (RGB) for image folders; None -> native
+    dataset: str = documented("digits", "a key of imbagan.data.DATASETS")
+    data_root: str | None = documented(None, "folder holding the data; None -> $IMBAGAN_DATA or ./data")
+    image_size: int | None = documented(None, "square size for image folders (and to resize others); None -> native")
+    channels: int | None = documented(None, "1 (grey) or 3 (RGB) for image folders; None -> native")
     # --- imbalance (see imbagan.imbalance.Imbalance) ----------------------
-    imbalance: str = "step"  # none | drop | binary | step | longtail | bagan_gp | custom
-    ir: float = 10.0  # imbalance ratio = largest class / smallest class (binary, step, longtail)
-    drop: float = 97.5  # drop: percent of each minority class removed (BAGAN §5)
-    minority: tuple[int, ...] = (0,)  # drop: minority classes; binary: minority[0]
-    majority: int = 1  # binary: the majority class
-    counts: tuple[int, ...] = ()  # custom: images kept per class
+    imbalance: str = documented("step", "none | drop | binary | step | longtail | bagan_gp | custom")
+    ir: float = documented(10.0, "imbalance ratio = largest class / smallest class (binary, step, longtail)")
+    drop: float = documented(97.5, "drop: percent of each minority class removed (BAGAN §5)")
+    minority: tuple[int, ...] = documented((0,), "drop: minority classes; binary: minority[0]")
+    majority: int = documented(1, "binary: the majority class")
+    counts: tuple[int, ...] = documented((), "custom: images kept per class")
     # --- method -----------------------------------------------------------
-    method: str = "bagan"  # a key of imbagan.methods.METHODS
-    steps: int = 2000  # adversarial steps (one D update, plus G where the method says)
-    ae_steps: int = 500  # autoencoder pre-training steps (BAGAN, BAGAN-GP); ignored by others
-    batch_size: int = 64  # images per D batch
-    latent_dim: int = 100  # size of z (BAGAN-GP's paper uses 128)
-    lr: float = 2e-4  # Adam learning rate for G and D (DCGAN / BAGAN default)
-    beta1: float = 0.5  # Adam beta1
-    beta2: float = 0.999  # Adam beta2 (BAGAN-GP uses 0.9)
-    width: int = 64  # channels of the widest conv block; networks scale from it
-    gan_classes: tuple[int, ...] = ()  # gan: classes to model, one generator each; () -> the rarest class
-    adv_loss: str = "bce"  # acgan / cagan adversarial loss: bce | ls | wgan-gp
-    acgan_variant: str = "original"  # acgan: original (Odena 2017) | modified (CAGAN eqs. 7-10)
-    lambda_cls: float = 0.1  # modified ACGAN: weight of the classification loss (CAGAN Fig. 12)
-    gp_weight: float = 10.0  # WGAN-GP gradient penalty weight (Gulrajani 2017; BAGAN-GP)
-    n_critic: int = 5  # D steps per G step for WGAN-GP losses
-    aggan_t0: float = 1000.0  # AGGAN §3.2: initial Metropolis temperature
-    aggan_alpha: float = 0.99  # AGGAN §3.2: temperature decay per iteration
-    aggan_gamma: float = 0.2  # AGGAN fitness: weight of diversity (official code)
-    cagan_mix_start: float = 0.5  # CAGAN §4: fraction of training after which mixed batches start
-    cagan_d_norm: str = "none"  # CAGAN: normalisation in D: none | batch
+    method: str = documented("bagan", "a key of imbagan.methods.METHODS")
+    steps: int = documented(2000, "adversarial steps (one D update, plus G where the method says)")
+    ae_steps: int = documented(500, "autoencoder pre-training steps (BAGAN, BAGAN-GP); ignored by others")
+    batch_size: int = documented(64, "images per D batch")
+    latent_dim: int = documented(100, "size of z (BAGAN-GP's paper uses 128)")
+    lr: float = documented(2e-4, "Adam learning rate for G and D (DCGAN's 2e-4; each method's paper defaults may set another)")
+    beta1: float = documented(0.5, "Adam beta1")
+    beta2: float = documented(0.999, "Adam beta2 (BAGAN-GP uses 0.9)")
+    width: int = documented(64, "channels of the widest conv block; networks scale from it")
+    gan_classes: tuple[int, ...] = documented((), "gan: classes to model, one generator each; () -> the rarest class")
+    adv_loss: str = documented("bce", "acgan / cagan adversarial loss: bce | ls | wgan-gp")
+    acgan_variant: str = documented("original", "acgan: original (Odena 2017) | modified (CAGAN eqs. 7-10)")
+    lambda_cls: float = documented(0.1, "modified ACGAN: weight of the classification loss (CAGAN Fig. 12)")
+    gp_weight: float = documented(10.0, "WGAN-GP gradient penalty weight (Gulrajani 2017; BAGAN-GP)")
+    n_critic: int = documented(5, "D steps per G step for WGAN-GP losses")
+    aggan_t0: float = documented(1000.0, "AGGAN §3.2: initial Metropolis temperature")
+    aggan_alpha: float = documented(0.99, "AGGAN §3.2: temperature decay per iteration")
+    aggan_gamma: float = documented(0.2, "AGGAN fitness: weight of diversity (official code)")
+    cagan_mix_start: float = documented(0.5, "CAGAN §4: fraction of training after which mixed batches start")
+    cagan_d_norm: str = documented("none", "CAGAN: normalisation in D: none | batch")
     # --- loop -------------------------------------------------------------
-    tick_every: int = 25  # steps between metric reads (one host sync per tick)
-    sample_every: int = 100  # steps between sample grids
-    checkpoint_every: int = 200  # steps between checkpoints
-    samples_per_class: int = 10  # images per row of a sample grid
-    seed: int = 0  # one seed for data selection, init and sampling
-    device: str = "auto"  # auto (cuda, then mps, then cpu) | cuda | cuda:N | mps | cpu
-    evaluate_after: bool = False  # run the evaluation when training ends
+    tick_every: int = documented(25, "steps between metric reads (one host sync per tick)")
+    sample_every: int = documented(100, "steps between sample grids")
+    checkpoint_every: int = documented(200, "steps between checkpoints")
+    samples_per_class: int = documented(10, "images per row of a sample grid")
+    seed: int = documented(0, "one seed for data selection, init and sampling")
+    device: str = documented("auto", "auto (cuda, then mps, then cpu) | cuda | cuda:N | mps | cpu")
+    evaluate_after: bool = documented(False, "run the evaluation when training ends")
 
     def __post_init__(self) -> None:
+        from imbagan import catalog
         from imbagan.data import DATASETS
-        from imbagan.methods import METHODS
+
+        methods = catalog.method_names()
 
         def bad(msg: str) -> None:
             raise ValueError(msg)
 
         if self.dataset not in DATASETS:
             bad(f"Unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}.")
-        if self.method not in METHODS:
-            bad(f"Unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
+        if self.method not in methods:
+            bad(f"Unknown method {self.method!r}; choose one of {', '.join(methods)}.")
         for name in ("steps", "batch_size", "latent_dim", "width", "tick_every", "sample_every",
                      "checkpoint_every", "samples_per_class", "n_critic"):
             if int(getattr(self, name)) < 1:
@@ -95,13 +105,13 @@ class TrainConfig:
             bad("aggan_t0 must be positive and aggan_alpha in (0, 1].")
         if not 0 <= self.cagan_mix_start <= 1:
             bad(f"cagan_mix_start is a fraction of training, in [0, 1] (got {self.cagan_mix_start}).")
-        if self.cagan_d_norm not in ("none", "batch"):
-            bad(f"cagan_d_norm must be 'none' or 'batch' (got {self.cagan_d_norm!r}).")
+        if self.cagan_d_norm not in CAGAN_D_NORMS:
+            bad(f"cagan_d_norm must be one of {', '.join(CAGAN_D_NORMS)} (got {self.cagan_d_norm!r}).")
         if self.channels not in (None, 1, 3):
             bad(f"channels must be 1 (grey) or 3 (RGB) (got {self.channels}).")
         if self.image_size is not None and self.image_size not in (16, 28, 32, 64):
             bad(f"image_size must be one of 16, 28, 32, 64 (got {self.image_size}).")
-        if not (self.device == "auto" or self.device in ("cpu", "mps", "cuda") or self.device.startswith("cuda:")):
+        if not (self.device in ("auto", "cpu", "mps", "cuda") or re.fullmatch(r"cuda:\d+", self.device or "")):
             bad(f"device must be auto, cpu, mps, cuda or cuda:N (got {self.device!r}).")
         # Builds the imbalance now so that a bad profile fails before a run exists.
         self.imbalance_spec()
@@ -136,33 +146,5 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda, then mps, then cpu; anything else as given (failing clearly if absent)."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible; use device 'auto' or 'cpu'.")
-    return dev
-
-
-FIELD_HELP: dict[str, str] = {}
-
-
-def _field_comments() -> dict[str, str]:
-    """The trailing comment of each field, for --help and the app's tooltips."""
-    import inspect
-    import re
-
-    src = inspect.getsource(TrainConfig)
-    out = {}
-    for m in re.finditer(r"^\s+(\w+): [^=]+=[^#\n]*#\s*(.+)$", src, re.M):
-        out[m.group(1)] = m.group(2).strip()
-    return out
-
-
-FIELD_HELP.update(_field_comments())
+# One line of help per field, from the fields' metadata.
+FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}

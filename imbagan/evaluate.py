@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import inspect
 import json
 import math
 import os
-import re
 import signal
 import time
 import traceback
@@ -46,6 +44,7 @@ from typing import Any, Callable
 import numpy as np
 
 from imbagan import runs
+from imbagan.config import documented
 
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "gan", "full")
 CLASSIFIERS = ("cnn", "resnet18")  # keys of imbagan.classifiers.BUILDERS (kept here so the config imports light)
@@ -54,18 +53,18 @@ KINDS = ("train (real)", "generated", "test")  # tsne.npz's kind codes 0, 1, 2
 
 @dataclass(frozen=True)
 class EvalConfig:
-    classifier: str = "cnn"  # cnn (small, fast) | resnet18 (BAGAN §5.1's, stem adapted to small images)
-    width: int = 32  # cnn: channels of its first block (then x2, x4); resnet18 ignores it
-    epochs: int = 15  # budget in epochs of the balanced set; every condition gets the same number of steps
-    batch_size: int = 128  # images per classifier step
-    lr: float = 1e-3  # AdamW learning rate, cosine-decayed to 0 over the budget
-    seed: int = 0  # initial weights, batch order, resampling, generated noise, subsampling
-    conditions: tuple[str, ...] = CONDITIONS  # training sets to compare (see the module docstring)
-    blend: tuple[float, ...] = (1.0,)  # gan: fractions of each class's gap filled; 1.0 -> "gan", 0.5 -> "gan_0.5"
-    tsne_points: int = 3000  # points in the t-SNE plots (0: no t-SNE)
-    quality_images: int = 500  # generated images per class for class accuracy and domain FID (0: no quality)
-    ssim_pairs: int = 200  # per class: image couples for SSIM diversity, and queries for nearest-neighbour SSIM
-    device: str = "auto"  # auto (cuda, then mps, then cpu) | cuda | cuda:N | mps | cpu
+    classifier: str = documented("cnn", "cnn (small, fast) | resnet18 (BAGAN §5.1's, stem adapted to small images)")
+    width: int = documented(32, "cnn: channels of its first block (then x2, x4); resnet18 ignores it")
+    epochs: int = documented(15, "budget in epochs of the balanced set; every condition gets the same number of steps")
+    batch_size: int = documented(128, "images per classifier step")
+    lr: float = documented(1e-3, "AdamW learning rate, cosine-decayed to 0 over the budget")
+    seed: int = documented(0, "initial weights, batch order, resampling, generated noise, subsampling")
+    conditions: tuple[str, ...] = documented(CONDITIONS, "training sets to compare (see the module docstring)")
+    blend: tuple[float, ...] = documented((1.0,), "gan: fractions of each class's gap filled; 1.0 -> \"gan\", 0.5 -> \"gan_0.5\"")
+    tsne_points: int = documented(3000, "points in the t-SNE plots (0: no t-SNE)")
+    quality_images: int = documented(500, "generated images per class for class accuracy and domain FID (0: no quality)")
+    ssim_pairs: int = documented(200, "per class: image couples for SSIM diversity, and queries for nearest-neighbour SSIM")
+    device: str = documented("auto", "auto (cuda, then mps, then cpu) | cuda | cuda:N | mps | cpu")
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -121,9 +120,8 @@ class EvalConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-# The trailing comment of each field, for --help and the page's tooltips.
-FIELD_HELP = {m.group(1): m.group(2).strip() for m in
-              re.finditer(r"^\s+(\w+): [^=]+=[^#\n]*#\s*(.+)$", inspect.getsource(EvalConfig), re.M)}
+# One line of help per field, for --help and the page's tooltips.
+FIELD_HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(EvalConfig)}
 
 
 def gan_name(ratio: float) -> str:
@@ -172,9 +170,7 @@ def evaluate_run(run_dir: str | os.PathLike, cfg: EvalConfig | None = None,
         status.update(state="done", progress=1.0, phase="done", finished=time.time())
         return out
     except BaseException as e:
-        from imbagan.train import StopRequested  # SIGTERM in a training worker evaluating after training
-
-        stopped = isinstance(e, (EvaluationStopped, KeyboardInterrupt, StopRequested))
+        stopped = isinstance(e, (EvaluationStopped, KeyboardInterrupt))
         status.update(state="stopped" if stopped else "failed", phase="stopped" if stopped else "failed",
                       error=None if stopped else f"{type(e).__name__}: {e}", finished=time.time())
         say("stopped" if stopped else f"failed: {type(e).__name__}: {e}")
@@ -183,121 +179,235 @@ def evaluate_run(run_dir: str | os.PathLike, cfg: EvalConfig | None = None,
         status.close()
 
 
-def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say) -> dict:
+# --- the training sets compared: {name: builder} ------------------------------------------------
+@dataclass
+class TrainSet:
+    """One condition's training data (uint8 images, labels 0..k-1) and how its loss treats classes."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_weight: np.ndarray | None = None  # per-class loss weights, or None for plain cross-entropy
+    note: str = ""
+
+
+@dataclass
+class Context:
+    """What the builders and steps of one evaluation share."""
+
+    run_dir: Path
+    run_cfg: Any  # the run's TrainConfig
+    cfg: EvalConfig
+    device: Any
+    train: Any  # ImageSet: the run's imbalanced training split
+    test: Any  # ImageSet: the untouched test split
+    full: Any  # ImageSet: the run's dataset without imbalance
+    pool: dict[int, np.ndarray]  # generated images per modelled class
+    steps: int  # classifier steps per condition, declared before anything is trained
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.train.classes)
+
+    @property
+    def counts(self) -> list[int]:
+        return np.bincount(self.train.y, minlength=len(self.train.classes)).tolist()
+
+
+def _gan_set(ratio: float) -> Callable[[Context], TrainSet]:
+    def build(c: Context) -> TrainSet:
+        from imbagan import trainsets as ts
+
+        x, y, n_gen = ts.gan_topup(c.train.x, c.train.y, c.pool, ratio)
+        return TrainSet(x, y, note=f"{n_gen} generated images")
+    return build
+
+
+def _from(fn_name: str) -> Callable[[Context], TrainSet]:
+    """A builder from an imbagan.trainsets resampler (x, y, seed) -> (x, y[, note])."""
+    def build(c: Context) -> TrainSet:
+        from imbagan import trainsets as ts
+
+        out = getattr(ts, fn_name)(c.train.x, c.train.y, c.cfg.seed)
+        return TrainSet(out[0], out[1], note=out[2] if len(out) > 2 else "")
+    return build
+
+
+def _class_weight(c: Context) -> TrainSet:
+    from imbagan import trainsets as ts
+
+    return TrainSet(c.train.x, c.train.y, class_weight=ts.class_weights(c.train.y, len(c.names)))
+
+
+TRAINING_SETS: dict[str, Callable[[Context], TrainSet]] = {
+    "imbalanced": lambda c: TrainSet(c.train.x, c.train.y),
+    "oversample": _from("oversample"),
+    "mirror": _from("mirror"),
+    "smote": _from("smote"),
+    "class_weight": _class_weight,
+    "full": lambda c: TrainSet(c.full.x, c.full.y, note="the run's dataset without imbalance"),
+}
+
+
+def training_set(name: str, c: Context) -> TrainSet:
+    """The named condition's set: a TRAINING_SETS entry, or gan / gan_<ratio> (the GAN top-up)."""
+    if name in TRAINING_SETS:
+        return TRAINING_SETS[name](c)
+    return _gan_set(1.0 if name == "gan" else float(name.split("_", 1)[1]))(c)
+
+
+# --- the steps ---------------------------------------------------------------------------------
+def budget_steps(counts: list[int], cfg: EvalConfig) -> int:
+    """One budget for all conditions, fixed before any training: `epochs` passes over a set balanced at
+    the largest class."""
+    return cfg.epochs * math.ceil(len(counts) * max(counts) / cfg.batch_size)
+
+
+def step_load(d: Path, cfg: EvalConfig, say) -> Context:
+    from imbagan import splits
+    from imbagan.batches import resolve_device
+    from imbagan.config import TrainConfig
+
+    run_cfg = TrainConfig.load(d / "config.json")
+    device = resolve_device(cfg.device)
+    train, kept = splits.load_split(run_cfg, "train")
+    test, _ = splits.load_split(run_cfg, "test")
+    full = splits.full_set(run_cfg, kept)
+    counts = np.bincount(train.y, minlength=len(train.classes)).tolist()
+    return Context(d, run_cfg, cfg, device, train, test, full, {}, budget_steps(counts, cfg))
+
+
+def step_pool(c: Context, say) -> str | None:
+    """Generated images for the gan conditions, quality and t-SNE; returns why there are none, if so."""
+    from imbagan.generate import generate_pool
+
+    c.pool, no_gen = generate_pool(c.run_dir, c.counts, c.cfg.quality_images, c.cfg.seed, c.device, say)
+    return no_gen
+
+
+def step_fit(c: Context, sets: dict[str, TrainSet], on_progress: Callable[[str, float, Any], None]) -> dict:
+    """A classifier per training set, each from the same initial weights for the same number of steps."""
+    import torch
+
+    from imbagan import classifiers as clf
+
+    models = {}
+    for i, (name, s) in enumerate(sets.items()):
+        def report(step: int, loss, i=i, name=name) -> None:
+            on_progress(f"{name}: step {step}/{c.steps}", (i + step / c.steps) / len(sets), loss)
+
+        w = None if s.class_weight is None else torch.tensor(s.class_weight, dtype=torch.float32, device=c.device)
+        models[name] = clf.fit(torch.from_numpy(np.ascontiguousarray(s.x)).to(c.device),
+                               torch.from_numpy(s.y.astype(np.int64)).to(c.device), len(c.names),
+                               arch=c.cfg.classifier, width=c.cfg.width, steps=c.steps, batch_size=c.cfg.batch_size,
+                               lr=c.cfg.lr, seed=c.cfg.seed, class_weight=w, report_every=max(1, c.steps // 20),
+                               on_report=report)
+    return models
+
+
+def step_test(c: Context, name: str, model, s: TrainSet) -> dict:
+    """Per-class and summary metrics of one condition's classifier on the untouched test split."""
     import torch
 
     from imbagan import classifiers as clf
     from imbagan import quality as q
-    from imbagan import trainsets as ts
-    from imbagan.config import TrainConfig, resolve_device
-    from imbagan.train import load_split
+    from imbagan.imbalance import minority_classes
+
+    pred = clf.predict(model, torch.from_numpy(c.test.x).to(c.device)).cpu().numpy()
+    m = q.classification_metrics(c.test.y, pred, c.names, int(np.argmin(c.counts)))
+    recall = {r["class"]: r["recall"] for r in m["per_class"]}
+    m["minorities"] = [{"class": c.names[i], "recall": recall.get(c.names[i])} for i in minority_classes(c.counts)]
+    m.update(train_size=int(len(s.y)), train_counts=np.bincount(s.y, minlength=len(c.names)).tolist(), note=s.note)
+    return m
+
+
+def step_quality(c: Context, reference) -> dict:
+    import torch
+
+    from imbagan import classifiers as clf
+    from imbagan import quality as q
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return clf.predict(reference, torch.from_numpy(x).to(c.device)).cpu().numpy()
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        return clf.features(reference, torch.from_numpy(x).to(c.device)).cpu().numpy()
+
+    return q.generated_quality(c.pool, c.train, c.full, predict, embed, c.cfg.quality_images, c.cfg.ssim_pairs,
+                               c.cfg.seed, c.device)
+
+
+def step_tsne(c: Context, reference, ev: Path) -> dict:
+    import torch
+
+    from imbagan import classifiers as clf
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        return clf.features(reference, torch.from_numpy(x).to(c.device)).cpu().numpy()
+
+    gap = {k: max(c.counts) - c.counts[k] for k in c.pool}  # the "gan" condition's generated images
+    gen_x = np.concatenate([c.pool[k][:gap[k]] for k in c.pool])
+    gen_y = np.concatenate([np.full(gap[k], k, dtype=np.int64) for k in c.pool])
+    return _tsne(ev, embed, [(c.train.x, c.train.y), (gen_x, gen_y), (c.test.x, c.test.y)], c.names, c.cfg)
+
+
+def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say) -> dict:
+    from imbagan.imbalance import minority_classes
 
     t_all = time.perf_counter()
-    run_cfg = TrainConfig.load(d / "config.json")
-    device = resolve_device(cfg.device)
-    train, kept = load_split(run_cfg, "train")
-    test, _ = load_split(run_cfg, "test")
-    full = ts.full_set(run_cfg, kept)
-    names, k = list(train.classes), len(train.classes)
-    counts = np.bincount(train.y, minlength=k).tolist()
-    minority = int(np.argmin(counts))  # AGGAN Fig. 3's minority: the fewest training images
-    # One budget for all: `epochs` passes over a set balanced at the largest class.
-    steps = cfg.epochs * math.ceil(k * max(counts) / cfg.batch_size)
-    say(f"evaluating {d.name}: {run_cfg.dataset}, {k} classes, train counts {counts}, test {len(test)} images; "
-        f"{cfg.classifier} for {steps} steps per condition on {device}")
-    timing: dict[str, Any] = {"device": str(device), "steps_per_condition": steps, "conditions": {}}
+    c = step_load(d, cfg, say)
+    say(f"evaluating {d.name}: {c.run_cfg.dataset}, {len(c.names)} classes, train counts {c.counts}, test "
+        f"{len(c.test)} images; {cfg.classifier} for {c.steps} steps per condition on {c.device}")
+    timing: dict[str, Any] = {"device": str(c.device), "steps_per_condition": c.steps, "conditions": {}}
     t = time.perf_counter()
-    pool, no_gen = ts.generate_pool(d, run_cfg, counts, cfg.quality_images, cfg.seed, device, say)
+    no_gen = step_pool(c, say)
     timing["generate_s"] = time.perf_counter() - t
-
-    todo = cfg.condition_names()
-    need_ref = (cfg.quality_images > 0 or cfg.tsne_points > 0) and bool(pool)
-    n_models = len(todo) + (need_ref and "full" not in todo)
-    # Progress: classifier steps, then image quality and t-SNE at an eighth of the training work each.
-    train_units = n_models * steps
-    done_units = 0
     result: dict[str, Any] = {
-        "run": {"id": d.name, "dataset": run_cfg.dataset, "method": run_cfg.method, "imbalance": run_cfg.imbalance,
-                "classes": names, "train_counts": counts, "test_counts": np.bincount(test.y, minlength=k).tolist(),
-                "minority": minority, "classes_modeled": sorted(pool), "no_generator": no_gen},
+        "run": {"id": d.name, "dataset": c.run_cfg.dataset, "method": c.run_cfg.method,
+                "imbalance": c.run_cfg.imbalance, "classes": c.names, "train_counts": c.counts,
+                "test_counts": np.bincount(c.test.y, minlength=len(c.names)).tolist(),
+                "minority": int(np.argmin(c.counts)), "minority_classes": minority_classes(c.counts),
+                "classes_modeled": sorted(c.pool), "no_generator": no_gen},
         "conditions": {}, "skipped": {}, "quality": None, "tsne": None, "timing": timing, "config": cfg.to_dict()}
 
-    def condition_set(name: str) -> tuple[np.ndarray, np.ndarray, Any, str]:
-        """(x, y, class weights or None, note) for one condition."""
-        if name == "imbalanced":
-            return train.x, train.y, None, ""
-        if name == "oversample":
-            return (*ts.oversample(train.x, train.y, cfg.seed), None, "")
-        if name == "mirror":
-            return (*ts.mirror(train.x, train.y, cfg.seed), None, "")
-        if name == "smote":
-            x, y, note = ts.smote(train.x, train.y, cfg.seed)
-            return x, y, None, note
-        if name == "class_weight":
-            w = torch.tensor(ts.class_weights(train.y, k), dtype=torch.float32, device=device)
-            return train.x, train.y, w, ""
-        if name == "full":
-            return full.x, full.y, None, "the run's dataset without imbalance"
-        ratio = 1.0 if name == "gan" else float(name.split("_", 1)[1])
-        x, y, n_gen = ts.gan_topup(train.x, train.y, pool, ratio)
-        return x, y, None, f"{n_gen} generated images"
-
-    def fit(x: np.ndarray, y: np.ndarray, weight, label: str):
-        nonlocal done_units
-        base = done_units
-
-        def report(step: int, loss) -> None:
-            status.update(progress=min(0.99, 0.8 * (base + step) / train_units),
-                          phase=f"{label}: step {step}/{steps}", loss=float(loss))  # the one host sync per report
-
-        xd = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-        yd = torch.from_numpy(y.astype(np.int64)).to(device)
-        model = clf.fit(xd, yd, k, arch=cfg.classifier, width=cfg.width, steps=steps, batch_size=cfg.batch_size,
-                        lr=cfg.lr, seed=cfg.seed, class_weight=weight, report_every=max(1, steps // 20),
-                        on_report=report)
-        done_units += steps
-        return model
-
-    x_test = torch.from_numpy(test.x).to(device)
-    reference = None  # trained on the full real set: AGGAN §5.3's and BAGAN §5.1's reference classifier
-    for name in todo:
-        if name.startswith("gan") and not pool:
+    sets: dict[str, TrainSet] = {}
+    for name in cfg.condition_names():
+        if name.startswith("gan") and not c.pool:
             result["skipped"][name] = f"no generated images: {no_gen}"
             say(f"{name}: skipped ({no_gen})")
             continue
-        t = time.perf_counter()
         status.update(phase=f"{name}: building the training set")
-        x, y, weight, note = condition_set(name)
-        model = fit(x, y, weight, name)
-        m = q.classification_metrics(test.y, clf.predict(model, x_test).cpu().numpy(), names, minority)
-        m.update(train_size=int(len(y)), train_counts=np.bincount(y, minlength=k).tolist(), note=note,
-                 seconds=time.perf_counter() - t)
-        result["conditions"][name] = m
-        timing["conditions"][name] = m["seconds"]
-        say(f"{name:>12}: {len(y)} images  acc {m['accuracy']:.3f}  ACSA {m['acsa']:.3f}  G-mean {m['gmean']:.3f}  "
-            f"macro F1 {m['macro_f1']:.3f}  minority recall {m['minority']['recall']:.3f}  ({m['seconds']:.1f} s)"
-            + (f"  [{note}]" if note else ""))
-        if name == "full":
-            reference = model
-        _write_results(ev, result)  # partial results for the page while the rest trains
-    if need_ref and reference is None:
-        t = time.perf_counter()
-        reference = fit(full.x, full.y, None, "reference (full real set)")
-        timing["reference_s"] = time.perf_counter() - t
-    if not pool and (cfg.quality_images > 0 or cfg.tsne_points > 0):
+        sets[name] = training_set(name, c)
+    # AGGAN §5.3's and BAGAN §5.1's reference classifier, trained on the full real set.
+    need_ref = (cfg.quality_images > 0 or cfg.tsne_points > 0) and bool(c.pool)
+    fit_sets = dict(sets)
+    if need_ref and "full" not in fit_sets:
+        fit_sets["reference"] = TRAINING_SETS["full"](c)
+    if not c.pool and (cfg.quality_images > 0 or cfg.tsne_points > 0):
         say(f"no image quality or t-SNE: {no_gen}")
 
-    def predict(x: np.ndarray) -> np.ndarray:
-        return clf.predict(reference, torch.from_numpy(x).to(device)).cpu().numpy()
+    t_fit = time.perf_counter()
 
-    def embed(x: np.ndarray) -> np.ndarray:
-        return clf.features(reference, torch.from_numpy(x).to(device)).cpu().numpy()
+    def progress(phase: str, frac: float, loss) -> None:
+        # ETA from the classifiers' own pace; quality and t-SNE add roughly a quarter of it (progress 0.8 -> 1).
+        spent = time.perf_counter() - t_fit
+        eta = spent * (1 - frac) / frac * 1.25 if frac > 0 else None
+        status.update(progress=min(0.99, 0.8 * frac), phase=phase, loss=float(loss), eta_s=eta)  # one sync
 
+    t = time.perf_counter()
+    models = step_fit(c, fit_sets, progress)
+    timing["fit_s"] = time.perf_counter() - t
+    for name, s in sets.items():
+        m = step_test(c, name, models[name], s)
+        result["conditions"][name] = m
+        say(f"{name:>12}: {len(s.y)} images  acc {m['accuracy']:.3f}  ACSA {m['acsa']:.3f}  G-mean {m['gmean']:.3f}  "
+            f"macro F1 {m['macro_f1']:.3f}  minority recall {m['minority']['recall']:.3f}"
+            + (f"  [{s.note}]" if s.note else ""))
+    _write_results(ev, result)  # the classifiers' results for the page while quality and t-SNE run
+    reference = models.get("full", models.get("reference")) if need_ref else None
     if reference is not None and cfg.quality_images > 0:
         status.update(phase="image quality", progress=0.8)
         t = time.perf_counter()
-        result["quality"] = q.generated_quality(pool, train, full, predict, embed, cfg.quality_images,
-                                                cfg.ssim_pairs, cfg.seed, device)
+        result["quality"] = step_quality(c, reference)
         timing["quality_s"] = time.perf_counter() - t
         ov = result["quality"]["overall"]
         say(f"quality: class accuracy {ov['class_accuracy']:.3f}, SSIM gen {ov['ssim_gen']:.3f} vs real "
@@ -306,10 +416,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
     if reference is not None and cfg.tsne_points > 0:
         status.update(phase="t-SNE", progress=0.9)
         t = time.perf_counter()
-        gap = {c: max(counts) - counts[c] for c in pool}  # the "gan" condition's generated images
-        gen_x = np.concatenate([pool[c][:gap[c]] for c in pool])
-        gen_y = np.concatenate([np.full(gap[c], c, dtype=np.int64) for c in pool])
-        result["tsne"] = _tsne(ev, embed, [(train.x, train.y), (gen_x, gen_y), (test.x, test.y)], names, cfg)
+        result["tsne"] = step_tsne(c, reference, ev)
         timing["tsne_s"] = time.perf_counter() - t
         say(f"t-SNE of {result['tsne']['points']} points: {'reused' if result['tsne']['cached'] else 'computed'} "
             f"in {timing['tsne_s']:.1f} s")
@@ -433,25 +540,8 @@ def read_evaluation(run_dir: str | os.PathLike) -> dict | None:
 
 # --- background process --------------------------------------------------------------------------
 def start_evaluation(run_dir: str | os.PathLike, eval_cfg: EvalConfig | None = None) -> None:
-    """Launch ``python -m imbagan evaluate RUN_DIR`` in its own session; it writes RUN_DIR/eval/."""
-    d = Path(run_dir).resolve()
-    if not (d / "config.json").is_file():
-        raise FileNotFoundError(f"{d} is not a run directory (no config.json).")
-    if runs.read_status(d).get("state") in runs.ACTIVE:
-        raise ValueError(f"Run {d.name} is still training (or evaluating); evaluate it when it has finished.")
-    ev = d / "eval"
-    if (ev / "status.json").exists() and runs.read_status(ev).get("state") in runs.ACTIVE:
-        raise ValueError(f"Run {d.name} is already being evaluated.")
-    ev.mkdir(exist_ok=True)
-    (eval_cfg or EvalConfig()).save(ev / "config.json")
-    pid = runs.launch_cli(["evaluate", str(d), "--config", str(ev / "config.json"), "--no-log-file"],
-                          ev / "log.txt")
-    # 'queued' is written with the child's pid, after it exists, so that a reader never meets a queued
-    # evaluation without a live pid (read_status would call it dead); unless the child wrote first.
-    st = runs.read_json(ev / "status.json", {}) or {}
-    if st.get("pid") != pid:
-        runs.write_json_atomic(ev / "status.json", {"state": "queued", "pid": pid, "progress": 0.0,
-                                                    "phase": "queued", "heartbeat": time.time(), "error": None})
+    """Launch the evaluation of a run in the background (see ``runs.start_evaluation``)."""
+    runs.start_evaluation(run_dir, (eval_cfg or EvalConfig()).to_dict())
 
 
 def stop_evaluation(run_dir: str | os.PathLike) -> None:

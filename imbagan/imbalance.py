@@ -325,3 +325,9 @@ def imbalance_ratio(counts: Sequence[int]) -> float:
     if not nonzero:
         raise ValueError("Cannot compute an imbalance ratio: every class count is zero.")
     return max(nonzero) / min(nonzero)
+
+
+def minority_classes(counts: list[int]) -> list[int]:
+    """Classes with fewer than half the largest class's images: the rows a grid marks with a star."""
+    top = max(counts)
+    return [c for c, n in enumerate(counts) if n < top / 2]

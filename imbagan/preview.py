@@ -47,7 +47,9 @@ def class_grid(cfg: TrainConfig, per_class: int = 8) -> bytes:
     """
     import torch
 
-    from imbagan.train import load_split, minority_classes, save_grid
+    from imbagan.grids import save_grid
+    from imbagan.imbalance import minority_classes
+    from imbagan.splits import load_split
 
     if per_class < 1:
         raise ValueError(f"per_class must be at least 1 (got {per_class}).")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import secrets
@@ -218,6 +219,36 @@ def launch_cli(args: list[str], log_path: Path) -> int:
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True).pid
 
 
+def start_evaluation(run_dir: str | os.PathLike, config: dict | None = None) -> None:
+    """Launch ``python -m imbagan evaluate RUN_DIR`` in its own session; it writes RUN_DIR/eval/.
+
+    ``config``: the evaluation's settings (an EvalConfig as a dict), saved as eval/config.json; None
+    keeps a saved one (or the defaults). What runs after training is launched here, not imported by
+    the training loop.
+    """
+    d = Path(run_dir).resolve()
+    if not (d / "config.json").is_file():
+        raise FileNotFoundError(f"{d} is not a run directory (no config.json).")
+    if read_status(d).get("state") in ACTIVE:
+        raise ValueError(f"Run {d.name} is still training; evaluate it when it has finished.")
+    ev = d / "eval"
+    if (ev / "status.json").exists() and read_status(ev).get("state") in ACTIVE:
+        raise ValueError(f"Run {d.name} is already being evaluated.")
+    ev.mkdir(exist_ok=True)
+    if config is not None:
+        write_json_atomic(ev / "config.json", config)
+    args = ["evaluate", str(d), "--no-log-file"]
+    if (ev / "config.json").exists():
+        args += ["--config", str(ev / "config.json")]
+    pid = launch_cli(args, ev / "log.txt")
+    # 'queued' is written with the child's pid, after it exists, so that a reader never meets a queued
+    # evaluation without a live pid (read_status would call it dead); unless the child wrote first.
+    st = read_json(ev / "status.json", {}) or {}
+    if st.get("pid") != pid:
+        write_json_atomic(ev / "status.json", {"state": "queued", "pid": pid, "progress": 0.0,
+                                               "phase": "queued", "heartbeat": time.time(), "error": None})
+
+
 def _launch(d: Path, resume: bool) -> int:
     return launch_cli(["worker", str(d)] + (["--resume"] if resume else []), d / "log.txt")
 
@@ -296,3 +327,10 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunInfo]:
 def info(run_id: str, root: str | os.PathLike | None = None) -> RunInfo:
     d = run_dir(run_id, root)
     return RunInfo(d.name, d, read_json(d / "config.json", {}), read_status(d))
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

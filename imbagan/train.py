@@ -7,7 +7,6 @@ per-step metrics as device tensors and reads them to the host once per tick.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import time
@@ -17,15 +16,14 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid
 
-from imbagan import data as datasets
-from imbagan import imbalance as imb
 from imbagan import runs
-from imbagan.batches import DeviceData, to_uint8
-from imbagan.config import TrainConfig, resolve_device
+from imbagan.batches import DeviceData, resolve_device
+from imbagan.config import TrainConfig
+from imbagan.grids import grid_noise, sample_grid, save_grid
+from imbagan.imbalance import minority_classes
 from imbagan.methods import METHODS
+from imbagan.splits import load_split
 
 
 class StopRequested(Exception):
@@ -48,35 +46,6 @@ class StopFlag:
             raise StopRequested()
 
 
-def load_split(cfg: TrainConfig, split: str = "train") -> tuple[datasets.ImageSet, tuple[int, ...]]:
-    """The run's data: the imbalanced training set, or the untouched test set, with labels 0..k-1.
-
-    Returns the set and the original class ids kept (all, except for the binary profile).
-    """
-    full_train = datasets.load(cfg.dataset, "train", root=cfg.data_root, image_size=cfg.image_size,
-                               channels=cfg.channels)
-    channels = full_train.shape[0]
-    idx, kept = imb.select(cfg.imbalance_spec(), full_train.y, cfg.seed, channels=channels)
-    if split == "train":
-        x, y = full_train.x[idx], imb.remap(full_train.y[idx], kept)
-    else:
-        test = datasets.load(cfg.dataset, split, root=cfg.data_root, image_size=cfg.image_size,
-                             channels=cfg.channels)
-        t = imb.test_indices(test.y, kept)
-        x, y = test.x[t], imb.remap(test.y[t], kept)
-    names = tuple(full_train.classes[c] for c in kept)
-    return datasets.ImageSet(x=x, y=y, classes=names), kept
-
-
-def imbalance_preview(cfg: TrainConfig) -> tuple[list[str], list[int], list[int]]:
-    """(class names, images available per class, images kept per class) for the config's imbalance."""
-    y, classes = datasets.load_labels(cfg.dataset, "train", root=cfg.data_root)
-    available = np.bincount(y, minlength=len(classes)).astype(int).tolist()
-    channels = cfg.channels or datasets.DATASETS[cfg.dataset].channels
-    kept = imb.target_counts(cfg.imbalance_spec(), available, channels=channels)
-    return list(classes), available, list(kept)
-
-
 def build(cfg: TrainConfig, device: torch.device | None = None):
     """The method and its device-resident data, seeded: the same config gives the same start."""
     device = device or resolve_device(cfg.device)
@@ -86,61 +55,6 @@ def build(cfg: TrainConfig, device: torch.device | None = None):
     gen.manual_seed(cfg.seed)
     data = DeviceData(train_set.x, train_set.y, train_set.classes, device, gen)
     return METHODS[cfg.method](cfg, data), data
-
-
-def grid_noise(cfg: TrainConfig, noise_dim: int, num_classes: int, device: torch.device):
-    """Fixed labels and noise for sample grids, from their own seed so frames compare across steps."""
-    g = torch.Generator().manual_seed(cfg.seed + 7919)
-    k = cfg.samples_per_class
-    noise = torch.randn(k, noise_dim, generator=g).repeat(num_classes, 1)  # same noise on every row
-    labels = torch.arange(num_classes).repeat_interleave(k)
-    return labels.to(device), noise.to(device)
-
-
-@torch.no_grad()
-def sample_grid(method, labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """Images for a grid, one row per class; rows of classes the method does not model are grey."""
-    out = torch.zeros(labels.shape[0], *method.data.img_shape, device=labels.device)
-    modeled = torch.zeros(method.data.num_classes, dtype=torch.bool, device=labels.device)
-    modeled[list(method.classes_modeled)] = True
-    pick = modeled[labels]
-    if bool(pick.all()):
-        return method.generate(labels, noise)
-    out[pick] = method.generate(labels[pick], noise[pick])
-    return out
-
-
-def minority_classes(counts: list[int]) -> list[int]:
-    """Classes with fewer than half the largest class's images: the rows a grid marks with a star."""
-    top = max(counts)
-    return [c for c, n in enumerate(counts) if n < top / 2]
-
-
-def save_grid(images: torch.Tensor, path: Path, per_row: int, labels: list[str] | None = None,
-              marked: list[int] | None = None) -> None:
-    """One composite PNG: upscaled so small images stay legible, a label per row, written atomically."""
-    grid = make_grid(images.detach().float().cpu().add(1).div(2).clamp(0, 1), nrow=per_row, padding=1, pad_value=1.0)
-    side = images.shape[-1]
-    scale = max(1, 64 // side)  # 16 px -> x4, 32 px -> x2
-    pic = Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy().squeeze())
-    pic = pic.convert("RGB").resize((pic.width * scale, pic.height * scale), Image.NEAREST)
-    if labels:
-        font = ImageFont.load_default(size=max(11, min(18, (side + 1) * scale // 3)))
-        dot = max(4, font.size // 3)  # a drawn marker: the bundled font has no star glyph
-        margin = 2 * dot + 12 + max(int(font.getlength(t)) for t in labels) + 12
-        canvas = Image.new("RGB", (pic.width + margin, pic.height), "white")
-        canvas.paste(pic, (margin, 0))
-        draw = ImageDraw.Draw(canvas)
-        row_h = (side + 1) * scale
-        for i, text in enumerate(labels):
-            mid, star = i * row_h + row_h // 2, marked is not None and i in marked
-            if star:
-                draw.regular_polygon((6 + dot, mid, dot), 5, rotation=90, fill=(200, 30, 30))
-            draw.text((2 * dot + 12, mid), text, anchor="lm", font=font, fill=(200, 30, 30) if star else (40, 40, 40))
-        pic = canvas
-    tmp = path.with_name(f".{path.name}.tmp")
-    pic.save(tmp, format="PNG")
-    os.replace(tmp, path)
 
 
 def save_checkpoint(path: Path, method, step: int, pretrained: bool, gen: torch.Generator) -> None:
@@ -153,12 +67,21 @@ def save_checkpoint(path: Path, method, step: int, pretrained: bool, gen: torch.
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, device: torch.device | None = None) -> dict:
+def load_checkpoint(path: Path) -> dict:
     """Loaded on the CPU: RNG states must stay there, and modules/optimisers copy onto their device.
 
-    ``device`` is accepted for symmetry and ignored.
+    A file that is not a checkpoint (truncated, or another format) raises a ValueError that says so.
     """
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated zip, unpickling refused by weights_only, wrong format
+        raise ValueError(f"{path} is not a readable checkpoint ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200] if str(e) else 'unreadable'}).") from None
+    if not isinstance(state, dict) or not {"method", "step", "pretrained"} <= set(state):
+        raise ValueError(f"{path} is not an imbagan checkpoint (its keys are not method, step, pretrained).")
+    return state
 
 
 class _Ticker:
@@ -188,6 +111,28 @@ class _Ticker:
         return values, dt, n
 
 
+def eta_seconds(phase_time: dict[str, list[float]], step: int, pre: int, total: int
+                ) -> tuple[float | None, float | None]:
+    """(time left for the whole run, time left in the current stage) from each stage's own pace.
+
+    Pre-training steps (an autoencoder) are several times faster than adversarial ones, so one
+    average over both would promise too early an end. While the adversarial pace is unknown (still
+    pre-training) the whole run's ETA is None and only the stage's is given.
+    """
+    def per_step(name: str) -> float | None:
+        secs, n = phase_time[name]
+        return secs / n if n else None
+
+    left_pre, left_adv = max(0, pre - step), total - max(step, pre)
+    t_pre, t_adv = per_step("pretrain"), per_step("adversarial")
+    if step < pre:
+        stage = left_pre * t_pre if t_pre is not None else None
+        whole = stage + left_adv * t_adv if stage is not None and t_adv is not None else None
+        return whole, stage
+    whole = left_adv * t_adv if t_adv is not None else None
+    return whole, whole
+
+
 def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambda: False,
           status: runs.StatusWriter | None = None, log: Callable[[str], None] = print) -> str:
     """Train the run in directory ``d``; returns the final state ('done' or 'stopped')."""
@@ -204,7 +149,7 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     ckpt_path = d / "checkpoint.pt"
     step, pretrained = 0, False
     if resume and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path, device)
+        ck = load_checkpoint(ckpt_path)
         method.load_state_dict(ck["method"])
         step, pretrained = int(ck["step"]), bool(ck["pretrained"])
         data.gen.set_state(ck["rng"])
@@ -220,19 +165,21 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     log(f"{cfg.method} on {cfg.dataset} ({len(data)} images, counts {data.counts}) on {device}: "
         f"{pre} pretraining + {cfg.steps} adversarial steps")
     metrics_f = open(d / "metrics.jsonl", "a")
-    tick, t_start, start_step = _Ticker(), time.perf_counter(), step
+    tick = _Ticker()
+    phase_time: dict[str, list[float]] = {"pretrain": [0.0, 0], "adversarial": [0.0, 0]}
 
     def do_tick(phase: str) -> None:
         values, dt, n = tick.read()
         rate = n / dt if dt > 0 else 0.0
-        done_steps = step - start_step
-        elapsed = time.perf_counter() - t_start
-        eta = (total - step) * elapsed / done_steps if done_steps else None
+        phase_time[phase][0] += dt
+        phase_time[phase][1] += n
+        eta, stage_eta = eta_seconds(phase_time, step, pre, total)
         rec = {"step": step, "time": time.time(), "phase": phase, **values,
                "steps_per_s": rate, "img_per_s": rate * cfg.batch_size}
         metrics_f.write(json.dumps(rec) + "\n")
         metrics_f.flush()
-        status.update(step=step, phase=phase, steps_per_s=rate, img_per_s=rate * cfg.batch_size, eta_s=eta)
+        status.update(step=step, phase=phase, steps_per_s=rate, img_per_s=rate * cfg.batch_size, eta_s=eta,
+                      stage_eta_s=stage_eta)
 
     row_labels = [f"{name} ({n:,})" for name, n in zip(data.class_names, data.counts)]
     marked = minority_classes(data.counts)
@@ -296,23 +243,17 @@ def worker_main(d: Path, resume: bool = False) -> int:
         flag.in_loop = False
         cfg = TrainConfig.load(d / "config.json")
         if state == "done" and cfg.evaluate_after:
+            # The evaluation is its own background process (eval/status.json), launched by runs; a
+            # failure to launch it leaves the training done.
             try:
-                from imbagan import evaluate
-            except ImportError:
-                print("evaluation is not available in this version; skipped")
-            else:
-                status.update(phase="evaluating")
-                try:
-                    evaluate.evaluate_run(d, log=print)
-                except Exception as e:  # the training stays done; eval/status.json holds the error
-                    print(f"evaluation failed: {type(e).__name__}: {e}")
-                status.update(phase="done")
+                runs.start_evaluation(d)
+                print("evaluation launched in the background; see eval/log.txt")
+            except (OSError, ValueError) as e:
+                print(f"evaluation could not be launched: {e}")
         return 0
     except StopRequested:
-        if state != "done":  # a stop during the evaluation leaves the training done
+        if state != "done":
             status.update(state="stopped")
-        else:
-            status.update(phase="evaluation stopped")
         return 0
     except Exception as e:  # the page shows this sentence and the log's tail
         traceback.print_exc()
@@ -324,64 +265,3 @@ def worker_main(d: Path, resume: bool = False) -> int:
 
 
 # --- balanced dataset -------------------------------------------------------------------------
-def balanced_dataset(d: Path, out: Path | None = None, chunk: int = 512) -> Path:
-    """Top every class up to the largest with generated images; saves x, y, generated, classes as .npz."""
-    d = Path(d)
-    cfg = TrainConfig.load(d / "config.json")
-    ckpt = d / "checkpoint.pt"
-    if not ckpt.exists():
-        raise FileNotFoundError(f"Run {d.name} has no checkpoint yet: train it first.")
-    device = resolve_device(cfg.device)
-    method, data = build(cfg, device)
-    state = load_checkpoint(ckpt, device)
-    method.load_state_dict(state["method"])
-    if not state["pretrained"]:
-        raise ValueError(f"Run {d.name} stopped before adversarial training began; nothing to generate with.")
-    gen = torch.Generator(device=device).manual_seed(cfg.seed + 104729)
-    target = max(data.counts)
-    xs, ys = [data.x.cpu().numpy()], [data.y.cpu().numpy()]
-    n_gen = 0
-    for c in method.classes_modeled:
-        need = target - data.counts[c]
-        for i in range(0, need, chunk):
-            n = min(chunk, need - i)
-            y = torch.full((n,), c, dtype=torch.long, device=device)
-            img = method.generate(y, torch.randn(n, method.noise_dim, device=device, generator=gen))
-            xs.append(to_uint8(img).cpu().numpy())
-            ys.append(np.full(n, c, dtype=np.int64))
-        n_gen += max(0, need)
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    generated = np.zeros(len(y), dtype=bool)
-    generated[len(data):] = True
-    out = Path(out) if out else d / "balanced.npz"
-    tmp = out.with_name(f".{out.stem}.tmp.npz")
-    np.savez_compressed(tmp, x=x, y=y, generated=generated, classes=np.array(data.class_names))
-    os.replace(tmp, out)
-    return out
-
-
-def balanced_zip(npz: Path, out: Path | None = None) -> Path:
-    """The balanced set as a .zip of PNGs, one folder per class (ImageFolder layout); generated files say so."""
-    import io
-    import zipfile
-
-    npz = Path(npz)
-    out = Path(out) if out else npz.with_suffix(".zip")
-    tmp = out.with_name(f".{out.name}.tmp")
-    with np.load(npz) as z, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-        names = [str(c) for c in z["classes"]]
-        for i, (img, label, gen) in enumerate(zip(z["x"], z["y"], z["generated"])):
-            buf = io.BytesIO()
-            Image.fromarray(img.transpose(1, 2, 0).squeeze(-1) if img.shape[0] == 1 else img.transpose(1, 2, 0)).save(
-                buf, format="PNG")
-            safe = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in names[label]).strip() or str(label)
-            zf.writestr(f"{safe}/{'gen' if gen else 'real'}_{i:06d}.png", buf.getvalue())
-    os.replace(tmp, out)
-    return out
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

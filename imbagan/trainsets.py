@@ -6,9 +6,6 @@ trains anything. The classic baselines use imbalanced-learn; the GAN top-up uses
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 
@@ -72,56 +69,6 @@ def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
     from sklearn.utils.class_weight import compute_class_weight
 
     return compute_class_weight("balanced", classes=np.arange(num_classes), y=y)
-
-
-def full_set(run_cfg, kept: tuple[int, ...]):
-    """The run's dataset without imbalance, restricted to the run's classes (binary keeps its two)."""
-    from imbagan.data import ImageSet
-    from imbagan.train import load_split
-
-    full, kept_full = load_split(run_cfg.replace(imbalance="none"), "train")
-    lut = np.full(max(max(kept_full), max(kept)) + 1, -1, dtype=np.int64)
-    lut[list(kept)] = np.arange(len(kept))
-    y = lut[np.asarray(kept_full)[full.y]]
-    keep = y >= 0
-    names = tuple(full.classes[i] for i, c in enumerate(kept_full) if c in kept)
-    return ImageSet(full.x[keep], y[keep], names)
-
-
-def generate_pool(run_dir: Path, run_cfg, counts: list[int], extra: int, seed: int, device,
-                  log: Callable[[str], None]) -> tuple[dict[int, np.ndarray], str | None]:
-    """Generated images per modelled class: enough to fill its gap to the largest class, and at least ``extra``.
-
-    Returns ({class: uint8 (n, C, H, W)}, None), or ({}, why there are none). Only the classes the
-    method models (``classes_modeled``) are generated, so only they are topped up.
-    """
-    import torch
-
-    from imbagan.batches import to_uint8
-    from imbagan.train import build, load_checkpoint
-
-    ckpt = Path(run_dir) / "checkpoint.pt"
-    if not ckpt.exists():
-        return {}, "the run has no checkpoint yet"
-    state = load_checkpoint(ckpt, device)
-    if not state["pretrained"]:
-        return {}, "the run stopped before adversarial training began"
-    method, _ = build(run_cfg, device)
-    method.load_state_dict(state["method"])
-    gen = torch.Generator(device=device).manual_seed(seed + 104729)
-    target, pool = max(counts), {}
-    for c in method.classes_modeled:
-        n = max(target - counts[c], extra, 1)
-        parts = []
-        for i in range(0, n, 512):
-            m = min(512, n - i)
-            y = torch.full((m,), c, dtype=torch.long, device=device)
-            noise = torch.randn(m, method.noise_dim, device=device, generator=gen)
-            parts.append(to_uint8(method.generate(y, noise)))
-        pool[int(c)] = torch.cat(parts).cpu().numpy()
-    log(f"generated {sum(len(v) for v in pool.values())} images of classes {list(pool)} with the run's "
-        f"{run_cfg.method}")
-    return pool, None
 
 
 def gan_topup(x: np.ndarray, y: np.ndarray, pool: dict[int, np.ndarray], ratio: float

@@ -11,7 +11,7 @@ import streamlit as st
 from imbagan import preview as pv
 from imbagan.config import TrainConfig
 from imbagan.imbalance import imbalance_ratio
-from imbagan.train import minority_classes
+from imbagan.imbalance import minority_classes
 from ui import charts, widgets
 
 st.title("Data and imbalance")

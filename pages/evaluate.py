@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from imbagan import evaluate, runs
-from imbagan.train import eta_text
+from imbagan.runs import eta_text
 from ui import charts, live
 
 st.title("Evaluate a balancing run")

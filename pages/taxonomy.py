@@ -11,7 +11,7 @@ import streamlit as st
 
 from imbagan.config import TrainConfig
 from imbagan.imbalance import imbalance_ratio
-from imbagan.methods import METHODS, TITLES
+from imbagan import catalog
 from ui import charts, widgets
 from ui import taxonomy as tx
 
@@ -82,17 +82,19 @@ with tab_methods:
     st.markdown("Every method imbagan implements works at the **image level**, on inter-class imbalance. "
                 "Each button opens the Train page with a setting that shows the method at work; "
                 "change anything there before launching.")
-    for key in METHODS:
-        p = tx.METHOD_PRESETS.get(key)
+    for key, card in catalog.methods().items():
         with st.container(border=True):
-            st.markdown(f"**{TITLES.get(key, key)}** · `{key}`")
-            if p is None:
-                st.caption("No preset yet for this method.")
+            st.markdown(f"**{card.title or key}** · `{key}`")
+            if card.taxonomy:
+                st.caption(card.taxonomy)
+            if card.summary:
+                st.markdown(card.summary)
+            if not card.demo:
+                st.caption("No demonstration setting for this method.")
                 continue
-            st.caption(p["where"])
-            st.markdown(p["shows"])
+            st.markdown(card.demo["shows"])
             if st.button("Open in Train with this setting", key=f"tax.try.{key}"):
-                st.session_state["train_preset"] = dict(p["preset"])
+                st.session_state["train_preset"] = dict(card.demo["config"])
                 st.switch_page("pages/train.py")
 
 with tab_t3:

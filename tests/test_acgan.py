@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from imbagan.methods.acgan import ACGAN, MODIFIED_PRESET, PAPER_DEFAULTS, acgan_d_loss, acgan_g_loss
+from imbagan.methods.acgan import ACGAN, acgan_d_loss, acgan_g_loss
 from tests.conftest import make_data, tiny_config
 
 
@@ -105,6 +105,6 @@ def test_lambda_reaches_the_training_step():
 
 
 def test_paper_defaults_are_valid_config_values():
-    assert PAPER_DEFAULTS == {}  # "acgan" is the original unless asked otherwise
-    cfg = tiny_config(method="acgan", **MODIFIED_PRESET)
+    assert ACGAN.paper_defaults == {}  # "acgan" is the original unless asked otherwise
+    cfg = tiny_config(method="acgan", **ACGAN.presets["modified (CAGAN eqs. 7-10)"])
     assert cfg.acgan_variant == "modified" and cfg.lambda_cls == 0.1

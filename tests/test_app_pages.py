@@ -14,7 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from imbagan import data as datasets
-from imbagan import preview, runs, train
+from imbagan import preview, runs, splits, train
 from imbagan.config import TrainConfig
 from imbagan.methods import METHODS
 from tests.conftest import tiny_config
@@ -276,10 +276,10 @@ def test_taxonomy_levels_illustrate_with_the_apps_data():
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_has_a_valid_preset(method):
-    p = tx.METHOD_PRESETS[method]["preset"]
+    p = METHODS[method].demo["config"]
     cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
     assert cfg.method == method
-    names, before, after = train.imbalance_preview(cfg)  # the preset's data actually fits digits
+    names, before, after = splits.imbalance_preview(cfg)  # the preset's data actually fits digits
     assert sum(after) > 0
 
 
@@ -294,4 +294,4 @@ def test_a_method_button_hands_its_preset_to_the_train_page():
     assert at.selectbox(key="train.method").value == "aggan"
     assert at.selectbox(key="train.imbalance").value == "binary"
     assert at.number_input(key="train.ir").value == 10.0
-    assert at.number_input(key="train.aggan.steps").value == tx.METHOD_PRESETS["aggan"]["preset"]["steps"]
+    assert at.number_input(key="train.aggan.steps").value == METHODS["aggan"].demo["config"]["steps"]

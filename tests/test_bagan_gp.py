@@ -9,7 +9,7 @@ import torch
 from imbagan import losses
 from imbagan.batches import DeviceData
 from imbagan.methods import bagan_gp
-from imbagan.methods.bagan_gp import BAGAN_GP, PAPER_DEFAULTS, ProjectionCritic, conditional_gradient_penalty
+from imbagan.methods.bagan_gp import BAGAN_GP, ProjectionCritic, conditional_gradient_penalty
 from tests.conftest import make_data, tiny_config
 
 
@@ -144,5 +144,5 @@ def test_projection_critic_by_hand():
 
 
 def test_paper_defaults_are_valid_config_values():
-    cfg = tiny_config(method="bagan_gp", **PAPER_DEFAULTS)
+    cfg = tiny_config(method="bagan_gp", **BAGAN_GP.paper_defaults)
     assert (cfg.latent_dim, cfg.beta1, cfg.beta2, cfg.n_critic, cfg.gp_weight) == (128, 0.5, 0.9, 5, 10.0)

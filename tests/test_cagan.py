@@ -13,7 +13,7 @@ import torch
 from imbagan import losses
 from imbagan.batches import DeviceData
 from imbagan.config import TrainConfig
-from imbagan.methods.cagan import CAGAN, PAPER_DEFAULTS
+from imbagan.methods.cagan import CAGAN
 
 B = 8
 
@@ -118,5 +118,5 @@ def test_d_norm_option():
 
 
 def test_paper_defaults():
-    assert PAPER_DEFAULTS == {"adv_loss": "ls"}
-    assert TrainConfig(method="cagan", **PAPER_DEFAULTS).adv_loss == "ls"
+    assert CAGAN.paper_defaults == {"adv_loss": "ls"}
+    assert TrainConfig(method="cagan", **CAGAN.paper_defaults).adv_loss == "ls"

@@ -1,12 +1,13 @@
 """The loop: run-directory outputs, resume equal to uninterrupted, the balanced dataset."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from imbagan import runs, train
+from imbagan import generate, runs, train
 from imbagan.methods import METHODS
 from imbagan.train import load_checkpoint
 from tests.conftest import tiny_config
@@ -30,7 +31,7 @@ def test_train_writes_the_run_directory(tmp_path):
     assert recs[-1]["phase"] == "adversarial" and {"d_loss", "g_loss", "aux_acc"} <= set(recs[-1])
     grids = [p.name for p in runs.sample_paths(d)]
     assert grids == ["000003.png", "000006.png", "000009.png"]  # at the switch to GAN, then every 3 steps
-    ck = load_checkpoint(d / "checkpoint.pt", torch.device("cpu"))
+    ck = load_checkpoint(d / "checkpoint.pt")
     assert ck["step"] == 9 and ck["pretrained"] is True
 
 
@@ -43,13 +44,13 @@ def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path, method,
     split = runs.create(cfg, tmp_path / "b")
     ck = split / "checkpoint.pt"
     assert train.train(split, should_stop=lambda: ck.exists()) == "stopped"
-    assert load_checkpoint(ck, torch.device("cpu"))["step"] == stop_at
+    assert load_checkpoint(ck)["step"] == stop_at
     assert train.train(split, resume=True) == "done"
     a, b = _metrics(whole), _metrics(split)
     later = [s for s in a if s > stop_at]
     assert later and all(a[s] == b[s] for s in later)
-    sa = load_checkpoint(whole / "checkpoint.pt", torch.device("cpu"))["method"]["G"]
-    sb = load_checkpoint(ck, torch.device("cpu"))["method"]["G"]
+    sa = load_checkpoint(whole / "checkpoint.pt")["method"]["G"]
+    sb = load_checkpoint(ck)["method"]["G"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
@@ -57,7 +58,7 @@ def test_balanced_dataset_restores_balance(tmp_path):
     cfg = tiny_config(method="bagan", imbalance="step", ir=10.0)
     d = runs.create(cfg, tmp_path)
     train.train(d)
-    out = train.balanced_dataset(d)
+    out = generate.balanced_dataset(d)
     z = np.load(out)
     counts = np.bincount(z["y"])
     assert len(set(counts.tolist())) == 1, counts  # every class now matches the largest
@@ -71,24 +72,38 @@ def test_balanced_dataset_of_the_minority_gan_tops_up_only_its_classes(tmp_path)
     cfg = tiny_config(method="gan", imbalance="drop", drop=90.0, minority=(3,))
     d = runs.create(cfg, tmp_path)
     train.train(d)
-    z = np.load(train.balanced_dataset(d))
+    z = np.load(generate.balanced_dataset(d))
     gen_labels = set(z["y"][z["generated"]].tolist())
     assert gen_labels == {3}
 
 
 def test_balanced_dataset_needs_a_checkpoint(tmp_path):
     d = runs.create(tiny_config(), tmp_path)
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train.balanced_dataset(d)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        generate.balanced_dataset(d)
 
 
-def test_a_failing_evaluation_after_training_leaves_the_run_done(tmp_path, monkeypatch):
-    from imbagan import evaluate
-
-    def boom(*a, **k):
-        raise RuntimeError("no classifier today")
-
-    monkeypatch.setattr(evaluate, "evaluate_run", boom)
+def test_evaluate_after_is_launched_by_runs_and_a_failed_launch_leaves_the_run_done(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(runs, "start_evaluation", lambda d: calls.append(Path(d)))
     d = runs.create(tiny_config(evaluate_after=True), tmp_path)
     assert train.worker_main(d) == 0
-    assert runs.read_status(d)["state"] == "done"
+    assert calls == [d] and runs.read_status(d)["state"] == "done"
+
+    def boom(d):
+        raise ValueError("no evaluation today")
+
+    monkeypatch.setattr(runs, "start_evaluation", boom)
+    d2 = runs.create(tiny_config(evaluate_after=True), tmp_path)
+    assert train.worker_main(d2) == 0
+    assert runs.read_status(d2)["state"] == "done"
+
+
+def test_eta_uses_each_stage_own_pace():
+    # 100 autoencoder steps at 0.01 s, then adversarial steps at 0.1 s: one average would say 0.055 s.
+    t = {"pretrain": [1.0, 100], "adversarial": [0.0, 0]}
+    assert train.eta_seconds(t, 50, 100, 300) == (None, pytest.approx(0.5))  # adversarial pace unknown yet
+    t = {"pretrain": [1.0, 100], "adversarial": [1.0, 10]}
+    assert train.eta_seconds(t, 110, 100, 300) == (pytest.approx(19.0), pytest.approx(19.0))
+    t = {"pretrain": [0.5, 50], "adversarial": [1.0, 10]}  # resumed: both paces known while pre-training
+    assert train.eta_seconds(t, 50, 100, 300) == (pytest.approx(0.5 + 20.0), pytest.approx(0.5))

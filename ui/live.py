@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from imbagan import runs
-from imbagan.train import eta_text
+from imbagan.runs import eta_text
 from ui import charts
 
 REFRESH_S = 2.0
@@ -38,7 +38,12 @@ def _progress(st_: dict, cfg: dict) -> None:
     rate = st_.get("img_per_s")
     parts = [f"step {step:,}/{total:,}" if total else "starting…", st_.get("phase") or ""]
     if st_.get("state") == "running" and rate:
-        parts += [f"{rate:,.0f} images/s", f"ETA {eta_text(st_.get('eta_s'))}"]
+        parts.append(f"{rate:,.0f} images/s")
+        if st_.get("eta_s") is None and st_.get("stage_eta_s") is not None:
+            # Still pre-training: the adversarial pace is not known yet, so only this stage has an ETA.
+            parts.append(f"autoencoder done in {eta_text(st_.get('stage_eta_s'))}, then the adversarial steps")
+        else:
+            parts.append(f"ETA {eta_text(st_.get('eta_s'))}")
     st.progress(frac, text=" · ".join(p for p in parts if p))
 
 

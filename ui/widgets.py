@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 
 import streamlit as st
 
+from imbagan import catalog, splits
 from imbagan import data as datasets
-from imbagan import train
-from imbagan.config import ACGAN_VARIANTS, ADV_LOSSES, FIELD_HELP, TrainConfig
+from imbagan.config import CHOICES, FIELD_HELP, TrainConfig
 from imbagan.imbalance import PROFILES
-from imbagan.methods import METHODS, TITLES
 
 DEFAULTS = TrainConfig()
 DROP_LEVELS = [40.0, 60.0, 80.0, 90.0, 95.0, 97.5]  # BAGAN §5
@@ -27,29 +25,17 @@ PROFILE_HELP = {
     "custom": "Your own count for every class.",
 }
 
-# The hyper-parameters each method reads, beyond the common ones (the per-method widget list).
-METHOD_FIELDS: dict[str, list[str]] = {
-    "gan": ["gan_classes"],
-    "bagan": ["ae_steps"],
-    "acgan": ["acgan_variant", "lambda_cls", "adv_loss", "gp_weight", "n_critic"],
-    "bagan_gp": ["ae_steps", "gp_weight", "n_critic"],
-    "aggan": ["aggan_t0", "aggan_alpha", "aggan_gamma"],
-    "cagan": ["adv_loss", "cagan_mix_start", "cagan_d_norm", "gp_weight", "n_critic"],
-}
 COMMON_FIELDS = ["steps", "batch_size", "latent_dim", "lr", "beta1", "beta2", "width", "seed"]
-CHOICES = {"adv_loss": ADV_LOSSES, "acgan_variant": ACGAN_VARIANTS, "cagan_d_norm": ("none", "batch"),
-           "device": ("auto", "cpu", "cuda", "mps")}
 
 
 def paper_defaults(method: str) -> dict:
-    """A method file's PAPER_DEFAULTS (the settings of its paper), if it has any."""
-    mod = importlib.import_module(METHODS[method].__module__)
-    return dict(getattr(mod, "PAPER_DEFAULTS", {}))
+    """The settings of a method's paper (or official code), from its card."""
+    return dict(catalog.card(method).paper_defaults)
 
 
 @st.cache_data(show_spinner="Reading the dataset's labels…", max_entries=16)
 def _preview(cfg_dict: dict) -> tuple[list[str], list[int], list[int]]:
-    return train.imbalance_preview(TrainConfig.from_dict(cfg_dict))
+    return splits.imbalance_preview(TrainConfig.from_dict(cfg_dict))
 
 
 def preview(cfg: TrainConfig) -> tuple[list[str], list[int], list[int]]:
@@ -130,17 +116,34 @@ def _field_widget(name: str, value, key: str):
 def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
     """Method choice and its hyper-parameters, pre-filled with the paper's defaults."""
     d = {**dataclasses.asdict(DEFAULTS), **(defaults or {})}
-    names = list(METHODS)
+    cards = catalog.methods()
+    names = list(cards)
     method = st.selectbox("Method", names, index=names.index(d["method"]) if d["method"] in names else 0,
-                          key=f"{key}.method", format_func=lambda m: TITLES.get(m, m))
-    # The paper's settings first, then whatever a preset carried for this method.
-    d = {**d, **paper_defaults(method), **(defaults or {} if (defaults or {}).get("method") == method else {})}
+                          key=f"{key}.method", format_func=lambda m: cards[m].title or m)
+    card = cards[method]
+    if card.summary:
+        st.caption(card.summary)
+    # The paper's settings first, then a named preset of the method, then whatever the page handed over.
+    d = {**d, **paper_defaults(method)}
+    if card.presets:
+        choice = st.selectbox("Preset", ["paper defaults", *card.presets], key=f"{key}.{method}.preset",
+                              help="Named settings of this method; every field below stays editable.")
+        d.update(card.presets.get(choice, {}))
+    d.update(defaults or {} if (defaults or {}).get("method") == method else {})
+    if card.defaults_source:
+        st.caption(f"Defaults from {card.defaults_source}.")
     out: dict = {"method": method}
-    fields = [f for f in COMMON_FIELDS + METHOD_FIELDS.get(method, []) if f in d]
+    fields = [f for f in COMMON_FIELDS + list(card.fields) if f in d]
     cols = st.columns(3)
-    for i, f in enumerate(fields):
-        with cols[i % 3]:
-            out[f] = _field_widget(f, d[f], f"{key}.{method}.{f}")
+    shown = 0
+    for f in fields:
+        if not card.applies(f, {**d, **out}):  # e.g. no gradient-penalty weight for a least-squares loss
+            out[f] = d[f]
+            continue
+        with cols[shown % 3]:
+            # The key carries the preset's values, so switching presets refills the fields.
+            out[f] = _field_widget(f, d[f], f"{key}.{method}.{f}.{d[f]!r}" if card.presets else f"{key}.{method}.{f}")
+        shown += 1
     with st.expander("Loop and device"):
         c = st.columns(3)
         for i, f in enumerate(["sample_every", "tick_every", "checkpoint_every", "samples_per_class", "device",

@@ -1,4 +1,4 @@
-"""Balancing methods, one file each, all with the same small interface.
+"""Balancing methods, one file each, all with the same small interface (see ``imbagan.methods.base``).
 
 A method is built as ``Method(cfg, data)`` where ``data`` is an ``imbagan.batches.DeviceData``
 (the imbalanced training set on the device plus the run's seeded generator). It owns its networks
@@ -11,12 +11,16 @@ and optimisers; the loop in ``imbagan.train`` owns everything else (ticks, sampl
     def generate(self, y, noise=None)        # (N, C, H, W) in [-1, 1] for labels y; noise ~ N(0, I)
     noise_dim: int                           # width of the noise generate() takes
     classes_modeled: tuple[int, ...]         # classes generate() can draw
-    def state_dict(self) -> dict / load_state_dict(state)  # tensors and plain numbers only
+    state_attrs: tuple[str, ...]             # what a checkpoint holds (tensors and plain numbers only)
 
 ``train_step`` draws its own batches through ``data`` (``sample``, ``sample_of``,
 ``uniform_labels``, ``randn``) because methods differ in what a step needs: a WGAN-GP critic
 takes several real batches per generator update, the minority GAN only its class's images.
+
+Adding a method: one file with a ``Method`` subclass (its card attributes say how the app and the
+CLI present it), and one line in ``METHODS`` below.
 """
+
 
 from __future__ import annotations
 
@@ -34,13 +38,4 @@ METHODS = {
     "bagan_gp": BAGAN_GP,
     "aggan": AGGAN,
     "cagan": CAGAN,
-}
-
-TITLES = {
-    "gan": "GAN on the minority class alone (BAGAN's baseline)",
-    "bagan": "BAGAN (Mariani et al. 2018)",
-    "acgan": "ACGAN (Odena et al. 2017; modified as in CAGAN)",
-    "bagan_gp": "BAGAN-GP (Huang & Jafari 2021)",
-    "aggan": "AGGAN: annealing genetic GAN (Hao et al. 2020)",
-    "cagan": "CAGAN: conditional activation GAN (Cho & Yoon)",
 }

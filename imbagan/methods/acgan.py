@@ -28,13 +28,9 @@ from torch import Tensor, nn
 
 from imbagan import losses
 from imbagan.batches import DeviceData
+from imbagan.methods.base import Method
 from imbagan.nets import Discriminator, Generator, adam
 
-# "acgan" is Odena et al.'s original, whose settings are TrainConfig's own (bce, both class terms), so
-# it has no presets to apply. MODIFIED_PRESET is the CAGAN paper's modified ACGAN: λ_cls = 0.1 (Fig. 12)
-# and LSGAN's adversarial loss, which CAGAN §5 used for both AC-GAN and CA-GAN.
-PAPER_DEFAULTS: dict = {}
-MODIFIED_PRESET = {"acgan_variant": "modified", "lambda_cls": 0.1, "adv_loss": "ls"}
 
 
 def acgan_d_loss(adv_real: Tensor, adv_fake: Tensor, cls_real_logits: Tensor, cls_fake_logits: Tensor,
@@ -81,11 +77,28 @@ class ConditionalGenerator(nn.Module):
         return self.net(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1))
 
 
-class ACGAN:
+class ACGAN(Method):
+    title = "ACGAN (Odena et al. 2017; modified as in CAGAN)"
+    paper = "Odena et al. 2017, Conditional Image Synthesis with Auxiliary Classifier GANs; CAGAN eqs. 7-10"
+    taxonomy = "Image level · multi-class (condition based, ACGAN [116] in Table 1)"
+    summary = ("A class-conditional G and a D with real/fake and class heads. Batch norm in D, with imbalanced "
+               "real batches and uniform fake batches normalised separately, adds CAGAN §4's batch-statistics "
+               "leak to BAGAN §3's failure.")
+    # "acgan" is Odena et al.'s original, whose settings are TrainConfig's own (bce, both class terms).
+    fields = ("acgan_variant", "lambda_cls", "adv_loss", "gp_weight", "n_critic")
+    field_when = {"lambda_cls": {"acgan_variant": ("modified",)},
+                  "gp_weight": {"adv_loss": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)}}
+    # The CAGAN paper's modified ACGAN: λ_cls = 0.1 (Fig. 12) and LSGAN's adversarial loss, which
+    # CAGAN §5 used for both AC-GAN and CA-GAN.
+    presets = {"modified (CAGAN eqs. 7-10)": {"acgan_variant": "modified", "lambda_cls": 0.1, "adv_loss": "ls"}}
+    demo = {"shows": "ACGAN on digits with the step profile at IR 10: one conditional generator for all classes, "
+                     "steered by an auxiliary classifier; nothing compensates for the imbalance, so watch the "
+                     "rare rows (BAGAN §3's ACGAN failure).",
+            "config": {"method": "acgan", "dataset": "digits", "imbalance": "step", "ir": 10.0, "steps": 600}}
+    state_attrs = ("G", "D", "opt_g", "opt_d")
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data
         n, dev = data.num_classes, data.device
-        self.pretrain_steps = 0
         self.noise_dim = cfg.latent_dim
         self.classes_modeled = tuple(range(n))
         self.G = ConditionalGenerator(cfg.latent_dim, n, data.img_shape, cfg.width).to(dev)
@@ -97,12 +110,6 @@ class ACGAN:
         self.opt_d = adam(self.D.parameters(), cfg)
         # WGAN-GP: several critic updates per generator update (Gulrajani et al. 2017, Alg. 1).
         self.d_steps = cfg.n_critic if cfg.adv_loss == "wgan-gp" else 1
-
-    def pretrain_step(self) -> dict:
-        return {}
-
-    def finish_pretrain(self) -> None:
-        pass
 
     def _split(self, out: Tensor) -> tuple[Tensor, Tensor]:
         return out[:, 0], out[:, 1:]
@@ -156,18 +163,5 @@ class ACGAN:
         y = y.to(self.data.device)
         if noise is None:
             noise = self.data.randn(y.shape[0], self.noise_dim)
-        was_training = self.G.training
-        self.G.eval()
-        out = self.G(noise.to(self.data.device), y)
-        self.G.train(was_training)
-        return out
-
-    def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        with self.eval_mode():
+            return self.G(noise.to(self.data.device), y)

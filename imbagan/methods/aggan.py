@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from imbagan import losses
 from imbagan.batches import DeviceData
+from imbagan.methods.base import Method
 from imbagan.nets import Discriminator, Generator, adam
 
 # The three variation operators, in the order of the logged index "chosen_loss" (0, 1, 2).
@@ -86,8 +87,21 @@ def copy_adam_state(dst: torch.optim.Optimizer, dst_params, src: torch.optim.Opt
                 d[k] = v
 
 
-class AGGAN:
-    pretrain_steps = 0
+class AGGAN(Method):
+    title = "AGGAN: annealing genetic GAN (Hao et al. 2020)"
+    paper = "Hao et al. 2020, Annealing Genetic GAN for Imbalanced Web Data Learning"
+    taxonomy = "Image level · inter-class, binary (AGGAN §5)"
+    summary = ("Offspring generators from three losses, kept by E-GAN fitness and accepted by a Metropolis "
+               "rule with an annealed temperature.")
+    fields = ("aggan_t0", "aggan_alpha", "aggan_gamma")
+    demo = {"shows": "AGGAN on two digits, 1 against 0 at IR 10 (AGGAN §5's binary setting): three offspring "
+                     "of the generator compete every step and simulated annealing decides which one survives.",
+            "config": {"method": "aggan", "dataset": "digits", "imbalance": "binary", "majority": 1, "minority": (0,),
+                       "ir": 10.0, "steps": 600}}
+    # Offspring and their optimisers are overwritten from G at the start of every iteration,
+    # so G, its Adam state, g_b and the annealing clock are all a resume needs.
+    state_attrs = ("G", "D", "G_b", "opt_g", "opt_d", "fit_b", "iteration")
+    eval_modules = ("G_b",)
 
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data
@@ -112,12 +126,6 @@ class AGGAN:
         self.fit_b = -math.inf
         self.iteration = 0
         self._d_params = list(self.D.parameters())
-
-    def pretrain_step(self) -> dict:
-        return {}
-
-    def finish_pretrain(self) -> None:
-        pass
 
     @property
     def temperature(self) -> float:
@@ -243,23 +251,5 @@ class AGGAN:
         y = y.to(self.data.device)
         if noise is None:
             noise = self.data.randn(y.shape[0], self.noise_dim)
-        was_training = self.G_b.training
-        self.G_b.eval()
-        out = self.G_b(self._g_in(noise, y))
-        self.G_b.train(was_training)
-        return out
-
-    def state_dict(self) -> dict:
-        # Offspring and their optimisers are overwritten from G at the start of every iteration,
-        # so G, its Adam state, g_b and the annealing clock are all a resume needs.
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "G_b": self.G_b.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "fit_b": float(self.fit_b), "iteration": int(self.iteration)}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("G", "D", "G_b"):
-            getattr(self, name).load_state_dict(state[name])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.fit_b = float(state["fit_b"])
-        self.iteration = int(state["iteration"])
+        with self.eval_mode():
+            return self.G_b(self._g_in(noise, y))

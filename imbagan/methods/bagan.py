@@ -16,11 +16,9 @@ from torch import Tensor
 
 from imbagan import losses
 from imbagan.batches import DeviceData
+from imbagan.methods.base import Method
 from imbagan.nets import Discriminator, Encoder, Generator, adam
 
-# The official code (IBM/BAGAN, balancing_gan.py) trains with Adam lr 5e-5, beta1 0.5; the paper
-# gives no value. The app and CLI offer these as the method's presets.
-PAPER_DEFAULTS = {"lr": 5e-5, "beta1": 0.5}
 # The official code's shared encoder/discriminator trunk has Dropout(0.3) after every convolution;
 # without it D here stopped labelling fakes as fake and G collapsed within each class.
 TRUNK_DROPOUT = 0.3
@@ -48,7 +46,21 @@ def fit_class_gaussians(codes: Tensor, labels: Tensor, num_classes: int) -> tupl
     return torch.stack(mus), torch.stack(roots)
 
 
-class BAGAN:
+class BAGAN(Method):
+    title = "BAGAN (Mariani et al. 2018)"
+    paper = "Mariani et al. 2018, BAGAN: Data Augmentation with Balancing GAN, arXiv:1803.09655"
+    taxonomy = "Image level · inter-class (BAGAN [151] in Table 3; latent-representation based, Table 1)"
+    summary = "Autoencoder initialisation, class-conditional latent Gaussians, an (n+1)-way discriminator."
+    # The official code (IBM/BAGAN, balancing_gan.py) trains with Adam lr 5e-5, beta1 0.5; the paper
+    # gives no value.
+    paper_defaults = {"lr": 5e-5, "beta1": 0.5}
+    defaults_source = "IBM/BAGAN balancing_gan.py (the paper states no optimiser settings)"
+    fields = ("ae_steps",)
+    demo = {"shows": "BAGAN on digits with 97.5% of digit 0 dropped (BAGAN §5): the autoencoder learns strokes "
+                     "from all classes, so the generator of the rare 0 can borrow from the common digits.",
+            "config": {"method": "bagan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": (0,),
+                       "steps": 600, "ae_steps": 300}}
+    state_attrs = ("E", "G", "D", "opt_ae", "opt_g", "opt_d", "mu", "root")
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data
         n, dev = data.num_classes, data.device
@@ -136,21 +148,5 @@ class BAGAN:
         y = y.to(self.data.device)
         if noise is None:
             noise = self.data.randn(y.shape[0], self.noise_dim)
-        was_training = self.G.training
-        self.G.eval()
-        out = self.G(self.latent(y, noise))
-        self.G.train(was_training)
-        return out
-
-    def state_dict(self) -> dict:
-        return {"E": self.E.state_dict(), "G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_ae": self.opt_ae.state_dict(), "opt_g": self.opt_g.state_dict(),
-                "opt_d": self.opt_d.state_dict(), "mu": self.mu, "root": self.root}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("E", "G", "D"):
-            getattr(self, name).load_state_dict(state[name])
-        for name in ("opt_ae", "opt_g", "opt_d"):
-            getattr(self, name).load_state_dict(state[name])
-        self.mu = state["mu"].to(self.data.device)
-        self.root = state["root"].to(self.data.device)
+        with self.eval_mode():
+            return self.G(self.latent(y, noise))

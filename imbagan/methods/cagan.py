@@ -22,14 +22,24 @@ from torch import Tensor
 
 from imbagan import losses
 from imbagan.batches import DeviceData
+from imbagan.methods.base import Method
 from imbagan.nets import Discriminator, Generator, adam
 
-# The paper's choices, for presets in the app / CLI (TrainConfig's own default adv_loss is "bce").
-PAPER_DEFAULTS = {"adv_loss": "ls"}  # CAGAN §5: the adversarial loss of LSGAN, eqs. (19)-(20)
 
 
-class CAGAN:
-    pretrain_steps = 0
+class CAGAN(Method):
+    title = "CAGAN: conditional activation GAN (Cho & Yoon)"
+    paper = "Cho & Yoon, Conditional Activation GAN: Improved Auxiliary Classifier GAN"
+    taxonomy = "Image level · multi-class (condition based)"
+    summary = "One D logit per class, the conditional activation loss, and mixed real/fake D batches."
+    paper_defaults = {"adv_loss": "ls"}  # CAGAN §5: the adversarial loss of LSGAN, eqs. (19)-(20)
+    defaults_source = "the CAGAN paper §5"
+    fields = ("adv_loss", "cagan_mix_start", "cagan_d_norm", "gp_weight", "n_critic")
+    field_when = {"gp_weight": {"adv_loss": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)}}
+    demo = {"shows": "CAGAN on digits, step IR 10: one discriminator output per class, each judging only images "
+                     "of its class, and mixed real/generated batches late in training.",
+            "config": {"method": "cagan", "dataset": "digits", "imbalance": "step", "ir": 10.0, "steps": 600}}
+    state_attrs = ("G", "D", "opt_g", "opt_d", "iteration")
 
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data
@@ -47,12 +57,6 @@ class CAGAN:
         self.n_d = cfg.n_critic if self.kind == "wgan-gp" else 1
         self.iteration = 0  # train_step calls so far: decides when mixed batches start
         self.mix_from = cfg.steps * cfg.cagan_mix_start
-
-    def pretrain_step(self) -> dict:
-        return {}
-
-    def finish_pretrain(self) -> None:
-        pass
 
     def _onehot(self, y: Tensor) -> Tensor:
         return F.one_hot(y, self.data.num_classes).float()
@@ -121,19 +125,5 @@ class CAGAN:
         y = y.to(self.data.device)
         if noise is None:
             noise = self.data.randn(y.shape[0], self.noise_dim)
-        was_training = self.G.training
-        self.G.eval()
-        out = self.G(torch.cat([noise, self._onehot(y)], 1))
-        self.G.train(was_training)
-        return out
-
-    def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
-                "opt_d": self.opt_d.state_dict(), "iteration": int(self.iteration)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.iteration = int(state["iteration"])
+        with self.eval_mode():
+            return self.G(torch.cat([noise, self._onehot(y)], 1))

@@ -14,11 +14,21 @@ from torch import Tensor, nn
 
 from imbagan import losses
 from imbagan.batches import DeviceData
+from imbagan.methods.base import Method
 from imbagan.nets import Discriminator, Generator, adam
 
 
-class GAN:
-    pretrain_steps = 0
+class GAN(Method):
+    title = "GAN on the minority class alone (BAGAN's baseline)"
+    paper = "Mariani et al. 2018, BAGAN §5 (the 'simple GAN' baseline)"
+    taxonomy = "Image level · inter-class · few minority-many majority (DCGAN-style oversampling, Table 3)"
+    summary = "An unconditional DCGAN per minority class, trained on that class's images alone."
+    fields = ("gan_classes",)
+    demo = {"shows": "A plain DCGAN trained on the 97.5%-dropped digit 0 alone: with ~3 images it has little to "
+                     "learn from, which is BAGAN's argument for using every class.",
+            "config": {"method": "gan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": (0,),
+                       "gan_classes": (0,), "steps": 600}}
+    state_attrs = ("G", "D", "opt_g", "opt_d")
 
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data
@@ -43,12 +53,6 @@ class GAN:
         self._slot = slot.to(data.device)
         self._labels = [torch.full((cfg.batch_size,), c, device=data.device, dtype=torch.long)
                         for c in self.classes_modeled]
-
-    def pretrain_step(self) -> dict:
-        return {}
-
-    def finish_pretrain(self) -> None:
-        pass
 
     def train_step(self) -> dict:
         b = self.cfg.batch_size
@@ -84,21 +88,9 @@ class GAN:
         if bool((slots < 0).any()):
             raise ValueError(f"This GAN models only classes {list(self.classes_modeled)}; it cannot draw others.")
         out = torch.empty(y.shape[0], *self.data.img_shape, device=self.data.device)
-        was_training = self.G.training
-        self.G.eval()
-        for i, G in enumerate(self.G):
-            pick = slots == i
-            if bool(pick.any()):
-                out[pick] = G(noise[pick])
-        self.G.train(was_training)
+        with self.eval_mode():
+            for i, G in enumerate(self.G):
+                pick = slots == i
+                if bool(pick.any()):
+                    out[pick] = G(noise[pick])
         return out
-
-    def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])

@@ -1,0 +1,90 @@
+"""What every method repeats, and nothing of any method's maths.
+
+A method subclasses :class:`Method`, writes what the app and the CLI need to know about it as class
+attributes (its *card*, read without torch by ``imbagan.catalog``), and implements its own updates:
+
+    title, paper, taxonomy, summary   how the method is named and cited, where it sits in the survey
+    paper_defaults, defaults_source   the settings of its paper / official code, and where they come from
+    fields                            the TrainConfig fields it reads beyond the common ones
+    field_when                        {field: {other_field: [values]}}: show ``field`` only for those values
+    presets                           named settings (e.g. ACGAN's "modified" variant)
+    demo                              {"shows": sentence, "config": TrainConfig fields} for the Taxonomy page
+
+The card's values must be literals (strings, numbers, tuples, dicts): ``imbagan.catalog`` reads them
+from the source so that the app's process never imports torch, and a test checks the two agree.
+
+    state_attrs                       attribute names saved in a checkpoint (modules, optimisers, tensors, numbers)
+    pretrain_steps = 0                a method with a pre-training stage sets it in __init__
+    def pretrain_step(self) -> dict   one step of that stage            (default: nothing to do)
+    def finish_pretrain(self)         after it, before adversarial steps (default: nothing to do)
+    def train_step(self) -> dict      one adversarial step; returns 0-dim tensors to log
+    def generate(self, y, noise=None) (N, C, H, W) in [-1, 1]; wrap the body in ``with self.eval_mode():``
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+class Method:
+    # --- the card (see imbagan.catalog.CARD_DEFAULTS, which must match these) ------------------
+    title: str = ""
+    paper: str = ""
+    taxonomy: str = ""
+    summary: str = ""
+    paper_defaults: dict = {}
+    defaults_source: str = ""
+    fields: tuple = ()
+    field_when: dict = {}
+    presets: dict = {}
+    demo: dict = {}
+
+    # --- the run -------------------------------------------------------------------------------
+    state_attrs: tuple[str, ...] = ()
+    pretrain_steps: int = 0
+    # Networks put in eval mode while generating (dropout off, batch norm on running statistics).
+    eval_modules: tuple[str, ...] = ("G",)
+
+    def pretrain_step(self) -> dict:
+        return {}
+
+    def finish_pretrain(self) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def eval_mode(self) -> Iterator[None]:
+        """The generator networks in eval mode for the block, then back to how they were."""
+        mods = [getattr(self, name) for name in self.eval_modules]
+        was = [m.training for m in mods]
+        for m in mods:
+            m.eval()
+        try:
+            yield
+        finally:
+            for m, w in zip(mods, was):
+                m.train(w)
+
+    def state_dict(self) -> dict:
+        out = {}
+        for name in self.state_attrs:
+            v = getattr(self, name)
+            out[name] = v.state_dict() if hasattr(v, "state_dict") else v
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        missing = [name for name in self.state_attrs if name not in state]
+        if missing:
+            raise ValueError(f"The checkpoint lacks {', '.join(missing)}: it was written by another method "
+                             f"or another version.")
+        for name in self.state_attrs:
+            cur, v = getattr(self, name), state[name]
+            if isinstance(cur, (nn.Module, torch.optim.Optimizer)):
+                cur.load_state_dict(v)
+            elif isinstance(cur, torch.Tensor):
+                setattr(self, name, v.to(cur.device))
+            else:
+                setattr(self, name, type(cur)(v) if cur is not None else v)

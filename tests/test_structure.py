@@ -1,0 +1,109 @@
+"""The package's shape: no import cycle, method cards readable without torch, a method is one file."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imbagan import catalog
+
+PKG = Path(__file__).resolve().parent.parent / "imbagan"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every imbagan module a file imports, at the top or inside a function."""
+    mod = ".".join(path.relative_to(PKG.parent).with_suffix("").parts).removesuffix(".__init__")
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("imbagan")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imbagan"):
+            out.add(node.module)
+            # `from imbagan import runs` imports the module imbagan.runs
+            out |= {f"{node.module}.{a.name}" for a in node.names
+                    if (PKG.parent / f"{node.module}.{a.name}".replace(".", "/")).with_suffix(".py").exists()}
+    out.discard(mod)
+    return {m for m in out if m != "imbagan"}
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for p in PKG.rglob("*.py"):
+        name = ".".join(p.relative_to(PKG.parent).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = _imports(p)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            # A submodule of a package imports the package's __init__ first: that edge is Python's, not ours.
+            if n.startswith(m + "."):
+                continue
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if state.get(m) is None and m in graph:
+                found = visit(m)
+                if found:
+                    return found
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+def test_the_package_has_no_import_cycle():
+    assert find_cycle(import_graph()) is None, " -> ".join(find_cycle(import_graph()))
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_train_does_not_import_the_evaluation():
+    assert not any(m.startswith("imbagan.evaluate") for m in import_graph()["imbagan.train"])
+
+
+def test_cards_read_from_source_equal_the_classes():
+    parsed = catalog._parsed()
+    from imbagan.methods import METHODS
+
+    assert list(parsed) == list(METHODS)
+    assert parsed == catalog._live()
+
+
+def test_config_catalog_and_run_files_import_without_torch():
+    code = ("import sys; import imbagan.config, imbagan.catalog, imbagan.runs, imbagan.imbalance; "
+            "from imbagan.config import TrainConfig; TrainConfig(method='cagan'); imbagan.catalog.methods(); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PKG.parent)
+
+
+def test_unknown_method_is_refused_with_the_choices():
+    from imbagan.config import TrainConfig
+
+    with pytest.raises(ValueError, match="choose one of gan, bagan"):
+        TrainConfig(method="nope")
+
+
+def test_field_when_hides_fields_that_do_not_apply():
+    card = catalog.card("cagan")
+    assert not card.applies("gp_weight", {"adv_loss": "ls"})
+    assert card.applies("gp_weight", {"adv_loss": "wgan-gp"})
+    assert card.applies("cagan_mix_start", {"adv_loss": "ls"})

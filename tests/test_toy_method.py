@@ -1,0 +1,54 @@
+"""Adding a method is one file (tests/toy_method.py) and one registry line: the CLI, the Train form and
+the Taxonomy page all find it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from imbagan import runs
+from imbagan.__main__ import main
+from imbagan.methods import METHODS
+from tests.toy_method import Toy
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def toy_registered(monkeypatch):
+    monkeypatch.setitem(METHODS, "toy", Toy)  # the one registry line
+
+
+def test_the_cli_offers_and_trains_the_toy(toy_registered, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "toy" in capsys.readouterr().out
+    assert main(["--runs", str(tmp_path), "train", "--method", "toy", "--steps", "4", "--batch-size", "8",
+                 "--tick-every", "2", "--sample-every", "2", "--checkpoint-every", "2", "--device", "cpu"]) == 0
+    (run,) = runs.list_runs(tmp_path)
+    assert run.state == "done" and run.config["method"] == "toy"
+
+
+def test_the_train_form_shows_the_toy_and_its_fields(toy_registered):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/train.py").run()
+    assert "Toy: a class-mean generator" in at.selectbox(key="train.method").options
+    at.selectbox(key="train.method").set_value("toy").run()
+    assert not at.exception
+    assert at.number_input(key="train.toy.n_critic") is not None
+    assert any("class-mean generator" in c.value for c in at.caption) or \
+        any("least squares" in c.value for c in at.caption)
+
+
+def test_the_taxonomy_lists_the_toy(toy_registered):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/taxonomy.py").run()
+    assert not at.exception
+    assert any("Toy: a class-mean generator" in m.value for m in at.markdown)
+    assert at.button(key="tax.try.toy") is not None
+
+
+def test_without_the_line_the_toy_is_nowhere():
+    assert "toy" not in METHODS
