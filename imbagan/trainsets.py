@@ -82,3 +82,42 @@ def gan_topup(x: np.ndarray, y: np.ndarray, pool: dict[int, np.ndarray], ratio: 
     xs = [x] + [pool[c][:n] for c, n in add.items()]
     ys = [y] + [np.full(n, c, dtype=y.dtype) for c, n in add.items()]
     return np.concatenate(xs), np.concatenate(ys), sum(add.values())
+
+
+# --- standard augmentation (the "augment" condition) ---------------------------------------------
+# Datasets whose classes survive a horizontal flip. Digits never do (a mirrored 2 or 7 is no digit);
+# shoes, shirts and bags do, and so do CIFAR-10's objects.
+HFLIP_DATASETS = ("fashion_mnist", "cifar10")
+
+
+def shift_and_flip(max_shift: int, flip: bool):
+    """An augmentation for classifier batches: a random translation of up to ``max_shift`` pixels in
+    each direction (edges replicated), plus a horizontal flip with probability ½ when ``flip``.
+
+    Returns ``augment(x, gen)`` for float batches (B, C, H, W) on any device, drawing from ``gen``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    def augment(x, gen):
+        b, _, h, w = x.shape
+        p = max_shift
+        if p > 0:
+            padded = F.pad(x, (p, p, p, p), mode="replicate")
+            sy = torch.randint(0, 2 * p + 1, (b,), device=x.device, generator=gen)
+            sx = torch.randint(0, 2 * p + 1, (b,), device=x.device, generator=gen)
+            iy = (torch.arange(h, device=x.device)[None, :] + sy[:, None])[:, :, None]  # (B, H, 1)
+            ix = (torch.arange(w, device=x.device)[None, :] + sx[:, None])[:, None, :]  # (B, 1, W)
+            x = padded[torch.arange(b, device=x.device)[:, None, None], :, iy, ix].permute(0, 3, 1, 2)
+        if flip:
+            mirror = torch.rand(b, device=x.device, generator=gen) < 0.5
+            x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
+        return x
+
+    return augment
+
+
+def augmentation_for(dataset: str, side: int):
+    """The ``augment`` condition's augmentation: shifts of 1/8 of the side (2 px at 16 px, 4 px at 32 px),
+    flips only where HFLIP_DATASETS allows them."""
+    return shift_and_flip(max(1, side // 8), dataset in HFLIP_DATASETS)

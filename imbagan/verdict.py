@@ -1,0 +1,110 @@
+"""Did balancing with a GAN help? A verdict per GAN condition, by a rule declared before any number is seen.
+
+Every condition of an evaluation is trained with the same N classifier seeds (``--repeats N``). A GAN
+condition is compared, seed by seed, with the untreated classifier (``imbalanced``) and with the
+**best baseline**: the cheap fix with the highest mean ACSA among the conditions that use no
+generated images and are not the full set (the ceiling). A GAN earns its place when it beats the
+cheapest fix, not just the untreated classifier.
+
+The rule (``RULE``): the paired differences d_i = GAN_i − reference_i over the seeds have mean m and
+standard error se = sd(d) / sqrt(N). The word is "better" when m > 2·se, "worse" when m < −2·se, and
+"within noise" otherwise; with a single seed there is no spread, and the word is "one seed: no spread".
+Pure numpy: the app's process reads verdicts without torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+
+RULE = ("better / worse: the mean of the seed-by-seed differences is more than twice its standard error "
+        "(sd / √N over N classifier seeds); otherwise within noise.")
+METRICS = ("acsa", "minority_recall")  # what a verdict compares, in this order
+CEILING = "full"
+UNTREATED = "imbalanced"
+
+
+def is_gan(name: str) -> bool:
+    return name == "gan" or name.startswith("gan_")
+
+
+def spread(values: Sequence[float]) -> dict:
+    """Mean, sample standard deviation (ddof 1; 0 for one value) and count."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
+
+
+def judge(diffs: Sequence[float]) -> dict:
+    """The rule applied to paired differences: {"diff": mean, "se": standard error, "word"}."""
+    d = np.asarray(diffs, dtype=float)
+    if d.size == 0:
+        return {"diff": None, "se": None, "word": "no data"}
+    m = float(d.mean())
+    if d.size == 1:
+        return {"diff": m, "se": None, "word": "one seed: no spread"}
+    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    word = "better" if m > 2 * se else "worse" if m < -2 * se else "within noise"
+    return {"diff": m, "se": se, "word": word}
+
+
+def best_baseline(per_seed: dict[str, dict[str, list[float]]]) -> str | None:
+    """The cheap fix with the highest mean ACSA: no generated images, not the untreated set, not the ceiling."""
+    cands = {n: spread(v["acsa"])["mean"] for n, v in per_seed.items()
+             if not is_gan(n) and n not in (CEILING, UNTREATED) and v.get("acsa")}
+    cands = {n: m for n, m in cands.items() if m is not None}
+    return max(cands, key=cands.get) if cands else None
+
+
+def verdicts(per_seed: dict[str, dict[str, list[float]]]) -> dict[str, dict]:
+    """{gan condition: {"vs": {reference: {metric: judge(...)}}, "best_baseline": name, "text": sentence}}.
+
+    ``per_seed[condition][metric]`` lists that metric for seeds 0..N-1 (the same seeds everywhere).
+    """
+    best = best_baseline(per_seed)
+    out = {}
+    for name, vals in per_seed.items():
+        if not is_gan(name):
+            continue
+        refs = [r for r in (UNTREATED, best) if r is not None and r in per_seed]
+        vs = {}
+        for ref in dict.fromkeys(refs):
+            vs[ref] = {}
+            for metric in METRICS:
+                a, b = vals.get(metric) or [], per_seed[ref].get(metric) or []
+                n = min(len(a), len(b))
+                vs[ref][metric] = judge([x - y for x, y in zip(a[:n], b[:n])])
+        out[name] = {"vs": vs, "best_baseline": best, "text": sentence(name, vs, best)}
+    return out
+
+
+def _points(j: dict) -> str:
+    if j["diff"] is None:
+        return "no data"
+    d = 100 * j["diff"]
+    side = "above" if d > 0 else "below"
+    if j["se"] is None:
+        return f"{abs(d):.1f} points {side}"
+    return f"{abs(d):.1f} ± {100 * j['se']:.1f} points {side}"
+
+
+def sentence(name: str, vs: dict, best: str | None) -> str:
+    """e.g. "gan: 8.3 ± 0.6 points below logit_adjust on ACSA (worse); 2.0 ± 0.4 points above imbalanced (better)"."""
+    parts = []
+    for ref in ([best] if best else []) + ([UNTREATED] if UNTREATED in vs and UNTREATED != best else []):
+        if ref in vs:
+            j = vs[ref]["acsa"]
+            parts.append(f"{_points(j)} {ref} on ACSA ({j['word']})")
+    return f"{name}: " + "; ".join(parts) if parts else f"{name}: nothing to compare with"
+
+
+def collect(conditions: Iterable[tuple[str, list[dict]]]) -> dict[str, dict[str, list[float]]]:
+    """Per-seed metric lists from per-seed metric dicts ({"acsa", "minority": {"recall"}, ...})."""
+    out = {}
+    for name, runs in conditions:
+        out[name] = {"acsa": [r["acsa"] for r in runs],
+                     "minority_recall": [r["minority"]["recall"] for r in runs]}
+    return out

@@ -1,0 +1,49 @@
+"""The verdict rule on synthetic numbers: one case of each word, the best baseline, the sentence."""
+
+import pytest
+
+from imbagan import verdict as v
+
+
+def test_each_word_of_the_rule():
+    assert v.judge([0.05, 0.06, 0.055])["word"] == "better"        # mean 0.055, se ~0.003
+    assert v.judge([-0.05, -0.06, -0.055])["word"] == "worse"
+    assert v.judge([0.01, -0.01, 0.004])["word"] == "within noise"
+    assert v.judge([0.3])["word"] == "one seed: no spread"
+    j = v.judge([0.02, 0.04])
+    assert j["diff"] == pytest.approx(0.03) and j["se"] == pytest.approx(0.01)
+    assert j["word"] == "better"  # 0.03 > 2 * 0.01
+
+
+def test_a_difference_just_inside_twice_the_standard_error_is_noise():
+    # mean 0.019, se 0.01 -> 0.019 < 0.02
+    assert v.judge([0.009, 0.029])["word"] == "within noise"
+
+
+def test_best_baseline_excludes_gans_the_untreated_set_and_the_ceiling():
+    per_seed = {"imbalanced": {"acsa": [0.99, 0.99]}, "full": {"acsa": [1.0, 1.0]},
+                "gan": {"acsa": [0.98, 0.98]}, "oversample": {"acsa": [0.90, 0.92]},
+                "logit_adjust": {"acsa": [0.95, 0.97]}}
+    assert v.best_baseline(per_seed) == "logit_adjust"
+
+
+def test_verdicts_name_the_best_baseline_with_the_spread():
+    per_seed = {"imbalanced": {"acsa": [0.90, 0.91, 0.92], "minority_recall": [0.5, 0.6, 0.55]},
+                "logit_adjust": {"acsa": [0.97, 0.98, 0.975], "minority_recall": [0.9, 0.92, 0.91]},
+                "gan": {"acsa": [0.93, 0.935, 0.94], "minority_recall": [0.7, 0.72, 0.71]},
+                "full": {"acsa": [0.99] * 3, "minority_recall": [0.99] * 3}}
+    out = v.verdicts(per_seed)
+    assert list(out) == ["gan"]
+    g = out["gan"]
+    assert g["best_baseline"] == "logit_adjust"
+    assert g["vs"]["logit_adjust"]["acsa"]["word"] == "worse"
+    assert g["vs"]["imbalanced"]["acsa"]["word"] == "better"
+    assert g["vs"]["imbalanced"]["minority_recall"]["diff"] == pytest.approx(0.16)
+    assert g["text"].startswith("gan: 4.0 ± ") and "below logit_adjust on ACSA (worse)" in g["text"]
+    assert "above imbalanced on ACSA (better)" in g["text"]
+
+
+def test_spread_uses_the_sample_standard_deviation():
+    s = v.spread([1.0, 2.0, 3.0])
+    assert s == {"mean": 2.0, "std": 1.0, "n": 3}
+    assert v.spread([0.5])["std"] == 0.0
