@@ -27,12 +27,15 @@ def test_least_squares_and_wasserstein_by_hand():
 
 def test_gradient_penalty_of_a_linear_critic():
     # For C(x) = w . x the gradient is w everywhere, so the penalty is (||w|| - 1)^2 exactly.
-    w = torch.tensor([3.0, 4.0, 0.0, 0.0]).view(1, 1, 2, 2)
+    w = torch.tensor([3.0, 4.0, 0.0, 0.0]).view(1, 1, 2, 2).requires_grad_(True)  # the critic's weight
     critic = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
     real, fake = torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2)
     gp = losses.gradient_penalty(critic, real, fake, torch.Generator().manual_seed(0))
     assert math.isclose(gp.item(), (5.0 - 1.0) ** 2, rel_tol=1e-5)
-    assert gp.requires_grad is False or gp.grad_fn is not None  # kept in the graph for the critic's update
+    # Kept in the graph for the critic's update: d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||.
+    gp.backward()
+    assert w.grad is not None
+    assert torch.allclose(w.grad, 2 * (5.0 - 1.0) * w.detach() / 5.0)
 
 
 def test_named_choices_and_accuracy():
