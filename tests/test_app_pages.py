@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -140,9 +141,12 @@ def test_extract_zip_keeps_images_only_and_unwraps_the_folder(tmp_path):
     assert sorted(p.name for p in u.path.iterdir()) == ["cat", "dog"]
     assert len(list((u.path / "cat").iterdir())) == 10
     # The same name again gets a fresh folder instead of overwriting the first.
-    assert preview.extract_zip(src, src.name).path.name == "my-pets-2"
-    assert [p.name for p in preview.list_uploads()] == ["my-pets-2", "my-pets"] or \
-        sorted(p.name for p in preview.list_uploads()) == ["my-pets", "my-pets-2"]
+    second = preview.extract_zip(src, src.name).path
+    assert second.name == "my-pets-2"
+    # Newest first. Both folders can share an mtime on a coarse clock, so age the first one explicitly.
+    old = second.stat().st_mtime - 60
+    os.utime(u.path, (old, old))
+    assert [p.name for p in preview.list_uploads()] == ["my-pets-2", "my-pets"]
     ds = datasets.load("imagefolder", "train", root=u.path, image_size=16, channels=1)
     assert ds.classes == ("cat", "dog") and ds.counts() == [8, 4]  # 20% of each class held out for testing
 
