@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from imbagan.methods.acgan import ACGAN, acgan_d_loss, acgan_g_loss
 from tests.conftest import make_data, tiny_config
+from tests.paper_defaults import assert_cli_and_app_apply
 
 
 def _run(variant: str, adv_loss: str = "bce", steps: int = 3, channels: int = 1, **kw) -> tuple[ACGAN, list[dict]]:
@@ -104,7 +105,12 @@ def test_lambda_reaches_the_training_step():
     assert not torch.equal(m.D.head.weight[0], m0.D.head.weight[0])
 
 
-def test_paper_defaults_are_valid_config_values():
-    assert ACGAN.paper_defaults == {}  # "acgan" is the original unless asked otherwise
+def test_cli_and_app_apply_the_paper_defaults():
+    _, cfg, form = assert_cli_and_app_apply("acgan")
+    # Odena et al.'s original unless asked otherwise, in both front ends.
+    assert cfg.acgan_variant == form["acgan_variant"] == "original"
+
+
+def test_the_modified_preset_is_a_valid_config():
     cfg = tiny_config(method="acgan", **ACGAN.presets["modified (CAGAN eqs. 7-10)"])
     assert cfg.acgan_variant == "modified" and cfg.lambda_cls == 0.1

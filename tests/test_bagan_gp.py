@@ -11,6 +11,7 @@ from imbagan.batches import DeviceData
 from imbagan.methods import bagan_gp
 from imbagan.methods.bagan_gp import BAGAN_GP, ProjectionCritic, conditional_gradient_penalty
 from tests.conftest import make_data, tiny_config
+from tests.paper_defaults import assert_cli_and_app_apply
 
 
 def _trained(steps: int = 2, channels: int = 1, **kw) -> BAGAN_GP:
@@ -143,6 +144,5 @@ def test_projection_critic_by_hand():
     assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in crit.modules())  # WGAN-GP critic
 
 
-def test_paper_defaults_are_valid_config_values():
-    cfg = tiny_config(method="bagan_gp", **BAGAN_GP.paper_defaults)
-    assert (cfg.latent_dim, cfg.beta1, cfg.beta2, cfg.n_critic, cfg.gp_weight) == (128, 0.5, 0.9, 5, 10.0)
+def test_cli_and_app_apply_the_paper_defaults():
+    assert_cli_and_app_apply("bagan_gp")

@@ -14,6 +14,7 @@ from imbagan import losses
 from imbagan.batches import DeviceData
 from imbagan.config import TrainConfig
 from imbagan.methods.cagan import CAGAN
+from tests.paper_defaults import assert_cli_and_app_apply
 
 B = 8
 
@@ -117,6 +118,6 @@ def test_d_norm_option():
     assert make(cagan_d_norm="batch").D(torch.zeros(4, 1, 16, 16)).shape == (4, 3)  # one logit per class
 
 
-def test_paper_defaults():
-    assert CAGAN.paper_defaults == {"adv_loss": "ls"}
-    assert TrainConfig(method="cagan", **CAGAN.paper_defaults).adv_loss == "ls"
+def test_cli_and_app_apply_the_paper_defaults():
+    paper, _, _ = assert_cli_and_app_apply("cagan")
+    assert paper.get("adv_loss") == "ls"  # CAGAN §5: LSGAN's adversarial loss, eqs. (19)-(20)
