@@ -115,13 +115,6 @@ def test_classifiers_take_small_grey_images(arch, dim):
     assert net(x).shape == (2, 3) and net.features(x).shape == (2, dim)
 
 
-def test_inception_fid_is_absent_without_local_weights(monkeypatch, tmp_path):
-    monkeypatch.setenv(quality.INCEPTION_ENV, str(tmp_path / "missing.pth"))
-    out = quality.inception_fid(np.zeros((2, 1, 16, 16), np.uint8), np.zeros((2, 1, 16, 16), np.uint8),
-                                torch.device("cpu"))
-    assert out["value"] is None and "Nothing is downloaded" in out["reason"]
-
-
 def test_cli_flags_build_the_eval_config():
     import argparse
 
