@@ -332,8 +332,9 @@ def step_quality(c: Context, reference) -> dict:
     def embed(x: np.ndarray) -> np.ndarray:
         return clf.features(reference, torch.from_numpy(x).to(c.device)).cpu().numpy()
 
+    # FID's real side: the test split, held out from the reference classifier and the GAN.
     return q.generated_quality(c.pool, c.train, c.full, predict, embed, c.cfg.quality_images, c.cfg.ssim_pairs,
-                               c.cfg.seed, c.device)
+                               c.cfg.seed, c.device, heldout=c.test, heldout_name="test split")
 
 
 def step_tsne(c: Context, reference, ev: Path) -> dict:
@@ -412,7 +413,8 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
         ov = result["quality"]["overall"]
         say(f"quality: class accuracy {ov['class_accuracy']:.3f}, SSIM gen {ov['ssim_gen']:.3f} vs real "
             f"{ov['ssim_real']:.3f}, NN-SSIM gen {ov['nn_ssim_gen']:.3f} vs real {ov['nn_ssim_real']:.3f}, "
-            f"domain FID {ov['domain_fid']:.2f} ({timing['quality_s']:.1f} s)")
+            f"domain FID {ov['domain_fid']:.2f} on {ov['fid_images']} images a side vs the "
+            f"{result['quality']['fid_real']} ({timing['quality_s']:.1f} s)")
     if reference is not None and cfg.tsne_points > 0:
         status.update(phase="t-SNE", progress=0.9)
         t = time.perf_counter()

@@ -126,6 +126,15 @@ def test_cli_flags_build_the_eval_config():
 
 def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     monkeypatch.setenv("IMBAGAN_CACHE", str(tmp_path))
+    # Inception FID runs for real on a randomly initialised network (no weights), 20 images a side.
+    torch.manual_seed(0)
+    net = quality.inception_network()
+    monkeypatch.setattr(quality, "find_inception_weights", lambda: tmp_path / "random-inception.pth")
+    monkeypatch.setattr(quality, "inception_network", lambda weights=None: net)
+    monkeypatch.setattr(quality, "INCEPTION_IMAGES", 20)
+    heldout = []  # the real side each FID is given
+    real_quality = quality.generated_quality
+    monkeypatch.setattr(quality, "generated_quality", lambda *a, **k: heldout.append(k["heldout"]) or real_quality(*a, **k))
     cfg = TrainConfig(dataset="digits", method="bagan", imbalance="drop", drop=90, minority=(0,), steps=40,
                       ae_steps=20, batch_size=16, width=16, tick_every=10, sample_every=20, checkpoint_every=20,
                       device="cpu")
@@ -158,7 +167,15 @@ def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     qrows = saved["quality"]["per_class"]
     assert len(qrows) == 10 and all(r["generated"] == 40 for r in qrows)
     assert all(0 <= r["class_accuracy"] <= 1 and r["domain_fid"] >= 0 for r in qrows)
-    assert saved["quality"]["inception_fid"]["value"] is None or saved["quality"]["inception_fid"]["value"] >= 0
+    # FID's real side is the held-out test split, matched class for class with the generated side.
+    assert saved["quality"]["fid_real"] == "test split"
+    test_counts = out["run"]["test_counts"]
+    assert len(heldout) == 1 and np.bincount(heldout[0].y, minlength=10).tolist() == test_counts
+    assert [r["fid_images"] for r in qrows] == [min(40, n) for n in test_counts]
+    assert saved["quality"]["overall"]["fid_images"] == sum(min(40, n) for n in test_counts)
+    inc = saved["quality"]["inception_fid"]
+    assert inc["images"] == 20 and [r["images"] for r in inc["per_class"]] == [2] * 10
+    assert math.isfinite(inc["value"]) and inc["value"] > 0
 
     got = evaluate.read_evaluation(d)
     assert got["status"]["state"] == "done" and EvalConfig.from_dict(got["config"]) == ecfg
