@@ -162,12 +162,30 @@ def _adapt(x: np.ndarray, image_size: int | None, channels: int | None) -> np.nd
 # digits (scikit-learn, bundled)
 
 
+def _upscale_bilinear(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W) float32 -> (N, size, size), like torch's bilinear resize (align_corners=False).
+
+    numpy only, so the app's process can show digits without importing torch. Used for whole-number
+    upscales (8 -> 16, 32, 64 px), where it gives torch's pixels exactly (tests/test_no_torch.py).
+    """
+
+    def axis(n_in: int):
+        src = (np.arange(size, dtype=np.float32) + np.float32(0.5)) * np.float32(n_in / size) - np.float32(0.5)
+        src = np.maximum(src, np.float32(0))
+        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        w1 = (src - i0).astype(np.float32)
+        return i0, np.minimum(i0 + 1, n_in - 1), np.float32(1) - w1, w1
+
+    y0, y1, wy0, wy1 = axis(images.shape[1])
+    x0, x1, wx0, wx1 = axis(images.shape[2])
+    rows = images[:, y0] * wy0[None, :, None] + images[:, y1] * wy1[None, :, None]
+    return rows[:, :, x0] * wx0 + rows[:, :, x1] * wx1
+
+
 def _load_digits(
     root: Path, split: str, image_size: int | None, channels: int | None, download: bool
 ) -> ImageSet:
     """scikit-learn's 8x8 digits, upsampled to 16x16 grey by default."""
-    import torch
-    import torch.nn.functional as F
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -181,11 +199,18 @@ def _load_digits(
 
     size = image_size or 16
     # Resize from the original 8x8 floats (not from a 16x16 copy) to avoid resampling twice.
-    images = torch.from_numpy(digits.images[idx] / 16.0).float()[:, None]
-    images = F.interpolate(
-        images, size=(size, size), mode="bilinear", align_corners=False, antialias=size < 8
-    )
-    x = (images * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    if size >= 8 and size % 8 == 0:
+        x = _upscale_bilinear((digits.images[idx] / 16.0).astype(np.float32), size)
+        x = np.clip(np.round(x * np.float32(255)), 0, 255).astype(np.uint8)[:, None]
+    else:
+        import torch
+        import torch.nn.functional as F
+
+        images = torch.from_numpy(digits.images[idx] / 16.0).float()[:, None]
+        images = F.interpolate(
+            images, size=(size, size), mode="bilinear", align_corners=False, antialias=size < 8
+        )
+        x = (images * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     classes = tuple(str(int(c)) for c in digits.target_names)
     return ImageSet(_adapt(x, None, channels), y[idx], classes)
 

@@ -45,9 +45,7 @@ def class_grid(cfg: TrainConfig, per_class: int = 8) -> bytes:
     the run's sample grids, so the two compare at a glance. A class with fewer images than ``per_class``
     leaves its remaining cells grey. Images are picked with a generator seeded by ``cfg.seed``.
     """
-    import torch
-
-    from imbagan.grids import save_grid
+    from imbagan.grids import compose_png  # numpy and PIL only: the app's process never imports torch
     from imbagan.imbalance import minority_classes
     from imbagan.splits import load_split
 
@@ -62,11 +60,10 @@ def class_grid(cfg: TrainConfig, per_class: int = 8) -> bytes:
         idx = np.flatnonzero(train_set.y == k)
         pick = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
         cells[k * per_class: k * per_class + len(pick)] = train_set.x[pick]
-    images = torch.from_numpy(cells).float().div(127.5).sub(1.0)  # save_grid expects [-1, 1]
     labels = [f"{name} ({n:,})" for name, n in zip(train_set.classes, counts)]
     with tempfile.TemporaryDirectory(prefix="imbagan-grid-") as tmp:
         path = Path(tmp) / "grid.png"
-        save_grid(images, path, per_class, labels, minority_classes(counts))
+        compose_png(cells, path, per_class, labels, minority_classes(counts))
         return path.read_bytes()
 
 
