@@ -7,6 +7,8 @@ from typing import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from ui.labels import label, tooltip
+
 # Keys of a metrics record that are bookkeeping, not curves.
 _NOT_CURVES = {"step", "time", "phase", "steps_per_s", "img_per_s"}
 
@@ -37,15 +39,27 @@ def curve_keys(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     return losses, [k for k in keys if k not in losses]
 
 
-def curves_figure(df: pd.DataFrame, keys: Sequence[str], title: str, runs_col: str | None = None) -> go.Figure:
-    """One line per logged key (or per run and key, for comparisons) against the step."""
+def curves_figure(df: pd.DataFrame, keys: Sequence[str], title: str, runs_col: str | None = None,
+                  run_names: dict | None = None, normalise: bool = False) -> go.Figure:
+    """One line per logged key (or per run and key, for comparisons) against the step.
+
+    Keys show by their readable label (ui.labels); runs by ``run_names`` (short run names).
+    ``normalise``: each line divided by its own largest absolute value, so shapes compare across scales.
+    """
     fig = go.Figure()
-    groups = df.groupby(runs_col) if runs_col else [(None, df)]
+    groups = df.groupby(runs_col, sort=False) if runs_col else [(None, df)]
     for run, part in groups:
         for k in keys:
             if k in part and part[k].notna().any():
                 p = part[["step", k]].dropna()
-                fig.add_trace(go.Scatter(x=p["step"], y=p[k], mode="lines", name=f"{run} · {k}" if run else k))
+                y = p[k]
+                if normalise:
+                    top = float(y.abs().max())
+                    y = y / top if top > 0 else y
+                name = label(k) if run is None else (f"{(run_names or {}).get(run, run)}"
+                                                     + (f" · {label(k)}" if len(keys) > 1 else ""))
+                fig.add_trace(go.Scatter(x=p["step"], y=y, mode="lines", name=name,
+                                         hovertemplate=f"{name}<br>step %{{x}}<br>%{{y:.4g}}<extra>{tooltip(k) or ''}</extra>"))
     fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step",
                       legend=dict(orientation="h", y=-0.25))
     return fig
@@ -80,19 +94,32 @@ def confusion_figure(matrix, names: Sequence[str], title: str) -> go.Figure:
 
 
 def tsne_figure(xy, labels, kind, names: Sequence[str], title: str) -> go.Figure:
-    """t-SNE of classifier features: training points solid, generated ones as crosses, test translucent."""
+    """t-SNE of classifier features: training points solid, generated ones as crosses, test translucent.
+
+    The legend names each class once (click to hide it) and, in grey, what each marker means.
+    """
     fig = go.Figure()
     styles = {0: ("train (real)", "circle", 0.85), 1: ("generated", "x", 0.85), 2: ("test", "circle", 0.15)}
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf"]
+    named: set[int] = set()
     for k in (2, 0, 1):  # test underneath
         name, symbol, alpha = styles[k]
         for c, cname in enumerate(names):
             sel = (kind == k) & (labels == c)
             if sel.any():
-                fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=f"{cname} · {name}",
-                                           legendgroup=name, marker=dict(size=5 if k != 1 else 6, symbol=symbol,
-                                           color=palette[c % len(palette)], opacity=alpha)))
-    fig.update_layout(title=title, height=440, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+                fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=f"class {cname}",
+                                           legendgroup=f"class {cname}", showlegend=c not in named,
+                                           hovertemplate=f"class {cname} · {name}<extra></extra>",
+                                           marker=dict(size=5 if k != 1 else 6, symbol=symbol,
+                                                       color=palette[c % len(palette)], opacity=alpha)))
+                named.add(c)
+    for k in (0, 1, 2):  # marker key: one grey entry per kind present
+        name, symbol, alpha = styles[k]
+        if (kind == k).any():
+            fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=name, legendgroup=f"kind {name}",
+                                       marker=dict(size=8, symbol=symbol, color="#555555", opacity=max(alpha, 0.35))))
+    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=True,
+                      legend=dict(orientation="v", itemsizing="constant"),
                       xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
     return fig

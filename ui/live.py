@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from imbagan import runs
 from imbagan.runs import eta_text
 from ui import charts
+from ui.labels import label
 
 REFRESH_S = 2.0
 STATE_ICON = {"queued": "⏳", "running": "🟢", "done": "✅", "failed": "❌", "stopped": "⏹️"}
@@ -18,18 +21,56 @@ def selected_run(options: list[str]) -> str | None:
     return rid if rid in options else None
 
 
-def run_label(r: runs.RunInfo) -> str:
+def _imbalance(c: dict) -> str:
+    """The imbalance in a few words: 'step IR 10', 'drop 90% of 3', 'balanced'."""
+    prof, ir = c.get("imbalance"), c.get("ir")
+    ir_txt = f"IR {ir:g}" if isinstance(ir, (int, float)) else ""
+    if prof == "none":
+        return "balanced"
+    if prof == "drop":
+        return f"drop {c.get('drop', 0):g}% of {','.join(str(m) for m in c.get('minority') or [])}"
+    if prof in ("step", "longtail", "binary"):
+        return f"{prof} {ir_txt}".strip()
+    return str(prof)
+
+
+def _when(r: runs.RunInfo) -> str:
+    created = r.status.get("created")
+    if not created:
+        try:
+            created = time.mktime(time.strptime(r.id[:15], "%Y%m%d-%H%M%S"))
+        except ValueError:
+            return r.id
+    t = time.localtime(created)
+    return time.strftime("%H:%M" if t[:3] == time.localtime()[:3] else "%d %b %H:%M", t)
+
+
+def run_label(r: runs.RunInfo, state: bool = False) -> str:
+    """A short readable name: method · dataset · imbalance · time (with a state icon if asked)."""
     c = r.config
-    return f"{STATE_ICON.get(r.state, '')} {c.get('method')} · {c.get('dataset')} · {c.get('imbalance')} — {r.id}"
+    name = f"{c.get('method')} · {c.get('dataset')} · {_imbalance(c)} · {_when(r)}"
+    return f"{STATE_ICON.get(r.state, '')} {name}" if state else name
+
+
+def run_labels(rs: list[runs.RunInfo], state: bool = False) -> dict[str, str]:
+    """``{run id: run_label}``; runs that would read the same get their id's last characters."""
+    out = {r.id: run_label(r, state) for r in rs}
+    seen: dict[str, int] = {}
+    for lab in out.values():
+        seen[lab] = seen.get(lab, 0) + 1
+    return {rid: (f"{lab} ({rid[-4:]})" if seen[lab] > 1 else lab) for rid, lab in out.items()}
 
 
 def runs_table(rs: list[runs.RunInfo]):
-    """A compact list of runs with state and progress."""
-    rows = [{"run": r.id, "state": r.state, "method": r.config.get("method"), "dataset": r.config.get("dataset"),
-             "imbalance": r.config.get("imbalance"), "progress": r.progress,
-             "step": f"{r.status.get('step') or 0}/{r.status.get('total') or '?'}"} for r in rs]
+    """A compact list of runs with state and progress; the name opens the run on the Train page."""
+    names = run_labels(rs)
+    rows = [{"run": f"train?run={r.id}#{names[r.id]}", "state": f"{STATE_ICON.get(r.state, '')} {r.state}",
+             "progress": r.progress, "step": f"{r.status.get('step') or 0}/{r.status.get('total') or '?'}",
+             "id": r.id} for r in rs]
     st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+                 column_config={"run": st.column_config.LinkColumn("run", display_text=r"#(.*)$",
+                                                                   help="Opens the run on the Train page."),
+                                "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
 
 
 def _progress(st_: dict, cfg: dict) -> None:
