@@ -74,7 +74,7 @@ with right:
         names, before, after = widgets.preview(cfg)
         ir = imbalance_ratio(after)
     except (ValueError, FileNotFoundError) as e:
-        st.error(str(e))
+        st.error(widgets.page_error(e))
         st.stop()
     kept = [n for n in after if n > 0]
     m1, m2, m3, m4 = st.columns(4)
@@ -93,7 +93,7 @@ st.subheader("Real images, one row per class")
 try:
     png = _grid(pv.data_fields(cfg), per_class)
 except (ValueError, FileNotFoundError) as e:
-    st.error(str(e))
+    st.error(widgets.page_error(e))
 else:
     st.image(png, caption=f"{per_class} training images per class after the imbalance, picked at random; the "
              "count is in brackets, and ★ rows are minority classes (fewer than half the largest class's images). "

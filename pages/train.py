@@ -9,9 +9,15 @@ from ui import charts, live, widgets
 
 st.title("Train a balancing GAN")
 
-# Settings carried from the Data page ("data_choice") or a Taxonomy preset ("train_preset") become
-# the form's defaults; the form's own widget state is cleared so they show.
+# Settings carried from the Data page ("data_choice", or its last choice when Train is opened from the
+# sidebar) or a Taxonomy preset ("train_preset") become the form's defaults; the form's own widget
+# state is cleared so they show.
+last_data = st.session_state.get("data_page.last")
 carried = {**st.session_state.pop("data_choice", {}), **st.session_state.pop("train_preset", {})}
+if last_data and last_data != st.session_state.get("data_page.seen_by_train"):
+    # A choice made on Data since this page last looked: bring its data fields over, keep the method.
+    carried = {**st.session_state.get("train_defaults", {}), **last_data, **carried}
+st.session_state["data_page.seen_by_train"] = last_data
 if carried:
     for k in [k for k in st.session_state if str(k).startswith("train.") and k != "train.run"]:
         del st.session_state[k]
@@ -22,7 +28,13 @@ all_runs = runs.list_runs()
 ids = [r.id for r in all_runs]
 current = live.selected_run(ids)
 
-with st.expander("New run", expanded=current is None or bool(carried)):
+# Whether the New run form is open is decided once per visit (the widgets' state is gone on a fresh
+# visit): open when no run is in the URL or settings were carried over. It must not follow the URL
+# afterwards, or the first widget change (which writes ?run=) would fold the form away under the user.
+if "train.method" not in st.session_state or carried:
+    st.session_state["train_form_open"] = current is None or bool(carried)
+
+with st.expander("New run", expanded=st.session_state["train_form_open"]):
     c_data, c_method = st.columns([1, 1])
     with c_data:
         st.markdown("**Data and imbalance**")
@@ -37,7 +49,7 @@ with st.expander("New run", expanded=current is None or bool(carried)):
         try:
             names, before, after = widgets.preview(cfg)
         except (ValueError, FileNotFoundError) as e:
-            st.error(str(e))
+            st.error(widgets.page_error(e))
             cfg = None
         else:
             kept = [a for a in after if a > 0]
@@ -49,14 +61,15 @@ with st.expander("New run", expanded=current is None or bool(carried)):
         run_id = runs.start(cfg)
         st.query_params["run"] = run_id
         st.session_state["train.run"] = run_id
+        # Fold the form away so the new run's live panel comes up where the user is looking.
+        st.session_state["train_form_open"] = False
         st.rerun()
 
 if not all_runs:
     st.info("No runs yet: set up one above and launch it.")
     st.stop()
 
-st.divider()
-labels = {r.id: live.run_label(r) for r in all_runs}
+labels = live.run_labels(all_runs, state=True)
 chosen = st.selectbox("Run", ids, index=ids.index(current) if current else 0, format_func=labels.get,
                       key="train.run")
 if chosen != st.query_params.get("run"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
 import streamlit as st
 
@@ -159,3 +160,17 @@ def build_config(fields: dict) -> tuple[TrainConfig | None, str | None]:
         return TrainConfig(**fields), None
     except (ValueError, TypeError) as e:
         return None, str(e)
+
+
+# Sentences of the library's messages that speak to the command line (flags, Python arguments).
+_CLI_SENTENCE = re.compile(r"[^.]*(--data-root|download=True|IMBAGAN_DATA)[^.]*\.\s*")
+
+
+def page_error(e: BaseException | str) -> str:
+    """A library error as the page says it: the command-line advice becomes a pointer to the Data folder field."""
+    msg = str(e)
+    cleaned = _CLI_SENTENCE.sub("", msg).strip()
+    if cleaned == msg.strip():
+        return msg
+    return (cleaned + " Type the folder that holds the files in the *Data folder* field (or start the app with "
+            "IMBAGAN_DATA set to it).")
