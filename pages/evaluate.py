@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import streamlit as st
 from imbagan import evaluate, runs
 from imbagan.runs import eta_text
 from ui import charts, live
+from ui.labels import label, number_format, tooltip
 
 st.title("Evaluate a balancing run")
 st.caption("The same classifier is trained on the imbalanced set, on classic re-balancings and on the set topped "
@@ -24,7 +26,7 @@ if not finished:
 
 ids = [r.id for r in finished]
 current = live.selected_run(ids) or ids[0]
-labels = {r.id: live.run_label(r) for r in finished}
+labels = live.run_labels(finished, state=True)
 chosen = st.selectbox("Run", ids, index=ids.index(current), format_func=labels.get, key="eval.run")
 if chosen != st.query_params.get("run"):
     st.query_params["run"] = chosen
@@ -62,6 +64,23 @@ with st.expander("Evaluation settings", expanded=evaluate.read_evaluation(run.di
             st.rerun()
 
 
+def _number_columns(keys) -> dict:
+    """Readable headers, a one-line tooltip and the same decimals for every number column (ui.labels)."""
+    return {k: st.column_config.NumberColumn(label(k), help=tooltip(k), format=number_format(k)) for k in keys}
+
+
+def _eta(s: dict) -> str:
+    """The evaluation's ETA: the worker's own while it trains classifiers, else from progress and elapsed time."""
+    p, started = float(s.get("progress") or 0.0), s.get("started")
+    phase = str(s.get("phase") or "")
+    if s.get("eta_s") is not None and ":" in phase:  # "<condition>: ..." phases are the classifiers' own pace
+        return eta_text(s["eta_s"])
+    if started and p >= 0.02:
+        elapsed = max(0.0, time.time() - float(started))
+        return eta_text(elapsed * (1 - p) / p)
+    return "estimating…"
+
+
 def _headline(conditions: dict) -> None:
     """ACSA, G-mean, macro F1 and minority recall after GAN balancing, with deltas from the imbalanced set."""
     base = conditions.get("imbalanced")
@@ -75,7 +94,7 @@ def _headline(conditions: dict) -> None:
         col.metric(label, f"{get(after):.3f}", f"{get(after) - get(base):+.3f} vs imbalanced")
 
 
-def _results(res: dict) -> None:
+def _results(res: dict, running: bool = False) -> None:
     m = res.get("metrics") or {}
     conditions = m.get("conditions") or {}
     if not conditions:
@@ -83,29 +102,38 @@ def _results(res: dict) -> None:
     names = [str(c) for c in ((m.get("run") or {}).get("classes")
                               or range(len(next(iter(conditions.values()))["per_class"])))]
     _headline(conditions)
-    summary = pd.DataFrame([{"training set": k, "accuracy": v["accuracy"], "ACSA": v["acsa"], "G-mean": v["gmean"],
-                             "macro F1": v["macro_f1"], "minority recall": v["minority"]["recall"]}
+    summary = pd.DataFrame([{"training set": k, "accuracy": v["accuracy"], "acsa": v["acsa"], "gmean": v["gmean"],
+                             "macro_f1": v["macro_f1"], "minority_recall": v["minority"]["recall"]}
                             for k, v in conditions.items()])
-    st.dataframe(summary, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in summary.columns[1:]})
+    st.dataframe(summary, hide_index=True, width="stretch", column_config=_number_columns(summary.columns[1:]))
 
     st.subheader("Per class")
     c1, c2 = st.columns([1, 3])
     metric = c1.radio("Metric", ["f1", "recall", "precision"], key="eval.metric",
                       format_func={"f1": "F1", "recall": "recall", "precision": "precision"}.get)
     default = [c for c in ("imbalanced", "gan", "full") if c in conditions] or list(conditions)[:2]
-    shown = c2.multiselect("Training sets", list(conditions), default=default, key="eval.shown")
+    # Keyed by the conditions available: as the evaluation adds conditions, the choice starts again from
+    # the default (imbalanced, gan, full) instead of keeping the one condition there was at first.
+    shown = c2.multiselect("Training sets", list(conditions), default=default,
+                           key="eval.shown." + "|".join(conditions))
     if shown:
         st.plotly_chart(charts.per_class_figure(conditions, names, metric, shown), key="eval.perclass")
 
     st.subheader("Confusion matrices")
     before = "imbalanced" if "imbalanced" in conditions else list(conditions)[0]
-    after = next((k for k in conditions if k.startswith("gan")), list(conditions)[-1])
+    after = next((k for k in conditions if k.startswith("gan")), None)
     left, right = st.columns(2)
     left.plotly_chart(charts.confusion_figure(conditions[before]["confusion"], names, f"before: {before}"),
                       key="eval.cm.before")
-    right.plotly_chart(charts.confusion_figure(conditions[after]["confusion"], names, f"after: {after}"),
-                       key="eval.cm.after")
+    if after is not None:
+        right.plotly_chart(charts.confusion_figure(conditions[after]["confusion"], names, f"after: {after}"),
+                           key="eval.cm.after")
+    elif running:
+        right.info("After: the classifier trained on the GAN-balanced set is not finished yet; its confusion "
+                   "matrix appears here when it is.")
+    else:
+        right.info("After: this evaluation has no GAN-balanced training set (no generated images, or "
+                   "'gan' was not among the training sets).")
 
     tsne = res.get("tsne")
     if tsne is not None:
@@ -127,7 +155,10 @@ def _results(res: dict) -> None:
                    "images of a class (lower = more diverse), for generated and for real images; SSIM to the "
                    "nearest real training image (high = memorised); domain FID on the reference classifier's "
                    "features (not comparable with Inception FID).")
-        st.dataframe(pd.DataFrame(res["quality"]), hide_index=True, width="stretch")
+        q = pd.DataFrame(res["quality"])
+        st.dataframe(q, hide_index=True, width="stretch",
+                     column_config={"class": st.column_config.TextColumn(label("class")),
+                                    **_number_columns([c for c in q.columns if c != "class"])})
 
 
 def _downloads(res: dict | None) -> None:
@@ -140,10 +171,15 @@ def _downloads(res: dict | None) -> None:
                            key="dl.npz")
         c2.download_button("Balanced set (.zip of PNGs)", data=zipf.read_bytes, file_name=f"{run.id}-balanced.zip",
                            key="dl.zip")
+    elif _balancing():
+        c1.info("Preparing the balanced set… the downloads appear here when it is ready.")
     elif c1.button("Prepare the balanced set", key="dl.prepare",
                    help="Generates the images that bring every class up to the largest, in the background."):
-        runs.launch_cli(["balance", str(d), "--zip"], d / "log.txt")
-        st.toast("Preparing the balanced set in the background; this page shows the downloads when it is ready.")
+        st.session_state[_BALANCING] = runs.launch_cli(["balance", str(d), "--zip"], d / "log.txt")
+        st.rerun()  # the whole page, so the panel below starts polling for the files
+    if st.session_state.get(_BALANCE_FAILED):
+        st.warning("Preparing the balanced set failed; the end of the run's log:")
+        st.code(runs.log_tail(d) or "(the log is empty)", language=None)
     c3.download_button("Checkpoint", data=(d / "checkpoint.pt").read_bytes, file_name=f"{run.id}-checkpoint.pt",
                        key="dl.ckpt")
     if res and (d / "eval" / "report.csv").exists():
@@ -151,8 +187,31 @@ def _downloads(res: dict | None) -> None:
                            file_name=f"{run.id}-report.csv", mime="text/csv", key="dl.csv")
 
 
-first = evaluate.read_evaluation(run.dir)
-active = bool(first) and first["status"].get("state") in runs.ACTIVE
+_BALANCING, _BALANCE_FAILED = f"eval.balancing.{run.id}", f"eval.balance_failed.{run.id}"
+
+
+def _balancing() -> bool:
+    """Whether a balanced-set build launched from this page is still on its way (its files not there yet)."""
+    pid = st.session_state.get(_BALANCING)
+    if not pid:
+        return False
+    if (run.dir / "balanced.npz").exists() and (run.dir / "balanced.zip").exists():
+        del st.session_state[_BALANCING]
+        return False
+    if not runs._pid_alive(pid):  # ended without its files
+        del st.session_state[_BALANCING]
+        st.session_state[_BALANCE_FAILED] = True
+        return False
+    st.session_state.pop(_BALANCE_FAILED, None)
+    return True
+
+
+def _active(res: dict | None) -> bool:
+    """Something this page waits for: an evaluation running, or a balanced set being prepared."""
+    return (bool(res) and res["status"].get("state") in runs.ACTIVE) or _balancing()
+
+
+active = _active(evaluate.read_evaluation(run.dir))
 
 
 @st.fragment(run_every=live.REFRESH_S if active else None)
@@ -165,7 +224,7 @@ def panel() -> None:
         state = s.get("state")
         if state in runs.ACTIVE:
             st.progress(float(s.get("progress") or 0.0),
-                        text=f"{s.get('phase') or 'starting'} · ETA {eta_text(s.get('eta_s'))}")
+                        text=f"{s.get('phase') or 'starting'} · ETA {_eta(s)}")
             if st.button("Stop evaluation", key="eval.stop"):
                 evaluate.stop_evaluation(run.dir)
                 st.rerun()
@@ -174,10 +233,10 @@ def panel() -> None:
             st.code(runs.log_tail(run.dir / "eval") or "(the log is empty)", language=None)
         elif state == "stopped":
             st.warning("The evaluation was stopped; what it finished is shown below.")
-        _results(res)
+        _results(res, running=state in runs.ACTIVE)
     _downloads(res)
-    if active and (res is None or res["status"].get("state") not in runs.ACTIVE):
-        st.rerun()
+    if active and not _active(res):
+        st.rerun()  # what the page waited for has landed: redraw once, without the timer
 
 
 panel()
