@@ -284,3 +284,20 @@ def metrics_long(rs: Sequence[runs.RunInfo]) -> pd.DataFrame:
     frames = [pd.DataFrame.from_records(recs).assign(run=r.id) for r in rs if (recs := runs.read_metrics(r.dir))]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "step"])
 
+
+
+def delete_upload(name: str, root: str | os.PathLike | None = None) -> None:
+    """Delete an uploaded image folder ``uploads_root(root)/<name>`` (and its decode cache files there).
+
+    Only a folder directly inside the uploads folder can go; raises ValueError for anything else and
+    FileNotFoundError when it does not exist. Runs trained on it keep their own files.
+    """
+    base = uploads_root(root)
+    if not name or name != Path(name).name or name.startswith(".") or name in ("..", "."):
+        raise ValueError(f"{name!r} is not an uploaded folder's name.")
+    target = base / name
+    if target.is_symlink() or not target.is_dir():
+        raise FileNotFoundError(f"No uploaded folder {name!r} in {base}.")
+    trash = base / f"{_TMP_PREFIX}del-{secrets.token_hex(4)}"
+    os.replace(target, trash)
+    shutil.rmtree(trash, ignore_errors=True)

@@ -334,3 +334,22 @@ def eta_text(seconds: float | None) -> str:
         return "—"
     s = int(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def delete_run(run_id: str, root: str | os.PathLike | None = None) -> None:
+    """Delete a run's directory and everything in it; refuses a run that is training or being evaluated.
+
+    Raises ValueError (still running, or a bad id) or FileNotFoundError (no such run).
+    """
+    import shutil
+
+    d = run_dir(run_id, root)
+    st = read_status(d)
+    if st.get("state") in ACTIVE:
+        raise ValueError(f"Run {run_id} is still {st['state']}; stop it before deleting it.")
+    if (d / "eval" / "status.json").exists() and read_status(d / "eval").get("state") in ACTIVE:
+        raise ValueError(f"Run {run_id} is being evaluated; stop the evaluation before deleting it.")
+    # Renamed first, so a half-deleted folder never shows up as a broken run.
+    trash = d.with_name(f".deleting-{d.name}-{secrets.token_hex(2)}")
+    os.replace(d, trash)
+    shutil.rmtree(trash, ignore_errors=True)
