@@ -7,6 +7,8 @@ import streamlit as st
 from imbagan import preview as pv
 from imbagan import runs
 from ui import charts, live
+from ui import compare as cmp
+from ui.labels import label, number_format, tooltip
 
 st.title("Compare runs")
 
@@ -16,15 +18,17 @@ if not all_runs:
     st.page_link("pages/train.py", label="Train a balancing GAN", icon="🏋️")
     st.stop()
 
-table = pv.compare_table(all_runs)
+names = live.run_labels(all_runs)
+table = cmp.table(pv.compare_table(all_runs), all_runs, names)
 evaluated = table["condition"].notna()
 
-st.markdown("One row per run and evaluated condition: the classifier trained on the imbalanced set, on the "
-            "classic fixes (oversampling, mirroring, SMOTE, class weights), on the set topped up by the run's "
-            "GAN, and on the full balanced set. A run not yet evaluated shows its training columns only.")
+st.markdown("One row per run and GAN condition (the classifier trained on the set topped up by that run's GAN), "
+            "and each baseline once per data setting: the imbalanced set, the classic fixes (oversampling, "
+            "mirroring, SMOTE, class weights) and the full balanced set do not depend on the GAN. A run not yet "
+            "evaluated shows its training columns only.")
 f1, f2, f3, f4 = st.columns(4)
 methods = f1.multiselect("Method", sorted(table["method"].dropna().unique()), key="cmp.methods",
-                         placeholder="all methods")
+                         placeholder="all methods", help="Baseline rows stay: they are what a method is judged against.")
 sets = f2.multiselect("Dataset", sorted(table["dataset"].dropna().unique()), key="cmp.datasets",
                       placeholder="all datasets")
 conds = f3.multiselect("Condition", sorted(table.loc[evaluated, "condition"].unique()), key="cmp.conditions",
@@ -32,7 +36,7 @@ conds = f3.multiselect("Condition", sorted(table.loc[evaluated, "condition"].uni
 only_eval = f4.toggle("Evaluated runs only", value=False, key="cmp.only_eval")
 shown = table
 if methods:
-    shown = shown[shown["method"].isin(methods)]
+    shown = shown[shown["method"].isin(methods) | shown["kind"].eq("baseline")]
 if sets:
     shown = shown[shown["dataset"].isin(sets)]
 if conds:
@@ -40,38 +44,61 @@ if conds:
 if only_eval:
     shown = shown[shown["condition"].notna()]
 
-# Scores first, the long run id last, so the numbers that matter fit without scrolling sideways.
-order = ["method", "dataset", "imbalance", "ir", "condition", "acsa", "gmean", "macro_f1", "minority_recall",
-         "accuracy", "steps", "state", "run"]
-NAMES = {"ir": "IR", "acsa": "ACSA", "gmean": "G-mean", "macro_f1": "macro F1", "minority_recall": "minority recall"}
-s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
-default_sort = "acsa" if evaluated.any() else "run"
-sort_by = s1.selectbox("Sort by", order, index=order.index(default_sort), key="cmp.sort",
-                       format_func=lambda c: NAMES.get(c, c), help="Or click a column header in the table.")
+# Scores first, the run's name after the data, so the numbers that matter fit without scrolling sideways.
+order = ["run", "method", "dataset", "imbalance", "ir", "condition", "acsa", "gmean", "macro_f1", "minority_recall",
+         "accuracy", "steps", "state"]
+s1, s2, s3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+sortable = [c for c in order if c != "run"]
+default_sort = "acsa" if evaluated.any() else "steps"
+sort_by = s1.selectbox("Sort by", sortable, index=sortable.index(default_sort), key="cmp.sort",
+                       format_func=label, help="Or click a column header in the table.")
 descending = s2.toggle("Largest first", value=True, key="cmp.desc")
-shown = shown.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+gan_first = s3.toggle("GAN rows first", value=True, key="cmp.gan_first",
+                      help="The runs' own rows above the baselines, each group sorted; off: one ranking.")
+shown = cmp.sort(shown, sort_by, descending, gan_first)
 
-HELP = {"ir": "Largest / smallest class of the trained set.", "acsa": "Average class-specific accuracy.",
-        "gmean": "Geometric mean of the per-class recalls.", "minority_recall": "Recall of the smallest class."}
-columns = {k: st.column_config.NumberColumn(NAMES.get(k, k), format="%.3f", help=HELP.get(k)) for k in pv.EVAL_METRICS}
-columns["ir"] = st.column_config.NumberColumn("IR", format="%.1f", help=HELP["ir"])
+columns = {k: st.column_config.NumberColumn(label(k), format=number_format(k), help=tooltip(k))
+           for k in [*pv.EVAL_METRICS, "ir"]}
+columns["steps"] = st.column_config.NumberColumn("steps", format="%d")
+columns["run"] = st.column_config.TextColumn("run", help="method · dataset · imbalance · start time; "
+                                             "'baseline': a classic fix, the same for every run on that data.")
 columns["condition"] = st.column_config.TextColumn(
     "condition", help="What the classifier was trained on; empty: the run has not been evaluated yet.")
 st.dataframe(shown, hide_index=True, width="stretch", key="cmp.table", column_order=order, column_config=columns)
-st.caption(f"{len(shown)} of {len(table)} rows; {table['run'].nunique()} runs, "
-           f"{table.loc[evaluated, 'run'].nunique()} evaluated.")
+n_runs = table["id"].dropna().nunique()
+st.caption(f"{len(shown)} of {len(table)} rows; {n_runs} runs, {table.loc[evaluated, 'id'].dropna().nunique()} "
+           f"evaluated; {int(table['kind'].eq('baseline').sum())} baseline rows.")
 
 st.subheader("Training curves, overlaid")
-labels = {r.id: live.run_label(r) for r in all_runs}
-ids = st.multiselect("Runs", list(labels), default=list(labels)[:3], format_func=labels.get, key="cmp.runs")
+ids = st.multiselect("Runs", list(names), default=list(names)[:3], format_func=names.get, key="cmp.runs")
 if not ids:
     st.info("Choose one or more runs to overlay their curves.")
     st.stop()
-long = pv.metrics_long([r for r in all_runs if r.id in ids])
+chosen = [r for r in all_runs if r.id in ids]
+long = pv.metrics_long(chosen)
 losses, other = charts.curve_keys(long)
 keys = losses + other
 if not keys:
     st.info("These runs have not logged anything yet.")
     st.stop()
-key = st.selectbox("Logged value", keys, index=keys.index("g_loss") if "g_loss" in keys else 0, key="cmp.key")
-st.plotly_chart(charts.curves_figure(long, [key], f"{key} against the step", runs_col="run"), key="cmp.curves")
+c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+key = c1.selectbox("Logged value", keys, index=keys.index("g_loss") if "g_loss" in keys else 0, key="cmp.key",
+                   format_func=label, help=tooltip(keys[0]))
+normalise = c2.toggle("Scale each curve to its peak", value=False, key="cmp.norm",
+                      help="Divide each curve by its largest absolute value, to compare shapes across loss scales.")
+# Losses of different methods live on different scales (BCE, least squares, Wasserstein): one chart per
+# method, so a method's curves are never read against another's axis.
+by_method: dict[str, list[str]] = {}
+for r in chosen:
+    by_method.setdefault(str(r.config.get("method")), []).append(r.id)
+drawn = [m for m, rids in by_method.items() if key in long[long["run"].isin(rids)].dropna(axis=1, how="all")]
+if not drawn:
+    st.info(f"None of these runs logged {label(key)}.")
+cols = st.columns(min(2, max(1, len(drawn))))
+for i, m in enumerate(drawn):
+    part = long[long["run"].isin(by_method[m])]
+    cols[i % len(cols)].plotly_chart(
+        charts.curves_figure(part, [key], f"{label(key)}: {m}", runs_col="run", run_names=names, normalise=normalise),
+        key=f"cmp.curves.{m}")
+if len(by_method) > len(drawn):
+    st.caption("Not logged by " + ", ".join(m for m in by_method if m not in drawn) + ".")

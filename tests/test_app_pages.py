@@ -226,23 +226,27 @@ def test_compare_page_has_a_row_per_run_and_condition_and_overlays_curves(tmp_pa
     at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT).run()
     assert not at.exception and not at.error
     df = at.dataframe[0].value
-    assert len(df) == 3  # run a: two evaluated conditions; run b: training columns only
-    assert set(df["run"]) == {a.name, b.name}
-    assert list(df["condition"][:2]) == ["gan", "imbalanced"]  # sorted by ACSA, largest first
-    row_b = df[df["run"] == b.name].iloc[0]
+    assert len(df) == 3  # run a: its gan row and the imbalanced baseline; run b: training columns only
+    assert set(df["id"].dropna()) == {a.name, b.name}
+    # The runs' own rows first (sorted by ACSA, largest first; the unevaluated run last), then the baselines.
+    assert list(df["kind"]) == ["GAN", "GAN", "baseline"]
+    assert df["condition"].iloc[0] == "gan" and df["condition"].iloc[2] == "imbalanced"
+    row_b = df[df["id"] == b.name].iloc[0]
     assert np.isnan(row_b["acsa"]) and row_b["state"] == "done" and row_b["steps"] == 6
     counts = json.loads((a / "status.json").read_text())["counts"]
-    assert df[df["run"] == a.name]["ir"].iloc[0] == pytest.approx(max(counts) / min(counts))
+    assert df[df["id"] == a.name]["ir"].iloc[0] == pytest.approx(max(counts) / min(counts))
     at.selectbox(key="cmp.sort").set_value("minority_recall").run()
     at.toggle(key="cmp.desc").set_value(False).run()
+    at.toggle(key="cmp.gan_first").set_value(False).run()
     assert list(at.dataframe[0].value["minority_recall"][:2]) == [0.2, 0.6]
     at.multiselect(key="cmp.methods").set_value(["gan"]).run()
-    assert list(at.dataframe[0].value["run"]) == [b.name]
-    # Overlaid curves: one trace per chosen run for the chosen key.
+    assert list(at.dataframe[0].value["id"].dropna()) == [b.name]  # and the baseline rows it is judged against
+    # Overlaid curves: one chart per method, one trace per run, named by its short name.
     at.selectbox(key="cmp.key").set_value("d_loss").run()
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    names = [t["name"] for t in spec["data"]]
-    assert sorted(names) == sorted(f"{r.name} · d_loss" for r in (a, b))
+    names = [[t["name"] for t in json.loads(c.proto.spec)["data"]] for c in at.get("plotly_chart")]
+    labels = {r.id: r for r in runs.list_runs(tmp_path / "runs")}
+    from ui.live import run_label
+    assert sorted(names) == sorted([[run_label(labels[a.name])], [run_label(labels[b.name])]])
 
 
 # --- Taxonomy ---------------------------------------------------------------------------------------
