@@ -1,0 +1,371 @@
+"""Issue 14's "what a first-time user trips on", one AppTest per stumble (6 and 15 need a browser:
+tests/test_browser.py; 14 is tests/test_browser_gate.py).
+
+Runs are written as plain files, the way a worker leaves them, so these tests train nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from imbagan import preview, runs
+from imbagan.config import TrainConfig
+from ui import live
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TIMEOUT = 60
+CLASSES = [str(i) for i in range(10)]
+
+
+@pytest.fixture(autouse=True)
+def _folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("IMBAGAN_DATA", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def polls(monkeypatch):
+    """Intervals of the fragment timers (``st.fragment(run_every=...)``) the page set up, per script run."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    seen: list[float] = []
+    enqueue = ScriptRunContext.enqueue
+
+    def record(self, msg):
+        if msg.HasField("auto_rerun"):
+            seen.append(msg.auto_rerun.interval)
+        return enqueue(self, msg)
+
+    monkeypatch.setattr(ScriptRunContext, "enqueue", record)
+    return seen
+
+
+def _condition(acsa: float) -> dict:
+    return {"accuracy": acsa, "acsa": acsa, "gmean": acsa, "macro_f1": acsa, "minority": {"recall": acsa / 2},
+            "per_class": [{"precision": acsa, "recall": acsa, "f1": acsa}] * 10,
+            "confusion": (np.eye(10, dtype=int) * 30).tolist()}
+
+
+def fake_run(root: Path, method: str = "bagan", state: str = "done", created: float | None = None,
+             metrics: dict | None = None, **cfg) -> Path:
+    """A run directory as a finished worker leaves it (config, status, metrics, one grid, a checkpoint)."""
+    c = TrainConfig(**{"dataset": "digits", "imbalance": "step", "ir": 10.0, "method": method, "steps": 20, **cfg})
+    d = runs.create(c, root)
+    runs.write_json_atomic(d / "status.json", {
+        "state": state, "step": 20 if state == "done" else 5, "total": 20, "created": created or time.time(),
+        "heartbeat": time.time(), "pid": None, "counts": [100] * 9 + [10], "classes": CLASSES})
+    logged = metrics or {"d_loss": 1.0, "g_loss": 2.0, "d_fake_acc": 0.5}
+    (d / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "time": s, **logged}) + "\n" for s in (5, 10, 20)))
+    Image.new("RGB", (80, 170), "grey").save(d / "samples" / "000020.png")
+    (d / "checkpoint.pt").write_bytes(b"placeholder")
+    return d
+
+
+def fake_eval(d: Path, state: str = "done", conditions: dict | None = None, **status) -> None:
+    ev = d / "eval"
+    ev.mkdir(exist_ok=True)
+    runs.write_json_atomic(ev / "status.json", {"state": state, "progress": 1.0 if state == "done" else 0.3,
+                                                "pid": None, "heartbeat": time.time(), **status})
+    if conditions is not None:
+        runs.write_json_atomic(ev / "metrics.json", {"conditions": conditions, "run": {"classes": CLASSES}})
+
+
+def alive(monkeypatch, pids=()):
+    """Make status readers take the fake runs' (absent) workers for alive."""
+    monkeypatch.setattr(runs, "_pid_alive", lambda pid: pid in pids or pid == -1)
+
+
+def open_app(page: str, run: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    if run:
+        at.query_params["run"] = run
+    return at.switch_page(page).run()
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [((s.get("layout") or {}).get("title") or {}).get("text", "") for s in chart_specs(at)]
+
+
+# --- 1. The New run form stays open on the first widget change ----------------------------------------
+def test_1_new_run_form_stays_open_when_a_widget_changes(tmp_path):
+    fake_run(tmp_path / "runs")
+    at = open_app("pages/train.py")  # from the sidebar: no ?run= in the URL
+    assert at.expander[0].label == "New run" and at.expander[0].proto.expanded
+    at.selectbox(key="train.method").set_value("cagan").run()
+    assert not at.exception
+    assert at.query_params.get("run")  # the page wrote the run it shows into the URL...
+    assert at.expander[0].proto.expanded  # ...and the form, Launch included, is still open
+    at.selectbox(key="train.imbalance").set_value("longtail").run()
+    assert at.expander[0].proto.expanded
+
+
+def test_1_a_run_link_opens_the_run_with_the_form_folded(tmp_path):
+    d = fake_run(tmp_path / "runs")
+    at = open_app("pages/train.py", run=d.name)
+    assert not at.expander[0].proto.expanded
+
+
+# --- 2. Evaluate's per-class selector follows the conditions as they land ------------------------------
+def test_2_training_sets_selector_offers_before_and_after_once_the_evaluation_finishes(tmp_path, monkeypatch):
+    d = fake_run(tmp_path / "runs")
+    alive(monkeypatch)
+    fake_eval(d, "running", {"imbalanced": _condition(0.7)}, pid=-1, started=time.time() - 10, phase="gan: training")
+    at = open_app("pages/evaluate.py", run=d.name)
+    assert not at.exception
+    (sel,) = [m for m in at.multiselect if m.label == "Training sets"]
+    assert sel.value == ["imbalanced"]
+    fake_eval(d, "done", {"imbalanced": _condition(0.7), "smote": _condition(0.75), "gan": _condition(0.8),
+                          "full": _condition(0.9)})
+    at.run()
+    (sel,) = [m for m in at.multiselect if m.label == "Training sets"]
+    assert sel.value == ["imbalanced", "gan", "full"]
+
+
+# --- 3. The balanced-set downloads appear on their own -------------------------------------------------
+def test_3_the_page_polls_while_the_balanced_set_is_prepared(tmp_path, monkeypatch, polls):
+    d = fake_run(tmp_path / "runs")
+    fake_eval(d, "done", {"imbalanced": _condition(0.7), "gan": _condition(0.8)})
+    script = ("import sys, time, numpy as np; from pathlib import Path; time.sleep(2); d = Path(sys.argv[1]); "
+              "np.savez(d / 'balanced.npz', x=np.zeros((1, 1, 2, 2), np.uint8)); (d / 'balanced.zip').write_bytes(b'PK')")
+    procs = []
+
+    def launch(args, log_path):  # the balance CLI, minus the GAN
+        procs.append(subprocess.Popen([sys.executable, "-c", script, args[1]]))
+        return procs[-1].pid
+
+    monkeypatch.setattr(runs, "launch_cli", launch)
+    at = open_app("pages/evaluate.py", run=d.name)
+    polls.clear()
+    at.button(key="dl.prepare").click().run()
+    assert not at.exception
+    assert polls, "nothing on the page polls for the balanced set: its downloads would never appear"
+    assert any("Preparing the balanced set" in i.value for i in at.info)
+    procs[0].wait(timeout=30)
+    at.run()  # what the fragment's timer does in a browser
+    labels = [b.label for b in at.get("download_button")]
+    assert "Balanced set (.npz)" in labels and "Balanced set (.zip of PNGs)" in labels
+
+
+# --- 4. The evaluation's ETA is a time, not a dash -------------------------------------------------------
+def test_4_a_running_evaluation_shows_an_eta(tmp_path, monkeypatch):
+    d = fake_run(tmp_path / "runs")
+    alive(monkeypatch)
+    fake_eval(d, "running", {}, pid=-1, progress=0.5, started=time.time() - 60, phase="building the training sets")
+    at = open_app("pages/evaluate.py", run=d.name)
+    text = at.get("progress")[0].proto.text
+    assert re.search(r"ETA (0:5\d|1:0\d)", text), text  # 60 s spent for half the work
+
+
+# --- 5. Choices made on Data reach Train when Train is opened from the sidebar --------------------------
+def test_5_data_choice_reaches_train_opened_from_the_sidebar():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/data.py").run()
+    at.selectbox(key="data.imbalance").set_value("drop").run()
+    at.select_slider(key="data.drop").set_value(90.0).run()
+    at.multiselect(key="data.minority").set_value([3, 7]).run()
+    at.switch_page("pages/train.py").run()  # the sidebar link, not "Train on this data"
+    assert not at.exception
+    assert at.selectbox(key="train.imbalance").value == "drop"
+    assert at.select_slider(key="train.drop").value == 90.0
+    assert at.multiselect(key="train.minority").value == [3, 7]
+    # The method chosen on Train survives a visit to Data that changes nothing.
+    at.selectbox(key="train.method").set_value("cagan").run()
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/train.py").run()
+    assert at.selectbox(key="train.imbalance").value == "drop"
+
+
+# --- 7. t-SNE plots have a legend --------------------------------------------------------------------------
+def test_7_tsne_plots_name_the_classes_and_the_markers(tmp_path):
+    d = fake_run(tmp_path / "runs")
+    fake_eval(d, "done", {"imbalanced": _condition(0.7), "gan": _condition(0.8)})
+    n = 60
+    np.savez(d / "eval" / "tsne.npz", xy_before=np.random.rand(n, 2), xy_after=np.random.rand(n, 2),
+             labels=np.arange(n) % 10, kind=np.arange(n) % 3, classes=np.array(CLASSES))
+    at = open_app("pages/evaluate.py", run=d.name)
+    (after,) = [s for s in chart_specs(at) if "with generated images" in str(s["layout"].get("title"))]
+    assert after["layout"].get("showlegend") is not False
+    shown = [t["name"] for t in after["data"] if t.get("showlegend", True)]
+    assert [f"class {c}" for c in CLASSES] == [s for s in shown if s.startswith("class")]
+    assert {"train (real)", "generated", "test"} <= set(shown)
+
+
+# --- 8. The "after" confusion matrix is the GAN's -----------------------------------------------------------
+def test_8_after_matrix_waits_for_the_gan_condition(tmp_path, monkeypatch):
+    d = fake_run(tmp_path / "runs")
+    alive(monkeypatch)
+    fake_eval(d, "running", {"imbalanced": _condition(0.7), "mirror": _condition(0.72)}, pid=-1,
+              started=time.time() - 5, phase="gan: training")
+    at = open_app("pages/evaluate.py", run=d.name)
+    titles = chart_titles(at)
+    assert "before: imbalanced" in titles
+    assert not [t for t in titles if t.startswith("after")], titles
+    assert any("not finished yet" in i.value for i in at.info)
+    fake_eval(d, "done", {"imbalanced": _condition(0.7), "mirror": _condition(0.72), "gan": _condition(0.8)})
+    at.run()
+    assert "after: gan" in chart_titles(at)
+
+
+# --- 9. Home: a live runs table with links; deleting runs and uploads -----------------------------------------
+def test_9_home_table_links_to_runs_and_refreshes_while_one_trains(tmp_path, monkeypatch, polls):
+    d = fake_run(tmp_path / "runs", state="running")
+    runs.write_json_atomic(d / "status.json", {**json.loads((d / "status.json").read_text()), "pid": -1})
+    alive(monkeypatch)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert polls, "Home's runs table does not refresh while a run trains"
+    table = at.dataframe[0]
+    cfg = json.loads(table.proto.columns)
+    assert cfg["run"]["type_config"]["type"] == "link"
+    assert table.value["run"].iloc[0].startswith(f"train?run={d.name}")
+
+
+def test_9_delete_runs_with_confirmation_and_never_a_running_one(tmp_path, monkeypatch):
+    done = fake_run(tmp_path / "runs")
+    busy = fake_run(tmp_path / "runs", state="running")
+    runs.write_json_atomic(busy / "status.json", {**json.loads((busy / "status.json").read_text()), "pid": -1})
+    alive(monkeypatch)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    pick = at.multiselect(key="home.del_runs.pick")
+    assert pick.options == [live.run_label(runs.info(done.name), state=True)]  # the running run is not offered
+    pick.set_value([done.name]).run()
+    assert at.button(key="home.del_runs.go").disabled  # not before the confirmation
+    at.checkbox(key="home.del_runs.sure").check().run()
+    at.button(key="home.del_runs.go").click().run()
+    assert not at.exception and not at.error
+    assert not done.exists() and busy.exists()
+    assert "Deleted" in at.success[0].value
+
+
+def test_9_delete_run_and_upload_in_the_library(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    done, busy = fake_run(root), fake_run(root, state="running")
+    runs.write_json_atomic(busy / "status.json", {**json.loads((busy / "status.json").read_text()), "pid": -1})
+    evaluating = fake_run(root)
+    fake_eval(evaluating, "running", {}, pid=-1)
+    alive(monkeypatch)
+    with pytest.raises(ValueError, match="still running"):
+        runs.delete_run(busy.name, root)
+    with pytest.raises(ValueError, match="being evaluated"):
+        runs.delete_run(evaluating.name, root)
+    with pytest.raises(ValueError):
+        runs.delete_run("../" + done.name, root)
+    runs.delete_run(done.name, root)
+    assert not done.exists()
+    assert sorted(r.id for r in runs.list_runs(root)) == sorted([busy.name, evaluating.name])
+    with pytest.raises(FileNotFoundError):
+        runs.delete_run(done.name, root)
+    up = tmp_path / "data" / "uploads" / "pets"
+    (up / "cat").mkdir(parents=True)
+    (tmp_path / "data" / "keep").mkdir()
+    for bad in ("..", "../keep", "", ".tmp-x"):
+        with pytest.raises(ValueError):
+            preview.delete_upload(bad)
+    preview.delete_upload("pets")
+    assert not up.exists() and (tmp_path / "data" / "keep").exists()
+    assert preview.list_uploads() == []
+
+
+def test_9_delete_an_uploaded_folder_from_home(tmp_path):
+    (tmp_path / "data" / "uploads" / "pets" / "cat").mkdir(parents=True)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.multiselect(key="home.del_uploads.pick").set_value(["pets"]).run()
+    at.checkbox(key="home.del_uploads.sure").check().run()
+    at.button(key="home.del_uploads.go").click().run()
+    assert not at.exception and not (tmp_path / "data" / "uploads" / "pets").exists()
+
+
+# --- 10. A missing dataset is explained in the page's words ----------------------------------------------------
+@pytest.mark.parametrize("page, prefix", [("pages/data.py", "data"), ("pages/train.py", "train")])
+def test_10_missing_mnist_points_at_the_data_folder_field(page, prefix):
+    at = open_app(page)
+    at.selectbox(key=f"{prefix}.dataset").set_value("mnist").run()
+    assert not at.exception
+    msg = at.error[0].value
+    assert "MNIST" in msg and "Data folder" in msg
+    assert "--data-root" not in msg and "download=True" not in msg
+
+
+# --- 11. Readable metric names, with a tooltip, in charts and tables ----------------------------------------------
+def test_11_quality_table_and_curves_use_readable_labels(tmp_path):
+    d = fake_run(tmp_path / "runs", metrics={"d_loss": 1.0, "g_loss": 2.0, "d_fake_acc": 0.5, "w_dist": 0.1,
+                                                "gp": 0.01, "ae_loss": 0.2})
+    fake_eval(d, "done", {"imbalanced": _condition(0.7), "gan": _condition(0.8)})
+    (d / "eval" / "quality.csv").write_text(
+        "class,generated,class_accuracy,ssim_gen,ssim_real,nn_ssim_gen,nn_ssim_real,domain_fid\n"
+        "0,500,0.91234,0.3,0.25,0.5,0.45,12.3456\n1,500,0.8,0.31,0.2,0.52,0.44,20.1\n")
+    at = open_app("pages/evaluate.py", run=d.name)
+    (q,) = [t for t in at.dataframe if "ssim_gen" in t.value.columns]
+    cfg = json.loads(q.proto.columns)
+    assert cfg["ssim_gen"]["label"] == "SSIM diversity, generated" and cfg["ssim_gen"]["help"]
+    assert cfg["nn_ssim_real"]["label"] == "nearest-real SSIM, real" and cfg["nn_ssim_real"]["help"]
+    formats = {k: cfg[k]["type_config"].get("format") for k in ("class_accuracy", "ssim_gen", "ssim_real",
+                                                                    "nn_ssim_gen", "nn_ssim_real")}
+    assert set(formats.values()) == {"%.3f"}, formats
+    assert cfg["domain_fid"]["type_config"]["format"] == "%.2f"
+    at.switch_page("pages/train.py").run()
+    names = {t["name"] for s in chart_specs(at) for t in s["data"]}
+    assert {"D loss", "G loss", "Wasserstein estimate", "gradient penalty", "autoencoder loss", "D spots fakes"} <= names
+    assert not names & {"d_loss", "w_dist", "gp", "d_fake_acc"}
+
+
+# --- 12. The Train form shows only the fields that apply ------------------------------------------------------------
+def test_12_train_form_hides_fields_that_do_not_apply():
+    at = open_app("pages/train.py")
+    at.selectbox(key="train.method").set_value("cagan").run()
+    shown = lambda: {n.label for n in at.number_input}  # noqa: E731
+    assert at.selectbox(key="train.cagan.adv_loss").value == "ls"  # CAGAN's paper default
+    assert not {"gp weight", "n critic"} & shown()
+    at.selectbox(key="train.cagan.adv_loss").set_value("wgan-gp").run()
+    assert {"gp weight", "n critic"} <= shown()
+    at.selectbox(key="train.method").set_value("acgan").run()
+    assert "lambda cls" not in shown()  # only the modified variant weighs its class loss
+    at.selectbox(key="train.acgan.preset").set_value("modified (CAGAN eqs. 7-10)").run()
+    assert "lambda cls" in shown() and not {"gp weight", "n critic"} & shown()
+    at.selectbox(key="train.method").set_value("bagan_gp").run()
+    assert {"gp weight", "n critic"} <= shown()  # BAGAN-GP is always WGAN-GP
+
+
+# --- 13. Compare: baselines once, GAN rows not buried, one loss scale per chart, short names ----------------------
+def test_13_compare_shows_baselines_once_and_gan_rows_first(tmp_path):
+    root = tmp_path / "runs"
+    base = {"imbalanced": _condition(0.90), "smote": _condition(0.93), "full": _condition(0.97)}
+    a = fake_run(root, "bagan", created=time.time() - 60, metrics={"g_loss": 2.0, "d_loss": 1.0})
+    b = fake_run(root, "bagan_gp", created=time.time() - 30, metrics={"g_loss": -40.0, "d_loss": -3.0})
+    c = fake_run(root, "cagan", imbalance="drop", drop=90.0, minority=(0,), metrics={"g_loss": 0.4, "d_loss": 0.3})
+    for d, gan in ((a, 0.85), (b, 0.80), (c, 0.88)):
+        fake_eval(d, "done", {**base, "gan": _condition(gan)})
+    at = open_app("pages/compare.py")
+    assert not at.exception
+    df = at.dataframe[0].value
+    gan_rows = df[df["condition"] == "gan"]
+    assert len(gan_rows) == 3
+    baselines = df[df["kind"] == "baseline"]
+    # Runs a and b share their data: one row per baseline; run c has its own data setting.
+    assert len(baselines) == 2 * len(base)
+    assert sorted(baselines.groupby("imbalance").size().tolist()) == [3, 3]
+    assert list(df["kind"][:3]) == ["GAN"] * 3  # not sorted below every baseline with a higher ACSA
+    names = live.run_labels(runs.list_runs(root))
+    assert set(gan_rows["run"]) == set(names.values())
+    assert all(len(n) < 50 and " · " in n for n in names.values())
+    # Curves: the g_loss of BCE, least-squares and Wasserstein methods never share an axis.
+    at.multiselect(key="cmp.runs").set_value([a.name, b.name, c.name]).run()
+    specs = chart_specs(at)
+    assert len(specs) == 3
+    for s in specs:
+        assert len(s["data"]) == 1 and s["data"][0]["name"] in names.values()
+    assert at.multiselect(key="cmp.runs").format_func(a.name) == names[a.name]
