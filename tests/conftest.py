@@ -41,3 +41,16 @@ def tiny_config(**kw) -> TrainConfig:
 @pytest.fixture
 def tiny_data():
     return make_data()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """A skipped browser test is easy to miss as one 's' among many: say it loudly at the end."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "test_browser.py" in str(r.nodeid)]
+    if not skipped:
+        return
+    reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+    terminalreporter.write_sep("!", "BROWSER TEST SKIPPED", red=True, bold=True)
+    terminalreporter.write_line(f"The end-to-end browser test did not run: {reason.removeprefix('Skipped: ')}", red=True)
+    terminalreporter.write_line("The app was NOT checked in a real browser. With the CI environment variable set, "
+                                "this fails the run.", red=True)
+    terminalreporter.write_sep("!", red=True, bold=True)
