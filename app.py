@@ -2,6 +2,11 @@
 
 Run with `make app` (or `streamlit run app.py`). Pages live in pages/ and only draw what the
 imbagan package computes; training and evaluation run in background processes.
+
+The sidebar's page list is drawn here with st.page_link. Streamlit's automatic list is switched off
+(.streamlit/config.toml: client.showSidebarNavigation = false): with a pages/ folder, the very first
+request of a fresh server is otherwise drawn in the legacy multipage mode (a menu of file names,
+no wide layout) until st.navigation has run once.
 """
 
 import streamlit as st
@@ -17,4 +22,8 @@ PAGES = [
     st.Page("pages/taxonomy.py", title="Taxonomy", icon="🧭", url_path="taxonomy"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES, position="hidden")
+with st.sidebar:
+    for p in PAGES:
+        st.page_link(p)
+page.run()

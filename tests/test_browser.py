@@ -2,7 +2,13 @@
 
 Home -> Data (digits, step IR 10) -> "Train on this data" -> a short BAGAN run -> the sample grid changes by
 itself -> the run finishes (or is stopped) -> Evaluate -> the P/R/F1 chart. Screenshots go to
-$IMBAGAN_SHOTS (default: the test's tmp folder); page load times are printed and written next to them.
+$IMBAGAN_SHOTS (default: the test's tmp folder); page load times are printed and written next to them,
+and checked against issue 9 §4's targets (first page after the server starts <= 2 s, a revisit <= 0.5 s
+on 2 cores) with a 3x margin.
+
+The browser is Debian's Chromium ($IMBAGAN_CHROMIUM, default /usr/bin/chromium). Without it (or without
+playwright) the test is skipped, and tests/conftest.py says so loudly in the summary; when the CI
+environment variable is set, a missing browser fails the run instead.
 """
 
 from __future__ import annotations
@@ -23,15 +29,27 @@ from imbagan import runs
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("IMBAGAN_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 STEPS, AE_STEPS, WIDTH = 400, 30, 16  # ~20 s of BAGAN on one CPU thread; a grid every 100 steps
+# Issue 9 §4's targets on 2 CPU cores, and the margin the test allows on a busy machine.
+FIRST_PAGE_S, REVISIT_S, MARGIN = 2.0, 0.5, 3.0
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}. CI is set, so the browser test must run: install Debian's chromium package "
+                    "(and playwright from requirements.txt).", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
 
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium package); skipping the browser test",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    _missing(f"{CHROMIUM} is absent (install Debian's chromium package); skipping the browser test")
+try:
+    from playwright import sync_api
+except ImportError:
+    _missing("the playwright package is not installed; skipping the browser test")
 
 
 def free_port() -> int:
@@ -100,19 +118,54 @@ def test_a_new_user_trains_bagan_from_the_data_page(app_url, tmp_path):
             time.sleep(0.3)
             page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=30_000)
 
-        # Home, as a new user lands.
+        def layout() -> dict:
+            return page.evaluate("""() => {
+                const side = document.querySelector('[data-testid="stSidebar"]');
+                const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+                return {nav: side ? side.innerText.replace(/\\s+/g, ' ').trim() : '',
+                        width: main ? getComputedStyle(main).maxWidth : null,
+                        home: document.body.innerText.includes('Start here')};
+            }""")
+
+        # Home, as a new user lands: the very first request of a fresh server. Sampled as it draws, it must
+        # never show Streamlit's legacy page menu (the pages/ file names), and it ends wide, with our menu.
         t = time.time()
-        page.goto(app_url)
+        page.goto(app_url, wait_until="commit")
+        frames = []
+        while time.time() - t < 60:
+            frames.append(layout())
+            if frames[-1]["home"]:
+                break
+            time.sleep(0.05)
         page.get_by_text("Start here").first.wait_for()
-        timings["home"] = time.time() - t
+        timings["home (first request)"] = time.time() - t
+        legacy = [f["nav"] for f in frames if "taxonomy" in f["nav"] or f["nav"].startswith("app ")]
+        assert not legacy, f"the legacy multipage menu showed: {legacy[0]}"
+        page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Taxonomy").wait_for()
+        end = layout()
+        assert end["width"] == "none", f"not the wide layout: max-width {end['width']}"
+        assert all(name in end["nav"] for name in ("Home", "Data", "Train", "Evaluate", "Compare", "Taxonomy"))
         shot("01-home")
         no_exception()
 
         # Data: the defaults are digits, step profile, IR 10.
+        nav = page.locator('[data-testid="stSidebar"]')
         t = time.time()
-        page.locator('[data-testid="stSidebarNav"]').get_by_text("Data", exact=True).click()
+        nav.get_by_role("link", name="Data").click()
         page.locator('[data-testid="stImage"] img').first.wait_for()  # the real-image grid, drawn last
         timings["data (first visit)"] = time.time() - t
+        settle()
+        # A revisit: Home, then Data again, from the sidebar (the grid comes from the cache now).
+        t = time.time()
+        nav.get_by_role("link", name="Home").click()
+        page.get_by_text("Start here").first.wait_for()
+        timings["home (revisit)"] = time.time() - t
+        settle()
+        t = time.time()
+        nav.get_by_role("link", name="Data").click()
+        page.get_by_role("heading", name="Data and imbalance").wait_for()
+        page.locator('[data-testid="stImage"] img').first.wait_for()
+        timings["data (revisit)"] = time.time() - t
         settle()
         metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
         assert any(m.startswith("Imbalance ratio") and "10.2" in m for m in metrics), metrics
@@ -133,6 +186,14 @@ def test_a_new_user_trains_bagan_from_the_data_page(app_url, tmp_path):
         shot("03-train-form")
         no_exception()
         page.get_by_role("button", name="Launch training").click()
+        # The new run's live panel comes up where the user is looking, not ~1,300 px further down.
+        heading = page.get_by_role("heading", name="bagan on digits")
+        heading.wait_for(timeout=60_000)
+        settle()
+        box, seen_from = heading.bounding_box(), page.evaluate("window.scrollY")
+        assert box is not None and 0 <= box["y"] <= 1000 - 100, f"live panel at y={box}, scrolled to {seen_from}"
+        assert page.get_by_role("button", name="Stop").is_visible() or page.get_by_text("(done)").count()
+        shot("03b-train-launched")
 
         # The newest sample grid refreshes by itself: two different image sources over time.
         grid = page.locator('[data-testid="stImage"] img').first
@@ -193,6 +254,10 @@ def test_a_new_user_trains_bagan_from_the_data_page(app_url, tmp_path):
 
         browser.close()
 
-    (shots / "timings.json").write_text(json.dumps(timings, indent=1))
-    print(f"\nscreenshots in {shots}; page load times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    load = os.getloadavg()
+    (shots / "timings.json").write_text(json.dumps({**timings, "loadavg": load}, indent=1))
+    print(f"\nscreenshots in {shots}; page load times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
+          + f"; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
     assert timings["data (run training)"] < 30 and timings["train with live run (run training)"] < 30
+    assert timings["home (first request)"] < FIRST_PAGE_S * MARGIN, timings
+    assert timings["home (revisit)"] < REVISIT_S * MARGIN and timings["data (revisit)"] < REVISIT_S * MARGIN, timings
