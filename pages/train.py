@@ -28,13 +28,17 @@ all_runs = runs.list_runs()
 ids = [r.id for r in all_runs]
 current = live.selected_run(ids)
 
-# Whether the New run form is open is decided once per visit (the widgets' state is gone on a fresh
-# visit): open when no run is in the URL or settings were carried over. It must not follow the URL
-# afterwards, or the first widget change (which writes ?run=) would fold the form away under the user.
-if "train.method" not in st.session_state or carried:
-    st.session_state["train_form_open"] = current is None or bool(carried)
-
-with st.expander("New run", expanded=st.session_state["train_form_open"]):
+# The New run form keeps its own open/closed state (a keyed expander): open on a visit with no run in
+# the URL or with settings carried over, then as the user leaves it. It must not follow the URL (the
+# first widget change writes ?run=, which folded the form away under the user), and it folds after
+# Launch even when the user had opened it by hand, so the new run's live panel comes up in view.
+# (The default is part of the expander's identity, so it is fixed for the visit: the state is gone on
+# a fresh visit, or was just cleared with the carried settings.)
+if "train.form" not in st.session_state or carried:
+    st.session_state["train_form_default"] = current is None or bool(carried)
+if st.session_state.pop("train_fold_form", False):
+    st.session_state["train.form"] = False
+with st.expander("New run", expanded=st.session_state["train_form_default"], key="train.form", on_change="rerun"):
     c_data, c_method = st.columns([1, 1])
     with c_data:
         st.markdown("**Data and imbalance**")
@@ -61,8 +65,7 @@ with st.expander("New run", expanded=st.session_state["train_form_open"]):
         run_id = runs.start(cfg)
         st.query_params["run"] = run_id
         st.session_state["train.run"] = run_id
-        # Fold the form away so the new run's live panel comes up where the user is looking.
-        st.session_state["train_form_open"] = False
+        st.session_state["train_fold_form"] = True
         st.rerun()
 
 if not all_runs:
