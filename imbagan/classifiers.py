@@ -154,6 +154,9 @@ def features(model: Classifier, x: Tensor, batch: int = 1024) -> Tensor:
 
 
 # --- many classifiers at once ---------------------------------------------------------------------
+STEP_CAP = 500  # the evaluation's most steps per classifier (provisional; see budget_steps)
+
+
 def budget_steps(counts: Sequence[int], batch_size: int, epochs: int, cap: int | None = None) -> int:
     """Optimiser steps per classifier: ``epochs`` passes over a set balanced at the largest class, at most ``cap``.
 
@@ -192,6 +195,16 @@ def log_prior(y: Tensor, num_classes: int, tau: float = 1.0) -> Tensor:
     """tau * log(class frequency): the logit adjustment of Menon et al. 2021 (the offset of their loss)."""
     counts = torch.bincount(y, minlength=num_classes).float().clamp_min(1)
     return tau * (counts / counts.sum()).log()
+
+
+def job_losses(logits: Tensor, y: Tensor, weight: Tensor, offset: Tensor) -> Tensor:
+    """Each job's cross-entropy: logits (M, B, K), labels (M, B), class weights (M, K), offsets (M, 1, K) -> (M,).
+
+    CE(logits + offset) with F.cross_entropy's weighted mean, sum(w_y * nll) / sum(w_y), per job.
+    """
+    nll = -torch.log_softmax(logits + offset, dim=2).gather(2, y[..., None])[..., 0]  # (M, B)
+    w = weight.gather(1, y)
+    return (w * nll).sum(1) / w.sum(1)
 
 
 def _bf16_ok(device: torch.device) -> bool:
@@ -354,10 +367,7 @@ def _fit_pass(jobs: Sequence[Job], k: int, arch: str, width: int, steps: int, bs
         yb = y_all[idx]  # (M, B)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(xb)
-        logp = torch.log_softmax(logits.float() + offset, dim=2)
-        nll = -logp.gather(2, yb[..., None])[..., 0]  # (M, B)
-        wb = cw.gather(1, yb)  # F.cross_entropy's weighted mean: sum(w * nll) / sum(w)
-        losses = (wb * nll).sum(1) / wb.sum(1)
+        losses = job_losses(logits.float(), yb, cw, offset)
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()
         opt.step()
