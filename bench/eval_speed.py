@@ -36,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from imbagan import classifiers as clf  # noqa: E402
 from imbagan import trainsets as ts  # noqa: E402
-from imbagan.config import TrainConfig, resolve_device  # noqa: E402
+from imbagan.batches import resolve_device  # noqa: E402
+from imbagan.config import TrainConfig  # noqa: E402
+from imbagan.splits import full_set, load_split  # noqa: E402
 
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "full")
 SCENARIOS = {
@@ -45,14 +47,6 @@ SCENARIOS = {
     # MNIST 5 (minority) vs 6 at IR 100, as in issue 9's 25-minute evaluation
     "mnist56": dict(dataset="mnist", imbalance="binary", ir=100.0, minority=(5,), majority=6),
 }
-
-
-def load_split(cfg: TrainConfig, split: str):
-    try:  # the lead is moving load_split out of imbagan.train
-        from imbagan.train import load_split as f
-    except ImportError:
-        from imbagan.data import load_split as f  # type: ignore[no-redef]
-    return f(cfg, split)
 
 
 def machine() -> str:
@@ -110,7 +104,7 @@ def scenario(name: str, a, device):
     cfg = TrainConfig(**SCENARIOS[name], data_root=a.data_root, device=str(device))
     train, kept = load_split(cfg, "train")
     test, _ = load_split(cfg, "test")
-    full = ts.full_set(cfg, kept)
+    full = full_set(cfg, kept)
     k = len(train.classes)
     counts = np.bincount(train.y, minlength=k).tolist()
     return train, test, full, k, counts
