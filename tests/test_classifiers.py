@@ -61,12 +61,13 @@ def test_fit_many_in_several_passes_and_batch_sizes_gives_the_same_models():
     jobs = _jobs() + [clf.Job(*_set(6, seed=4), seed=5)]  # 6 images < batch 8: its own pass, batch 6
     reports = []
     many = clf.fit_many(jobs, K, precision="fp32", max_models=2, report_every=2,
-                        on_report=lambda step, losses: reports.append((step, tuple(losses.shape))), **KW)
+                        on_report=lambda step, total, losses: reports.append((step, total, tuple(losses.shape))), **KW)
     assert _max_diff(_reference(jobs[3]), many[3]) < 1e-5
     assert _max_diff(_reference(jobs[1]), many[1]) < 1e-5
     # passes (jobs 0,1), (job 2), (job 3); reports at steps 2, 4, 5 of each, counting on across passes
-    assert [s for s, _ in reports] == [2, 4, 5, 7, 9, 10, 12, 14, 15]
-    assert [shape for _, shape in reports][:3] == [(2,)] * 3 and reports[-1][1] == (1,)
+    assert [s for s, _, _ in reports] == [2, 4, 5, 7, 9, 10, 12, 14, 15]
+    assert {t for _, t, _ in reports} == {15}
+    assert [shape for _, _, shape in reports][:3] == [(2,)] * 3 and reports[-1][2] == (1,)
 
 
 @pytest.mark.parametrize("arch", clf.ARCHS)
@@ -142,7 +143,7 @@ def test_drw_switches_to_class_weights_after_its_plain_steps():
     jobs = [clf.Job(x, y, seed=0), clf.Job(x, y, seed=0, class_weight=w), clf.Job(x, y, seed=0, class_weight=w,
                                                                                    plain_steps=2)]
     losses = []
-    clf.fit_many(jobs, K, precision="fp32", report_every=1, on_report=lambda s, v: losses.append(v.clone()),
+    clf.fit_many(jobs, K, precision="fp32", report_every=1, on_report=lambda s, t, v: losses.append(v.clone()),
                  **{**KW, "steps": 4})
     plain, weighted, drw = (torch.stack(losses)[:, i] for i in range(3))
     assert torch.allclose(drw[:2], plain[:2], atol=1e-6)  # steps 1-2: plain cross-entropy
