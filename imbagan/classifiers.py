@@ -210,7 +210,10 @@ def job_losses(logits: Tensor, y: Tensor, weight: Tensor, offset: Tensor) -> Ten
 def _bf16_ok(device: torch.device) -> bool:
     if device.type == "cuda":
         return True
-    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:  # native bf16 (AVX512-BF16, AMX): oneDNN's bf16 convs beat float32; emulated bf16 is slower
+        return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 class _Stacked(nn.Module):
