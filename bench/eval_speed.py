@@ -195,7 +195,7 @@ def main() -> None:
     p.add_argument("--datasets", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     p.add_argument("--data-root", default=os.environ.get("IMBAGAN_DATA"))
     p.add_argument("--quick", action="store_true", help="2 epochs instead of 15 (the cap rarely bites then)")
-    p.add_argument("--epochs", type=int, default=15, help="the evaluation's budget in balanced epochs")
+    p.add_argument("--epochs", type=int, default=None, help="the evaluation's budget in balanced epochs (default 15)")
     p.add_argument("--cap", type=int, default=clf.STEP_CAP, help="the new path's step cap")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--arch", default="cnn", choices=list(clf.BUILDERS))
@@ -208,8 +208,7 @@ def main() -> None:
     p.add_argument("--budget-study", nargs="+", type=int, default=None, metavar="STEPS")
     p.add_argument("--study-conditions", nargs="+", default=["imbalanced"], choices=list(CONDITIONS))
     a = p.parse_args()
-    if a.quick:
-        a.epochs = 2
+    a.epochs = a.epochs or (2 if a.quick else 15)
     if a.threads:
         torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
