@@ -143,6 +143,11 @@ def _batched(model: Classifier, x: Tensor, fn: Callable[[Tensor], Tensor], batch
     return torch.cat(out) if out else torch.empty(0, device=x.device)
 
 
+def logits(model: Classifier, x: Tensor, batch: int = 1024) -> Tensor:
+    """Class logits (N, k) for uint8 images on the device, in float32."""
+    return _batched(model, x, model, batch)
+
+
 def predict(model: Classifier, x: Tensor, batch: int = 1024) -> Tensor:
     """Predicted labels for uint8 images on the device (a device tensor; the caller moves it once)."""
     return _batched(model, x, model, batch).argmax(1)

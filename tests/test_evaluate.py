@@ -147,7 +147,23 @@ def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     for name in ("config.json", "status.json", "metrics.json", "report.csv", "quality.csv", "tsne.npz", "log.txt"):
         assert (ev / name).is_file(), name
     conds = out["conditions"]
-    assert list(conds) == ["imbalanced", "oversample", "mirror", "smote", "class_weight", "gan_0.5", "gan", "full"]
+    assert list(conds) == ["imbalanced", "oversample", "mirror", "smote", "class_weight", "logit_adjust", "la_loss",
+                           "drw", "augment", "gan_0.5", "gan", "full"]
+    # Two classifier seeds everywhere (repeats=2), a spread per condition, a verdict per GAN condition.
+    assert out["repeats"]["n"] == 2 and all(len(m["repeats"]) == 2 for m in conds.values())
+    assert conds["gan"]["spread"]["acsa"]["n"] == 2
+    v = out["verdict"]
+    assert set(v["conditions"]) == {"gan", "gan_0.5"} and "twice its standard error" in v["rule"]
+    best = v["best_baseline"]
+    assert best not in ("imbalanced", "full", "gan", "gan_0.5")
+    assert best == max((n for n in conds if n not in ("imbalanced", "full", "gan", "gan_0.5")),
+                       key=lambda n: conds[n]["spread"]["acsa"]["mean"])
+    g = v["conditions"]["gan"]
+    assert set(g["vs"]) == {"imbalanced", best} and g["vs"][best]["acsa"]["word"] in ("better", "worse", "within noise")
+    diffs = [a["acsa"] - b["acsa"] for a, b in zip(conds["gan"]["repeats"], conds[best]["repeats"])]
+    assert g["vs"][best]["acsa"]["diff"] == pytest.approx(np.mean(diffs))
+    # Post-hoc logit adjustment reuses the imbalanced classifiers: same training set, no training of its own.
+    assert conds["logit_adjust"]["train_counts"] == out["run"]["train_counts"] and "log prior" in conds["logit_adjust"]["note"]
     counts = out["run"]["train_counts"]
     assert out["run"]["minority"] == 0 and counts[0] < min(counts[1:])
     assert conds["imbalanced"]["train_counts"] == counts
@@ -221,3 +237,22 @@ def test_start_evaluation_runs_the_cli_in_the_background(tmp_path):
     assert list(got["metrics"]["conditions"]) == ["imbalanced", "oversample"]
     assert EvalConfig.from_dict(got["config"]) == cfg
     assert log.count("evaluation done") == 1  # stdout is the log file: each line once
+
+
+def test_post_hoc_logit_adjustment_against_hand_computed_logits():
+    logits = np.array([[2.0, 1.0, 0.0], [0.1, 0.2, 0.3]])
+    counts = [80, 15, 5]
+    prior = np.array([0.8, 0.15, 0.05])
+    expected = logits - np.log(prior)
+    assert np.allclose(evaluate.adjust_logits(logits, counts), expected)
+    # The rare class wins the first row once the prior is taken out: 2 - ln .8 = 2.22 < 0 - ln .05 = 3.0
+    assert evaluate.adjust_logits(logits, counts)[0].argmax() == 2
+    assert np.allclose(evaluate.adjust_logits(logits, counts, tau=0.0), logits)
+
+
+def test_the_budget_is_capped_and_declared_before_training():
+    cfg = EvalConfig(epochs=15, batch_size=128)
+    assert evaluate.budget_steps([140] * 10, cfg) == 15 * math.ceil(1400 / 128)
+    assert evaluate.budget_steps([6000, 60], cfg) == evaluate.STEP_CAP
+    assert evaluate.repeats_for(EvalConfig(), "cpu") == evaluate.CPU_REPEATS
+    assert evaluate.repeats_for(EvalConfig(repeats=5), "cpu") == 5
