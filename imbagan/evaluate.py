@@ -57,6 +57,22 @@ from imbagan.config import documented
 
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "logit_adjust", "la_loss", "drw",
               "augment", "gan", "full")
+# One line per condition, for the Evaluate page and --help.
+DESCRIPTIONS = {
+    "imbalanced": "The imbalanced training set as it is: the untreated classifier (AGGAN's CN).",
+    "oversample": "Random oversampling of every class up to the largest (AGGAN's Os+CN).",
+    "mirror": "Horizontally mirrored copies of minority images (BAGAN §5.2's baseline).",
+    "smote": "SMOTE: new minority images interpolated between neighbours, on raw pixels.",
+    "class_weight": "The imbalanced set with a class-weighted loss (weights n / (k · n_c)).",
+    "logit_adjust": "The imbalanced classifier with its logits shifted by − log prior at test time "
+                    "(Menon et al. 2021): the cheapest fix, no training at all.",
+    "la_loss": "The logit-adjusted loss (Menon et al. 2021; at tau = 1 balanced softmax, Ren et al. 2020).",
+    "drw": "Deferred re-weighting (Cao et al. 2019): plain loss first, class weights for the last 20% of steps.",
+    "augment": "The imbalanced set with random shifts (and flips where a flip keeps the class): what any "
+               "augmentation adds, to tell apart from what the GAN adds.",
+    "gan": "The imbalanced set topped up with the run's generated images to the largest class (BAGAN §5.2).",
+    "full": "The dataset without imbalance: the ceiling, not a fix anyone has.",
+}
 # Fixed in advance, never chosen on the test split (issue: an honest verdict).
 LA_TAU = 1.0  # logit adjustment's temperature, Menon et al. 2021's default
 DRW_PLAIN = 0.8  # deferred re-weighting: the fraction of steps with plain cross-entropy (Cao et al. 2019: 160 of 200 epochs)

@@ -85,10 +85,10 @@ def _points(j: dict) -> str:
     if j["diff"] is None:
         return "no data"
     d = 100 * j["diff"]
-    side = "above" if d > 0 else "below"
-    if j["se"] is None:
-        return f"{abs(d):.1f} points {side}"
-    return f"{abs(d):.1f} ± {100 * j['se']:.1f} points {side}"
+    spread = f" ± {100 * j['se']:.1f}" if j["se"] is not None else ""
+    if round(abs(d), 1) == 0:
+        return f"level{spread} with"
+    return f"{abs(d):.1f}{spread} points {'above' if d > 0 else 'below'}"
 
 
 def sentence(name: str, vs: dict, best: str | None) -> str:

@@ -40,16 +40,20 @@ with st.expander("Evaluation settings", expanded=evaluate.read_evaluation(run.di
     epochs = c2.number_input("Epochs", 1, 200, d["epochs"], key="eval.epochs", help=evaluate.FIELD_HELP.get("epochs"))
     tsne_points = c3.number_input("t-SNE points", 0, 20000, d["tsne_points"], step=500, key="eval.tsne",
                                   help=evaluate.FIELD_HELP.get("tsne_points"))
-    c4, c5, _ = st.columns(3)
+    c4, c5, c6 = st.columns(3)
     quality = c4.number_input("Generated images per class (quality)", 0, 5000, d["quality_images"], step=100,
                               key="eval.quality", help=evaluate.FIELD_HELP.get("quality_images"))
     pairs = c5.number_input("SSIM pairs per class", 0, 2000, d["ssim_pairs"], step=50, key="eval.pairs",
                             help=evaluate.FIELD_HELP.get("ssim_pairs"))
+    repeats = c6.number_input("Classifier seeds per training set (0: automatic)", 0, 20, d["repeats"],
+                              key="eval.repeats", help=evaluate.FIELD_HELP.get("repeats"))
     conds = st.multiselect("Training sets to compare", evaluate.CONDITIONS, default=list(evaluate.CONDITIONS),
                            key="eval.conditions", help=evaluate.FIELD_HELP.get("conditions"))
+    st.markdown("\n".join(f"- **{c}**: {evaluate.DESCRIPTIONS.get(c, '')}" for c in conds))
     try:
         ecfg = evaluate.EvalConfig(classifier=clf, epochs=int(epochs), tsne_points=int(tsne_points),
-                                   quality_images=int(quality), ssim_pairs=int(pairs), conditions=tuple(conds))
+                                   quality_images=int(quality), ssim_pairs=int(pairs), conditions=tuple(conds),
+                                   repeats=int(repeats))
         problem = None
     except ValueError as e:
         ecfg, problem = None, str(e)
@@ -94,6 +98,38 @@ def _headline(conditions: dict) -> None:
         col.metric(label, f"{get(after):.3f}", f"{get(after) - get(base):+.3f} vs imbalanced")
 
 
+VERDICT_ICON = {"better": "✅", "worse": "❌", "within noise": "➖", "one seed: no spread": "❔"}
+
+
+def _verdict(m: dict) -> None:
+    """One sentence per GAN condition against the best cheap fix and the untreated classifier, with its spread."""
+    v = m.get("verdict") or {}
+    if not v.get("conditions"):
+        return
+    st.subheader("Verdict")
+    n = (m.get("repeats") or {}).get("n", 1)
+    st.markdown("A GAN earns its place when it beats the **cheapest fix**, not just the untreated classifier. "
+                f"Best cheap fix here: **{v.get('best_baseline') or '—'}** (highest mean ACSA among the "
+                f"baselines). Every number is a difference in points over {n} classifier seed(s).")
+    for name, cv in v["conditions"].items():
+        best = cv.get("best_baseline")
+        word = (cv["vs"].get(best) or cv["vs"].get("imbalanced") or {}).get("acsa", {}).get("word", "")
+        text = cv["text"]
+        if word == "worse" or (best and word != "better"):
+            st.warning(f"{text}. Balancing with this GAN did not beat the cheapest fix.",
+                       icon=VERDICT_ICON.get(word))
+        else:
+            st.success(f"{text}.", icon=VERDICT_ICON.get(word))
+        rows = [{"compared with": ref, "metric": label(metric), "difference (points)": 100 * j["diff"]
+                 if j["diff"] is not None else None,
+                 "± standard error": 100 * j["se"] if j.get("se") is not None else None, "verdict": j["word"]}
+                for ref, per in cv["vs"].items() for metric, j in per.items()]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=f"eval.verdict.{name}",
+                     column_config={"difference (points)": st.column_config.NumberColumn(format="%+.1f"),
+                                    "± standard error": st.column_config.NumberColumn(format="%.1f")})
+    st.caption(f"The rule, declared before any number was seen: {v.get('rule', '')}")
+
+
 def _results(res: dict, running: bool = False) -> None:
     m = res.get("metrics") or {}
     conditions = m.get("conditions") or {}
@@ -102,10 +138,26 @@ def _results(res: dict, running: bool = False) -> None:
     names = [str(c) for c in ((m.get("run") or {}).get("classes")
                               or range(len(next(iter(conditions.values()))["per_class"])))]
     _headline(conditions)
-    summary = pd.DataFrame([{"training set": k, "accuracy": v["accuracy"], "acsa": v["acsa"], "gmean": v["gmean"],
-                             "macro_f1": v["macro_f1"], "minority_recall": v["minority"]["recall"]}
-                            for k, v in conditions.items()])
-    st.dataframe(summary, hide_index=True, width="stretch", column_config=_number_columns(summary.columns[1:]))
+    _verdict(m)
+
+    def mean_std(v: dict, key: str) -> tuple[float, float | None]:
+        sp = (v.get("spread") or {}).get(key) or {}
+        value = v["minority"]["recall"] if key == "minority_recall" else v[key]
+        return (sp.get("mean", value), sp.get("std"))
+
+    rows = []
+    for k, v in conditions.items():
+        row = {"training set": k}
+        for key in ("accuracy", "acsa", "gmean", "macro_f1", "minority_recall"):
+            row[key], row[f"{key} ±"] = mean_std(v, key)
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    cols = _number_columns([c for c in summary.columns[1:] if not c.endswith(" ±")])
+    cols.update({c: st.column_config.NumberColumn("± sd", help="standard deviation over the classifier seeds",
+                                                  format="%.3f") for c in summary.columns if c.endswith(" ±")})
+    st.dataframe(summary, hide_index=True, width="stretch", column_config=cols)
+    st.caption("Means over the classifier seeds, each with its standard deviation; per-class charts and confusion "
+               "matrices show the first seed.")
 
     st.subheader("Per class")
     c1, c2 = st.columns([1, 3])
@@ -151,10 +203,13 @@ def _results(res: dict, running: bool = False) -> None:
 
     if res.get("quality"):
         st.subheader("Generated-image quality (BAGAN §5.1)")
+        qm = m.get("quality") or {}
         st.caption("Class accuracy of generated images under the reference classifier; SSIM between pairs of "
                    "images of a class (lower = more diverse), for generated and for real images; SSIM to the "
                    "nearest real training image (high = memorised); domain FID on the reference classifier's "
-                   "features (not comparable with Inception FID).")
+                   f"features (not comparable with Inception FID). FID's real side: the "
+                   f"{qm.get('fid_real', 'test split')} (held-out real images), matched class for class; per-class "
+                   "FID is biased upwards at small image counts, so each comes with its image count.")
         q = pd.DataFrame(res["quality"])
         st.dataframe(q, hide_index=True, width="stretch",
                      column_config={"class": st.column_config.TextColumn(label("class")),

@@ -60,8 +60,13 @@ def test_launch_an_evaluation_and_see_before_and_after(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert [m.label for m in at.metric] == ["ACSA (balanced accuracy)", "G-mean", "Macro F1", "Minority recall"]
     assert all("vs imbalanced" in m.delta for m in at.metric)
-    table = at.dataframe[0].value
+    table = next(t.value for t in at.dataframe if "training set" in t.value.columns)
     assert set(table["training set"]) == set(evaluate.CONDITIONS)
+    assert (table["acsa ±"] >= 0).all()  # a spread over the classifier seeds for every training set
+    # The verdict: one sentence for the GAN against the best cheap fix, and the rule declared beside it.
+    said = [e.value for e in list(at.warning) + list(at.success)]
+    assert any(t.startswith("gan: ") and "on ACSA" in t for t in said), said
+    assert any("twice its standard error" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 5  # per-class bars, two confusion matrices, two t-SNE plots
     labels = [b.label for b in at.get("download_button")]
     assert "Report (.csv)" in labels and "Checkpoint" in labels

@@ -47,3 +47,9 @@ def test_spread_uses_the_sample_standard_deviation():
     s = v.spread([1.0, 2.0, 3.0])
     assert s == {"mean": 2.0, "std": 1.0, "n": 3}
     assert v.spread([0.5])["std"] == 0.0
+
+
+def test_a_zero_difference_reads_level_with():
+    per_seed = {"imbalanced": {"acsa": [0.9, 0.9], "minority_recall": [0.5, 0.5]},
+                "gan": {"acsa": [0.9, 0.9], "minority_recall": [0.5, 0.5]}}
+    assert v.verdicts(per_seed)["gan"]["text"] == "gan: level ± 0.0 with imbalanced on ACSA (within noise)"
