@@ -127,6 +127,14 @@ def write_in_place(path: Path, obj: dict, keep: tuple[str, ...] = ()) -> None:
         os.close(fd)
 
 
+def disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """True when the file system holding ``folder`` has (almost) no space left for us."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
 def error_text(e: BaseException) -> str:
     """How a failure reads on the page: one sentence; a full disk says so plainly."""
     if isinstance(e, OSError) and e.errno == errno.ENOSPC:
