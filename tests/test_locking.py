@@ -37,10 +37,10 @@ def _dead(pid: int) -> bool:
 
 
 def _holder(d: Path) -> subprocess.Popen:
-    """A stand-in for a frozen worker: a process that holds the run's lock and does nothing."""
-    fd = runs.try_lock(d)
-    assert fd is not None
+    """A stand-in for a frozen worker: a process that holds the run's lock (RUN/lock, flock) and does nothing."""
+    fd = os.open(d / "lock", os.O_RDWR | os.O_CREAT)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return subprocess.Popen(["sleep", "60"], pass_fds=(fd,))
     finally:
         os.close(fd)
@@ -81,11 +81,19 @@ def test_two_resumes_at_the_same_instant_launch_one_worker(tmp_path, monkeypatch
 
     def fake_launch(args, log_path, lock_fd=None):
         # Like a real worker: the child keeps the handed-down lock for its life.
-        p = subprocess.Popen(["sleep", "30"], pass_fds=(lock_fd,))
+        p = subprocess.Popen(["sleep", "30"], pass_fds=() if lock_fd is None else (lock_fd,))
         launched.append(p)
         return p.pid
 
     monkeypatch.setattr(runs, "launch_cli", fake_launch)
+    real_status = runs.read_status
+
+    def slow_status(d):  # widen the window between checking the state and launching, as a busy machine does
+        st = real_status(d)
+        time.sleep(0.2)
+        return st
+
+    monkeypatch.setattr(runs, "read_status", slow_status)
     gate = threading.Barrier(2)
     errors = []
 
