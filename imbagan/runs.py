@@ -242,7 +242,9 @@ def read_status(d: Path) -> dict:
         return unreadable(why)
     if st.get("state") in ACTIVE:
         age = time.time() - float(st.get("heartbeat") or 0)
-        if is_locked(d):
+        # A held lock means a live worker, unless its pid is known and gone: a killed process keeps
+        # the lock for a moment while the kernel tears it down, and must show as failed at once.
+        if is_locked(d) and (not st.get("pid") or _pid_alive(st.get("pid"))):
             if age > STALE_AFTER_S:
                 st = dict(st, not_responding=True, phase=f"not responding: no heartbeat for {age:.0f} s "
                           "(the worker still holds the run; it may be paused or swapped out)")
@@ -321,10 +323,11 @@ def _busy(d: Path) -> RunBusy:
                    "stop it, or wait for it to end.")
 
 
-def try_lock(d: Path, tries: int = 10) -> int | None:
+def try_lock(d: Path, tries: int = 25) -> int | None:
     """Take RUN/lock exclusively; the open descriptor, or None if another process holds it.
 
-    A few quick retries: a reader's is_locked() holds a shared lock for a few microseconds.
+    Retries for about half a second: a reader's is_locked() holds a shared lock for microseconds, and
+    a worker that was just killed keeps the lock while the kernel tears it down (~0.1 s).
     """
     fd = os.open(Path(d) / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     for i in range(tries):
@@ -635,14 +638,11 @@ def resume(run_id: str, root: str | os.PathLike | None = None) -> None:
     st = read_status(d)
     if st.get("state") == UNREADABLE:
         raise ValueError(f"Run {run_id} cannot be resumed: {st.get('error')}.")
-    if st.get("state") in ACTIVE or is_locked(d):
+    if st.get("state") in ACTIVE:
         raise ValueError(f"Run {run_id} is still {st.get('state')} (its worker is alive); stop it before resuming.")
     if st.get("state") == "done":
         raise ValueError(f"Run {run_id} has finished; there is nothing to resume.")
-    try:
-        _launch(d, resume=True)
-    except RunBusy as e:
-        raise ValueError(f"Run {run_id} is being resumed already: {e}") from e
+    _launch(d, resume=True)  # RunBusy (a ValueError) if a worker still holds the run, e.g. a second resume
 
 
 def _config_problem(cfg: Any) -> str | None:

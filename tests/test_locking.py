@@ -68,7 +68,7 @@ def test_a_frozen_worker_that_holds_its_run_is_not_responding_not_failed(tmp_pat
             runs.resume(d.name, tmp_path)
         # Even if status.json claims the worker died, a held lock keeps resume from starting a second one.
         runs.write_json_atomic(d / "status.json", {**st, "state": "failed", "pid": frozen.pid})
-        with pytest.raises(ValueError, match="its worker is alive"):
+        with pytest.raises(ValueError, match="already has a worker process"):
             runs.resume(d.name, tmp_path)
     finally:
         frozen.kill()
