@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import sys
 import time
+import traceback
 import types
 import typing
 from pathlib import Path
@@ -66,7 +67,7 @@ def _config_from_args(a: argparse.Namespace) -> TrainConfig:
 def _fmt_run(r: runs.RunInfo) -> str:
     st, c = r.status, r.config
     prog = f"{st.get('step') or 0}/{st.get('total') or '?'}"
-    extra = f"  {st.get('error')}" if r.state == "failed" and st.get("error") else ""
+    extra = f"  {st.get('error')}" if r.state in ("failed", runs.UNREADABLE) and st.get("error") else ""
     return f"{r.id:48s} {r.state:8s} {prog:>11s}  {c.get('method')} {c.get('dataset')} {c.get('imbalance')}{extra}"
 
 
@@ -111,6 +112,40 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # unexpected: one sentence here, the traceback in a log
+        log = _error_log(a)
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a") as f:
+                f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} python -m imbagan {a.cmd}\n")
+                traceback.print_exc(file=f)
+            where = f" (the traceback is in {log})"
+        except OSError:
+            where = ""
+        print(f"error: {_sentence(a, e)}{where}", file=sys.stderr)
+        return 1
+
+
+def _error_log(a: argparse.Namespace) -> Path:
+    """Where an unexpected error's traceback goes: the run's log when the command names a run."""
+    run = getattr(a, "run", None)
+    if run:
+        try:
+            d = _resolve(run, a.runs)
+            return d / "eval" / "log.txt" if a.cmd == "evaluate" else d / "log.txt"
+        except (ValueError, OSError):
+            pass
+    return runs.runs_root(a.runs) / "cli-errors.log"
+
+
+def _sentence(a: argparse.Namespace, e: Exception) -> str:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+    if a.cmd in ("balance", "evaluate") and isinstance(e, (RuntimeError, KeyError, IndexError, TypeError)):
+        return (f"the run's checkpoint does not fit its configuration ({type(e).__name__}: {first}); "
+                "it may come from another method, size or version: train or resume the run again.")
+    return runs.error_text(e) if isinstance(e, OSError) else f"{type(e).__name__}: {first}"
 
 
 def _resolve(run: str, root) -> Path:
@@ -118,6 +153,23 @@ def _resolve(run: str, root) -> Path:
     if (p / "config.json").is_file():
         return p
     return runs.run_dir(run, root)
+
+
+def _check_data(cfg: TrainConfig) -> None:
+    """Load the run's training split and resolve its device once, so that bad data fails before a run exists.
+
+    Errors become ValueError sentences (main prints them as one line).
+    """
+    from imbagan.batches import resolve_device
+    from imbagan.splits import load_split
+
+    resolve_device(cfg.device)
+    try:
+        load_split(cfg, "train")
+    except (ValueError, FileNotFoundError):
+        raise
+    except OSError as e:
+        raise ValueError(f"Could not read the data: {runs.error_text(e)}") from e
 
 
 def _dispatch(a: argparse.Namespace) -> int:
@@ -128,11 +180,13 @@ def _dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "train":
         cfg = _config_from_args(a)
         if a.background:
+            _check_data(cfg)
             print(runs.start(cfg, a.runs))
             return 0
+        _check_data(cfg)  # a data error is one line here, before any run directory exists
         d = runs.create(cfg, a.runs)
         print(f"run {d.name} in {d}")
-        return train.worker_main(d)
+        return train.worker_main(d, foreground=True)
     if a.cmd == "runs":
         rs = runs.list_runs(a.runs)
         if not rs:

@@ -4,8 +4,10 @@ Every loader returns an :class:`ImageSet` with images ``x`` of shape (N, C, H, W
 0..255 and integer labels ``y``. Nothing is downloaded unless ``download=True``; when
 files are missing the error says where we looked and what we expected to find.
 
-Decoded image folders are cached as ``.npz`` files so the second load of a large folder
-(e.g. 50,000 CIFAR-10 JPEGs) takes a fraction of a second instead of several seconds.
+Decoded image folders are cached as ``.npz`` files (in $IMBAGAN_CACHE or ~/.cache/imbagan, never
+in the data folder) so the second load of a large folder (e.g. 50,000 CIFAR-10 JPEGs) takes a
+fraction of a second instead of several seconds. Folder scans do not follow directory symlinks and
+stop with a clear error past MAX_SCAN_ENTRIES or MAX_SCAN_SECONDS.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -36,6 +39,14 @@ _HOLDOUT_SEED = 0
 # serially but ~8 s on 2 threads); above it, PIL's GIL-free decoding makes threads pay off.
 _THREADED_MIN_PIXELS = 96 * 96
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+# A folder scan stops with a clear error past these bounds (a data folder of "/" or a huge tree), so
+# neither a worker nor the Data page's preview can hang on one. Directory symlinks are never followed.
+MAX_SCAN_ENTRIES = 2_000_000
+MAX_SCAN_SECONDS = 60.0
+# Decoded images larger than this are refused before decoding (a 15000x15000 PNG of 220 KB would
+# take gigabytes); uploads are checked against the same limit when they are unpacked.
+MAX_IMAGE_PIXELS = 4096 * 4096
+ALLOWED_ROOTS_ENV = "IMBAGAN_ALLOWED_ROOTS"
 
 _MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -56,6 +67,33 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
         root = os.environ.get(DEFAULT_ROOT_ENV) or "data"
     # Absolute so that error messages and cache keys name an unambiguous folder.
     return Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
+
+
+def allowed_roots() -> list[Path]:
+    """Folders the app may read data from: the data root, its uploads, and $IMBAGAN_ALLOWED_ROOTS.
+
+    The upload folder lives under the data root; scikit-learn's bundled digits need no folder at all.
+    Extra roots are separated by os.pathsep. Paths are resolved (symlinks followed) once, here.
+    """
+    extra = [p for p in os.environ.get(ALLOWED_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    return [Path(os.path.realpath(os.path.expanduser(p))) for p in [str(data_root()), *extra]]
+
+
+def check_allowed(root: str | os.PathLike | None) -> Path:
+    """``root`` resolved, if it lies inside an allowed root; else ValueError naming the roots only.
+
+    For the app, where anyone who reaches the page can type a path: symlinks are resolved before the
+    check, and the message never lists what the refused folder holds.
+    """
+    path = Path(os.path.realpath(data_root(root)))
+    roots = allowed_roots()
+    if any(path == r or r in path.parents for r in roots):
+        return path
+    raise ValueError(
+        f"{data_root(root)} is outside the folders this app may read: {', '.join(map(str, roots))}. "
+        f"Put the data under one of them, or allow another folder with the {ALLOWED_ROOTS_ENV} "
+        f"environment variable (separate several with '{os.pathsep}') when starting the app."
+    )
 
 
 @dataclass(frozen=True)
@@ -307,41 +345,116 @@ def _class_names(folder: Path) -> list[str]:
     return names
 
 
+class _Scan:
+    """Bounds one folder scan by entries seen and seconds spent."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.entries, self.t0 = folder, 0, time.monotonic()
+
+    def tick(self, n: int) -> None:
+        self.entries += n
+        if self.entries > MAX_SCAN_ENTRIES:
+            raise ValueError(
+                f"{self.folder} holds more than {MAX_SCAN_ENTRIES:,} files and folders; that is not an "
+                f"image folder. Point the data folder at a folder of class folders.")
+        if time.monotonic() - self.t0 > MAX_SCAN_SECONDS:
+            raise ValueError(
+                f"Listing {self.folder} took more than {MAX_SCAN_SECONDS:.0f} s ({self.entries:,} entries "
+                f"so far); point the data folder at a smaller folder of class folders.")
+
+
+def _walk(top: Path, scan: _Scan):
+    """os.walk that never follows directory symlinks and stops at the scan's bounds.
+
+    Yields (dirpath, filenames) in torchvision ImageFolder's order (sorted walk, sorted names).
+    """
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        scan.tick(1 + len(dirnames) + len(filenames))
+        out.append((dirpath, sorted(filenames)))
+    out.sort()
+    return out
+
+
 def _enumerate(folder: Path, classes: list[str], allow_empty: bool) -> tuple[list[str], np.ndarray]:
-    """List (paths, labels) with torchvision's ImageFolder, using the given class list."""
-    from torchvision.datasets import ImageFolder
+    """List (paths, labels) like torchvision's ImageFolder, with the given class list.
 
-    class _Folder(ImageFolder):
-        # A fixed class list keeps test labels aligned with train even if test/ lacks a class.
-        def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-            return list(classes), {c: i for i, c in enumerate(classes)}
-
-    try:
-        ds = _Folder(str(folder), allow_empty=allow_empty)
-    except FileNotFoundError as e:
+    A fixed class list keeps test labels aligned with train even if test/ lacks a class. Unlike
+    ImageFolder, directory symlinks are not followed (a link loop would never end) and the scan is
+    bounded by MAX_SCAN_ENTRIES and MAX_SCAN_SECONDS.
+    """
+    scan = _Scan(folder)
+    paths: list[str] = []
+    labels: list[int] = []
+    empty = []
+    for i, c in enumerate(classes):
+        n = len(paths)
+        top = folder / c
+        if top.is_dir():
+            for dirpath, filenames in _walk(top, scan):
+                for name in filenames:
+                    if name.lower().endswith(_IMAGE_EXTENSIONS):
+                        paths.append(os.path.join(dirpath, name))
+                        labels.append(i)
+        if len(paths) == n:
+            empty.append(c)
+    if empty and not allow_empty:
         raise FileNotFoundError(
-            f"Some class folders in {folder} hold no images ({e}). Every class needs at "
-            f"least one image with one of the extensions {', '.join(_IMAGE_EXTENSIONS)}."
-        ) from e
-    paths = [p for p, _ in ds.samples]
-    labels = np.fromiter((t for _, t in ds.samples), dtype=np.int64, count=len(ds.samples))
-    return paths, labels
+            f"Some class folders in {folder} hold no images (Found no valid file for the classes "
+            f"{', '.join(sorted(empty))}). Every class needs at least one image with one of the "
+            f"extensions {', '.join(_IMAGE_EXTENSIONS)}."
+        )
+    return paths, np.asarray(labels, dtype=np.int64)
 
 
 def _fingerprint(folder: Path, classes: list[str]) -> str:
     """Hash of every image's name, size and mtime: changes whenever the files change."""
     h = hashlib.sha1()
     count = 0
+    scan = _Scan(folder)
     for c in classes:
-        for dirpath, dirnames, filenames in os.walk(folder / c, followlinks=True):
-            dirnames.sort()
+        for dirpath, filenames in _walk(folder / c, scan):
             rel = os.path.relpath(dirpath, folder)
-            for name in sorted(filenames):
+            for name in filenames:
                 if name.lower().endswith(_IMAGE_EXTENSIONS):
-                    st = os.stat(os.path.join(dirpath, name))
+                    try:
+                        st = os.stat(os.path.join(dirpath, name))
+                    except OSError:  # a dangling file symlink: the decode names it
+                        continue
                     h.update(f"{rel}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
                     count += 1
     return f"{count}-{h.hexdigest()}"
+
+
+def image_size_error(name: str, size: tuple[int, int]) -> str | None:
+    """The sentence refusing an image of ``size`` (w, h) pixels, or None when it is within the limit."""
+    w, h = size
+    if w * h <= MAX_IMAGE_PIXELS:
+        return None
+    side = int(MAX_IMAGE_PIXELS ** 0.5)
+    return (f"{name} is {w:,}x{h:,} pixels; images may have at most {side:,}x{side:,} "
+            f"({MAX_IMAGE_PIXELS / 1e6:.1f} million) pixels. Shrink it or leave it out.")
+
+
+def _to_8bit(im):
+    """16-bit and 32-bit integer or float greyscale as 8-bit "L", scaled rather than clipped.
+
+    PIL's convert("L") clips such images at 255, so a 0..65535 gradient would come out nearly all
+    white. 16-bit ("I;16*", or "I" holding values above 255) is divided by 257 (65535 -> 255); float
+    images in 0..1 are multiplied by 255, others are taken as 0..255 (or 16-bit when above 255).
+    """
+    from PIL import Image
+
+    if im.mode not in ("I", "F") and not im.mode.startswith("I;16"):
+        return im
+    a = np.asarray(im, dtype=np.float64)
+    a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(a.max()) if a.size else 0.0
+    if im.mode.startswith("I;16") or top > 255:
+        a = a / 257.0
+    elif im.mode == "F" and top <= 1.0:
+        a = a * 255.0
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
 
 
 def _decode_one(path: str, size: int, mode: str) -> np.ndarray:
@@ -350,10 +463,17 @@ def _decode_one(path: str, size: int, mode: str) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            too_big = image_size_error(f"Image {path}", im.size)  # from the header, before decoding
+            if too_big:
+                raise ValueError(too_big)
             # For JPEGs, let libjpeg decode at a reduced scale (>= size): much faster for photos.
             im.draft(mode, (size, size))
-            im = im.convert(mode)
+            im = _to_8bit(im).convert(mode)
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"Image {path} is too large to decode safely ({e}); shrink it or leave it out.") from e
     except (OSError, ValueError) as e:
+        if isinstance(e, ValueError) and str(e).startswith(f"Image {path} is "):
+            raise
         raise ValueError(f"Could not read image {path} ({e}); remove or replace the file.") from e
     w, h = im.size
     if w != h:  # crop rather than stretch, so objects keep their proportions
@@ -382,7 +502,7 @@ def _decode_images(paths: list[str], size: int, channels: int) -> np.ndarray:
     try:
         with Image.open(paths[0]) as im:  # reads the header only
             pixels = im.size[0] * im.size[1]
-    except OSError:
+    except Exception:  # unreadable or a decompression bomb
         pixels = 0  # the decode below reports the unreadable file properly
     workers = min(8, os.cpu_count() or 1) if pixels >= _THREADED_MIN_PIXELS else 1
     if workers == 1:
@@ -399,24 +519,23 @@ def _decode_images(paths: list[str], size: int, channels: int) -> np.ndarray:
 
 
 def _cache_dirs(folder: Path) -> list[Path]:
-    """Where cache files may live, in order of preference."""
+    """Where cache files live: $IMBAGAN_CACHE, else ~/.cache/imbagan; never inside a data folder.
+
+    A data folder may belong to someone else (the app lets anyone pick one), so nothing is written there.
+    """
     explicit = os.environ.get(CACHE_ENV)
     if explicit:
-        # An explicit setting wins, so users can keep caches out of their data folders.
         return [Path(os.path.expanduser(explicit))]
-    return [folder, Path.home() / ".cache" / "imbagan"]
+    return [Path.home() / ".cache" / "imbagan"]
 
 
-def _cache_name(folder: Path, in_data_folder: bool, key: dict) -> str:
+def _cache_name(folder: Path, key: dict) -> str:
     digest = hashlib.sha1(
         json.dumps({k: key[k] for k in ("folder", "split", "size", "channels")}).encode()
     ).hexdigest()[:12]
-    stem = f"{key['size']}px-{key['channels']}ch-{digest}.npz"
-    if in_data_folder:  # hidden; ImageFolder ignores plain files next to class folders anyway
-        return f".imbagan-cache-{stem}"
     # Readable in a shared cache folder: e.g. CIFAR-10-images_train-32px-3ch-<hash>.npz
     slug = "_".join(part for part in folder.parts[-2:] if part not in ("/", ""))
-    return f"{slug}-{stem}"
+    return f"{slug}-{key['size']}px-{key['channels']}ch-{digest}.npz"
 
 
 def _read_cache(path: Path, key: dict) -> ImageSet | None:
@@ -431,26 +550,12 @@ def _read_cache(path: Path, key: dict) -> ImageSet | None:
         return None
 
 
-def _writable(folder: Path) -> bool:
-    """True when we may add files to ``folder``.
-
-    Besides os.access, honour the permission bits: root passes os.access everywhere, but a
-    folder marked read-only (e.g. a shared dataset copy) must be left alone even then.
-    """
-    try:
-        return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
-    except OSError:
-        return False
-
-
 def _write_cache(dirs: list[Path], folder: Path, key: dict, data: ImageSet) -> None:
     for d in dirs:
-        if d == folder and not _writable(d):
-            continue
         tmp = None
         try:
             d.mkdir(parents=True, exist_ok=True)
-            target = d / _cache_name(folder, d == folder, key)
+            target = d / _cache_name(folder, key)
             tmp = d / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
             with open(tmp, "wb") as f:
                 np.savez(
@@ -465,7 +570,7 @@ def _write_cache(dirs: list[Path], folder: Path, key: dict, data: ImageSet) -> N
         except OSError:
             if tmp is not None and tmp.exists():
                 tmp.unlink(missing_ok=True)
-            continue  # read-only data folder etc.: try the next place
+            continue  # a cache folder that cannot be written: try the next place
     warnings.warn(
         f"Could not write a cache for {folder} in any of {', '.join(map(str, dirs))}; "
         f"the next load will decode the images again.",
@@ -488,7 +593,7 @@ def _decode_folder_cached(
     }
     dirs = _cache_dirs(folder)
     for d in dirs:
-        hit = _read_cache(d / _cache_name(folder, d == folder, key), key)
+        hit = _read_cache(d / _cache_name(folder, key), key)
         if hit is not None:
             return hit
     paths, labels = _enumerate(folder, classes, allow_empty)

@@ -44,6 +44,7 @@ import math
 import os
 import re
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -687,8 +688,20 @@ def worker_main(run_dir: Path, cfg: EvalConfig | None, log_file: bool = True) ->
         return 0
     except (EvaluationStopped, KeyboardInterrupt):
         return 0
-    except Exception:
-        traceback.print_exc()
+    except Exception as e:
+        if not log_file:  # launched in the background: stdout is eval/log.txt
+            traceback.print_exc()
+            return 1
+        # In a terminal: one sentence; the traceback goes to eval/log.txt with the rest of the log.
+        log = Path(run_dir) / "eval" / "log.txt"
+        try:
+            with open(log, "a") as f:
+                traceback.print_exc(file=f)
+            where = f" (the traceback is in {log})"
+        except OSError:
+            where = ""
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"error: {type(e).__name__}: {first}{where}", file=sys.stderr)
         return 1
 
 

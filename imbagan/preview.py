@@ -15,6 +15,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Sequence
@@ -26,6 +27,33 @@ from imbagan import data as datasets
 from imbagan import imbalance as imb
 from imbagan import runs
 from imbagan.config import TrainConfig
+
+# --- what the app may read, and errors as sentences ---------------------------------------------
+
+def data_root_error(cfg: TrainConfig) -> str | None:
+    """Why the app may not read the config's data folder (outside the allowed roots), or None.
+
+    Anyone who reaches the app can type a path; only the data root ($IMBAGAN_DATA, holding the uploads)
+    and $IMBAGAN_ALLOWED_ROOTS are readable. Bundled datasets (digits) need no folder.
+    """
+    if not datasets.DATASETS[cfg.dataset].needs_root:
+        return None
+    try:
+        datasets.check_allowed(cfg.data_root)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def error_sentence(e: BaseException) -> str:
+    """One sentence for the page about an unexpected failure; the traceback goes to the app's log."""
+    if isinstance(e, (ValueError, FileNotFoundError)) and str(e):
+        return str(e)
+    if isinstance(e, OSError) and e.errno:
+        where = f" ({e.filename})" if e.filename else ""
+        return f"That did not work: {os.strerror(e.errno).lower()}{where}."
+    return f"That did not work ({type(e).__name__}: {e}); the details are in the app's log."
+
 
 # --- real-image grid --------------------------------------------------------------------------
 
@@ -72,6 +100,7 @@ def class_grid(cfg: TrainConfig, per_class: int = 8) -> bytes:
 MAX_COMPRESSED = 200 * 1024 ** 2  # the zip itself (Streamlit's default upload limit too)
 MAX_UNCOMPRESSED = 500 * 1024 ** 2  # the images once extracted: guards against zip bombs
 MAX_FILES = 100_000
+MAX_IMAGE_PIXELS = datasets.MAX_IMAGE_PIXELS  # per image, read from its header (4096x4096)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 UPLOADS = "uploads"
 _TMP_PREFIX = ".tmp-"
@@ -121,6 +150,22 @@ def _is_junk(parts: list[str]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
+def _check_pixels(path: Path, shown: str) -> None:
+    """Refuse a pixel bomb from its header alone: PIL reads the size without decoding the pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            size = im.size
+    except Image.DecompressionBombError:
+        size = (10 ** 9, 1)  # PIL refuses it itself: far beyond our limit too
+    except Exception:  # not an image PIL knows; training names the file if it cannot be read
+        return
+    too_big = datasets.image_size_error(f"The zip's image {shown}", size)
+    if too_big:
+        raise ValueError(too_big)
+
+
 def _image_folder_root(folder: Path) -> Path:
     """Descend through wrapper folders (``mydata/cat/...`` zipped as ``mydata/``) to the class folders."""
     while True:
@@ -146,8 +191,29 @@ def extract_zip(src: str | os.PathLike | IO[bytes], name: str, root: str | os.Pa
     Every entry is checked before anything is written: no absolute paths, no ``..``, no symbolic links, no
     encryption, at most ``max_files`` images and ``max_uncompressed`` bytes. Only image files are written
     (other files are counted in ``skipped``). The zip is unpacked into a hidden temporary folder and moved in
-    place at the end, so a failed upload leaves nothing behind. Raises ValueError with the reason.
+    place at the end, so a failed upload leaves nothing behind. Images over ``MAX_IMAGE_PIXELS`` are refused
+    from their headers. Raises ValueError with the reason, whatever went wrong with the zip.
     """
+    try:
+        return _extract_zip(src, name, root, max_compressed, max_uncompressed, max_files)
+    except ValueError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise ValueError(f"The zip is damaged and cannot be unpacked ({e}).") from e
+    except NotImplementedError as e:  # e.g. an unsupported compression method
+        raise ValueError(f"The zip uses a feature this app cannot unpack ({e}); zip it again with "
+                         "ordinary (deflate) compression.") from e
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as e:
+        raise ValueError("The zip holds a file and a folder with the same name "
+                         f"({Path(e.filename or '?').name!r}); rename one of them.") from e
+    except RuntimeError as e:  # zipfile's "password required" and the like
+        raise ValueError(f"The zip cannot be unpacked ({e}).") from e
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise ValueError(f"The upload could not be unpacked into {uploads_root(root)}: {reason}.") from e
+
+
+def _extract_zip(src, name, root, max_compressed, max_uncompressed, max_files) -> Upload:
     if isinstance(src, (str, os.PathLike)):
         size = Path(src).stat().st_size
     else:
@@ -199,6 +265,7 @@ def extract_zip(src: str | os.PathLike | IO[bytes], name: str, root: str | os.Pa
                             raise ValueError(f"The zip's images exceed {max_uncompressed / 1024 ** 2:.0f} MB "
                                              "once extracted; refusing to go on.")
                         fout.write(chunk)
+                _check_pixels(target, "/".join(parts))
             found = _image_folder_root(tmp)
             classes = _class_folders(found)
             if len(classes) < 2:

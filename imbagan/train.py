@@ -6,9 +6,12 @@ per-step metrics as device tensors and reads them to the host once per tick.
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -28,6 +31,47 @@ from imbagan.splits import load_split
 
 class StopRequested(Exception):
     """Raised by the SIGTERM handler while the worker is not yet inside the loop."""
+
+
+# A tick whose mean loss is not finite or beyond this is a diverged run (normal GAN losses are O(1)-O(100)).
+DIVERGED_LOSS = 1e6
+
+
+class Diverged(RuntimeError):
+    """The losses blew up; the run stops with its last good checkpoint (saved only after a good tick)."""
+
+
+def check_losses(values: dict, step: int, lr: float) -> None:
+    """Raise Diverged if a tick's loss means (already on the host) are not finite or explode."""
+    for k, v in values.items():
+        if "loss" in k and isinstance(v, float) and not (math.isfinite(v) and abs(v) <= DIVERGED_LOSS):
+            raise Diverged(f"diverged at step {step} ({k} {v:.3g}); the last good checkpoint is kept. "
+                           f"Try a lower learning rate than {lr:g}.")
+
+
+def drop_metrics_after(d: Path, step: int) -> int:
+    """On resume: keep metrics.jsonl's records up to the checkpoint's step, so curves do not zigzag.
+
+    Returns how many records were dropped; the file is rewritten atomically.
+    """
+    path = d / "metrics.jsonl"
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return 0
+    keep = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a line half-written when the worker died
+        if isinstance(rec, dict) and isinstance(rec.get("step"), (int, float)) and rec["step"] <= step:
+            keep.append(line if line.endswith("\n") else line + "\n")
+    if len(keep) != len(lines):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(keep))
+        os.replace(tmp, path)
+    return len(lines) - len(keep)
 
 
 class StopFlag:
@@ -63,8 +107,15 @@ def save_checkpoint(path: Path, method, step: int, pretrained: bool, gen: torch.
     if gen.device.type == "cuda":  # dropout draws from the device's global generator
         state["cuda_rng"] = torch.cuda.get_rng_state(gen.device)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)  # the previous checkpoint stays whole
+        # torch.save reports a full disk as a RuntimeError ("file write failed"): say what it is.
+        if isinstance(e, RuntimeError) and runs.disk_full(path.parent):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+        raise
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -159,6 +210,8 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
         log(f"resumed from step {step}")
     elif resume:
         log("no checkpoint yet: starting from the beginning")
+    if resume and (dropped := drop_metrics_after(d, step)):
+        log(f"dropped {dropped} metric record(s) logged after the checkpoint")
     status.update(step=step, total=total, counts=data.counts, classes=list(data.class_names),
                   classes_modeled=list(method.classes_modeled), pretrain_steps=pre,
                   phase="pretrain" if step < pre else "adversarial")
@@ -178,6 +231,7 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
                "steps_per_s": rate, "img_per_s": rate * cfg.batch_size}
         metrics_f.write(json.dumps(rec) + "\n")
         metrics_f.flush()
+        check_losses(values, step, cfg.lr)  # before this step's checkpoint: the last one stays good
         status.update(step=step, phase=phase, steps_per_s=rate, img_per_s=rate * cfg.batch_size, eta_s=eta,
                       stage_eta_s=stage_eta)
 
@@ -224,9 +278,14 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     return state
 
 
-def worker_main(d: Path, resume: bool = False) -> int:
-    """Entry point of the background process: signals, status, errors written where the page reads them."""
+def worker_main(d: Path, resume: bool = False, foreground: bool = False) -> int:
+    """Entry point of the background process: signals, status, errors written where the page reads them.
+
+    The run's lock is taken first: a second worker on the same run exits with one line (RunBusy).
+    ``foreground``: the CLI's own `train`; an error is one line on stderr, its traceback goes to log.txt.
+    """
     d = Path(d)
+    runs.hold_run_lock(d)
     status = runs.StatusWriter(d)
     flag = StopFlag()
 
@@ -235,10 +294,10 @@ def worker_main(d: Path, resume: bool = False) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    status.update(state="running", pid=os.getpid(), error=None)
-    status.start_heartbeat()
     state = "running"
     try:
+        status.update(state="running", pid=os.getpid(), error=None)
+        status.start_heartbeat()
         state = train(d, resume=resume, should_stop=flag, status=status)
         flag.in_loop = False
         cfg = TrainConfig.load(d / "config.json")
@@ -256,9 +315,17 @@ def worker_main(d: Path, resume: bool = False) -> int:
             status.update(state="stopped")
         return 0
     except Exception as e:  # the page shows this sentence and the log's tail
-        traceback.print_exc()
-        msg = str(e) or type(e).__name__
-        status.update(state="failed", error=f"{type(e).__name__}: {msg}")
+        error = str(e) if isinstance(e, Diverged) else runs.error_text(e)
+        status.update(state="failed", error=error)  # first: printing may fail too on a full disk
+        try:
+            if foreground:
+                with open(d / "log.txt", "a") as f:
+                    traceback.print_exc(file=f)
+                print(f"error: {error} (the traceback is in {d / 'log.txt'})", file=sys.stderr)
+            else:
+                traceback.print_exc()  # stdout is the run's log.txt
+        except OSError:
+            pass
         return 1
     finally:
         status.close()

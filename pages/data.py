@@ -6,6 +6,8 @@ data fields: dataset, data_root, image_size, channels, imbalance, ir, drop, mino
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from imbagan import preview as pv
@@ -13,6 +15,8 @@ from imbagan.config import TrainConfig
 from imbagan.imbalance import imbalance_ratio
 from imbagan.imbalance import minority_classes
 from ui import charts, widgets
+
+log = logging.getLogger("imbagan.pages.data")
 
 st.title("Data and imbalance")
 st.markdown("Choose a dataset, make it imbalanced on purpose, and look at what a GAN would have to work "
@@ -47,6 +51,9 @@ with st.expander("Your own images: upload a .zip of class folders", expanded=Fal
             u = pv.extract_zip(up, up.name)
         except ValueError as e:
             st.error(str(e))
+        except Exception as e:  # extract_zip turns zip trouble into ValueError; anything else, one line too
+            log.exception("upload of %s failed", up.name)
+            st.error(pv.error_sentence(e))
         else:
             _use_folder(str(u.path))
             st.success(f"Extracted {u.images:,} images in {len(u.classes)} classes ({', '.join(u.classes)}) "
@@ -63,7 +70,8 @@ with left:
     fields = widgets.data_widgets("data", defaults=st.session_state.get("data_page.last"))
     per_class = st.slider("Images per class in the grid", 4, 16, 8, key="data.per_class")
 cfg, error = widgets.build_config(fields)
-if cfg is not None:
+error = error or pv.data_root_error(cfg)
+if cfg is not None and not error:
     st.session_state["data_page.last"] = pv.data_fields(cfg)
 
 with right:
@@ -75,6 +83,10 @@ with right:
         ir = imbalance_ratio(after)
     except (ValueError, FileNotFoundError) as e:
         st.error(widgets.page_error(e))
+        st.stop()
+    except Exception as e:  # e.g. a folder we may not read: one sentence here, the traceback in the log
+        log.exception("preview failed")
+        st.error(pv.error_sentence(e))
         st.stop()
     kept = [n for n in after if n > 0]
     m1, m2, m3, m4 = st.columns(4)
@@ -94,6 +106,9 @@ try:
     png = _grid(pv.data_fields(cfg), per_class)
 except (ValueError, FileNotFoundError) as e:
     st.error(widgets.page_error(e))
+except Exception as e:
+    log.exception("real-image grid failed")
+    st.error(pv.error_sentence(e))
 else:
     st.image(png, caption=f"{per_class} training images per class after the imbalance, picked at random; the "
              "count is in brackets, and ★ rows are minority classes (fewer than half the largest class's images). "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from imbagan import preview as pv
 from imbagan import runs
 from ui import charts, live, widgets
 
@@ -47,7 +48,9 @@ with st.expander("New run", expanded=st.session_state["train_form_default"], key
         st.markdown("**Method**")
         fields.update(widgets.method_widgets("train", defaults))
     cfg, error = widgets.build_config(fields)
+    error = error or pv.data_root_error(cfg)  # the app reads only its allowed data folders
     if error:
+        cfg = None
         st.error(error)
     else:
         try:

@@ -234,13 +234,15 @@ def test_imagefolder_second_load_hits_the_cache(
         load("imagefolder", "train", root=tmp_path / "imgs")
 
 
-def test_cache_goes_next_to_the_data_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_never_goes_into_the_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app lets anyone pick a data folder: a preview must not write into a folder that is not theirs.
     monkeypatch.delenv(data.CACHE_ENV)
     folder = tmp_path / "flat"
     write_folder(folder, per_class=5)
+    before = sorted(p.name for p in folder.rglob("*"))
     first = load("imagefolder", "train", root=folder)
-    assert len(list(folder.glob(".imbagan-cache-*.npz"))) == 1
-    # The cache file must not turn into a class, and must be used the second time.
+    assert sorted(p.name for p in folder.rglob("*")) == before
+    assert len(list((tmp_path / "home" / ".cache" / "imbagan").glob("*.npz"))) == 1
     monkeypatch.setattr(data, "_decode_images", lambda *a, **k: pytest.fail("decoded again"))
     second = load("imagefolder", "train", root=folder)
     assert second.classes == ("cat", "dog", "eel")

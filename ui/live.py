@@ -12,7 +12,7 @@ from ui import charts
 from ui.labels import label
 
 REFRESH_S = 2.0
-STATE_ICON = {"queued": "⏳", "running": "🟢", "done": "✅", "failed": "❌", "stopped": "⏹️"}
+STATE_ICON = {"queued": "⏳", "running": "🟢", "done": "✅", "failed": "❌", "stopped": "⏹️", "unreadable": "⚠️"}
 
 
 def selected_run(options: list[str]) -> str | None:
@@ -137,6 +137,9 @@ def run_panel(run_id: str) -> None:
             except ValueError as e:
                 st.error(str(e))
             st.rerun()
+        if r.state == runs.UNREADABLE:
+            st.error(f"This run's files cannot be read: {s.get('error')}. Other runs are not affected.")
+            return
         if r.state == "failed":
             st.error(f"This run failed: {s.get('error') or 'no reason recorded'}")
             st.code(runs.log_tail(r.dir) or "(the log is empty)", language=None)
