@@ -59,6 +59,12 @@ class Generator(nn.Module):
         layers += [bn(c_in), nn.ReLU(inplace=True), nn.Conv2d(c_in, img_shape[0], 3, 1, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
         init_weights(self)
+        if norm == "none":
+            # Without normalisation DCGAN's N(0, 0.02) shrinks the signal layer by layer (the autoencoder
+            # then barely trains); Glorot's scale keeps it, as IBM/BAGAN's glorot_normal does.
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    nn.init.xavier_normal_(m.weight)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.body(self.fc(z).view(-1, self.c0, self.base, self.base))

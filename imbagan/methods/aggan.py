@@ -20,7 +20,9 @@ F = F_q + γ F_d with F_q = E[sigmoid(D(G(z)))] and F_d = -log ||∇_D L_D||. Th
 ``fitness_score`` uses D's fake loss as F_q and +log for F_d; we follow E-GAN's published forms.
 
 Where the paper is silent: the "choice function" of §4.1 always picks g as the parent (as the
-official code does); every fitness is measured on the iteration's own noise and real batch (as the
+official code does); each offspring starts from G (§3.1's three children of one parent; the
+official loop leaves its reload commented out, so there each offspring continues from the previous
+one); every fitness is measured on the iteration's own noise and real batch (as the
 official code does); and g_b's fitness is re-measured each iteration against the current D
 before eq. (3) compares it, because a fitness is only meaningful relative to its environment.
 """
