@@ -254,22 +254,3 @@ def test_train_page_applies_the_acgan_preset(tmp_path, monkeypatch):
     assert at.selectbox(key=f"train.acgan.adv_loss.{preset['adv_loss']!r}").value == "ls"
     assert at.number_input(key=f"train.acgan.lambda_cls.{preset['lambda_cls']!r}").value == preset["lambda_cls"]
 
-
-def test_bagan_trunk_is_the_official_encoder():
-    """IBM/BAGAN _build_common_encoder: 3x3 convs, strides 2, 1, 2, 1 (then 2, 1 pairs down to the generator's
-    base side), widths 32-64-128-256 at width 64, LeakyReLU(0.3) and Dropout(0.3) after each; E and D share it."""
-    from imbagan.methods.bagan import BaganTrunk
-
-    t = BaganTrunk((1, 16, 16), 64)
-    convs = [m for m in t.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.out_channels, c.kernel_size, c.stride[0]) for c in convs] == [
-        (32, (3, 3), 2), (64, (3, 3), 1), (128, (3, 3), 2), (256, (3, 3), 1)]
-    assert all(m.negative_slope == 0.3 for m in t.modules() if isinstance(m, torch.nn.LeakyReLU))
-    assert [m.p for m in t.modules() if isinstance(m, torch.nn.Dropout)] == [0.3] * 4
-    assert t.out_dim == 256 * 4 * 4
-    assert len([m for m in BaganTrunk((1, 64, 64), 64).modules() if isinstance(m, torch.nn.Conv2d)]) == 6  # 16 -> 8
-    m = BAGAN(tiny_config(method="bagan"), make_data())
-    assert type(m.E.trunk) is type(m.D.trunk) is BaganTrunk
-    m.finish_pretrain()
-    for p, q in zip(m.D.trunk.parameters(), m.E.trunk.parameters()):  # D_e <- E (§4b)
-        assert torch.equal(p, q)

@@ -7,71 +7,33 @@ Three stages (BAGAN §4, Fig. 3):
   c) adversarial training: D minimises sparse categorical cross-entropy on batches where 1/(n+1)
      of the images are fake (labels uniform over classes), G makes D assign its images the class asked.
 
-Networks as in the official code (IBM/BAGAN balancing_gan.py): G has no batch norm (``build_generator``;
-we keep our transposed-convolution blocks, its dense + upsampling + 5x5 layers cost ~50x more on a
-CPU), and E and D share the official trunk (``_build_common_encoder``, ``BaganTrunk`` below). Label
-handling, the fake fraction, the optimiser (Adam lr 5e-5, beta1 0.5), the latent sampling
+Against the official code (IBM/BAGAN balancing_gan.py): G has no batch norm, as its ``build_generator``
+(we keep our transposed-convolution blocks; its dense + upsampling + 5x5 layers cost ~50x more on a
+CPU). Label handling (real labels as given, fake labels uniform, target n for fakes, G's target the
+class asked), the fake fraction (``fake_size = ceil(batch / nclasses)`` added to a full real batch,
+i.e. 1/(n+1)), the optimiser (Adam lr 5e-5, beta1 0.5), the latent sampling
 (``np.random.multivariate_normal`` of the class means and ``np.cov`` covariances) and D_e <- E follow
-the same file; its autoencoder trains as many epochs as the GAN, ours ``ae_steps``.
+the same file. Kept different, by measurement: E and D use our 4x4 stride-2 trunk with Dropout(0.3),
+not the official 3x3 strides-2,1,2,1 trunk with LeakyReLU(0.3): on digits at the default budget the
+official trunk gave class accuracy 0.69 (ours 0.85) at the same SSIM diversity. The official
+autoencoder trains as many epochs as the GAN; ours ``ae_steps``.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from imbagan import losses
 from imbagan.batches import DeviceData
 from imbagan.methods.base import Method
-from imbagan.nets import SIZES, Generator, adam, init_weights
+from imbagan.nets import Discriminator, Encoder, Generator, adam
 
 # The official code's shared encoder/discriminator trunk has Dropout(0.3) after every convolution;
 # without it D here stopped labelling fakes as fake and G collapsed within each class.
 TRUNK_DROPOUT = 0.3
 
-
-class BaganTrunk(nn.Module):
-    """The shared first layers of E and D as in IBM/BAGAN balancing_gan.py ``_build_common_encoder``:
-    3x3 convolutions with strides 2, 1, 2, 1 and widths w/2, w, 2w, 4w (32 to 256 at the default w = 64),
-    then (stride 2, stride 1) pairs at 4w until the side is at most the generator's base side (8, or
-    7 at 28 px); each followed by LeakyReLU(0.3) (Keras' default slope) and Dropout(0.3)."""
-
-    def __init__(self, img_shape: tuple[int, int, int], width: int = 64, dropout: float = TRUNK_DROPOUT):
-        super().__init__()
-        c, side = img_shape[0], img_shape[1]
-        if side not in SIZES:
-            raise ValueError(f"Images must be square with side 16, 28, 32 or 64 (got {side}).")
-        min_res = side
-        while min_res > 8:  # bagan_train.py: min_latent_res
-            min_res //= 2
-        plan = [(max(width // 2, 1), 2), (width, 1), (2 * width, 2), (4 * width, 1)]
-        res = -(-side // 4)
-        while res > min_res:
-            plan += [(4 * width, 2), (4 * width, 1)]
-            res = -(-res // 2)
-        layers: list[nn.Module] = []
-        for c_out, stride in plan:
-            layers += [nn.Conv2d(c, c_out, 3, stride, 1), nn.LeakyReLU(0.3, inplace=True), nn.Dropout(dropout)]
-            c = c_out
-        self.body = nn.Sequential(*layers, nn.Flatten())
-        self.out_dim = c * res * res
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-
-class TrunkHead(nn.Module):
-    """BaganTrunk then one dense layer: the encoder (to the latent code) or D (to n + 1 logits)."""
-
-    def __init__(self, img_shape: tuple[int, int, int], out_dim: int, width: int):
-        super().__init__()
-        self.trunk = BaganTrunk(img_shape, width)
-        self.head = nn.Linear(self.trunk.out_dim, out_dim)
-        init_weights(self)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.trunk(x))
 
 
 def fit_class_gaussians(codes: Tensor, labels: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
@@ -119,14 +81,14 @@ class BAGAN(Method):
         self.classes_modeled = tuple(range(n))
         self.fake_label = n
         # The decoder Δ *is* G: same module, so "G initialised from Δ" needs no copy (BAGAN §4b).
-        self.E = TrunkHead(data.img_shape, cfg.latent_dim, cfg.width).to(dev)
+        self.E = Encoder(data.img_shape, cfg.latent_dim, cfg.width, dropout=TRUNK_DROPOUT).to(dev)
         # No batch norm in G, as in the official generator (IBM/BAGAN balancing_gan.py, build_generator).
         # With it, D's batches carry only n_fake ≈ batch/(n+1) fakes (6 of 64 on ten classes) while G's
         # own batches hold 64, so G was normalised by different statistics in each update and by running
         # averages of both when sampling; its rows collapsed to near-identical images (issue 9).
         self.G = Generator(cfg.latent_dim, data.img_shape, cfg.width, norm="none").to(dev)
         # D = D_e (same trunk as E) + D_d, a dense layer over n classes + fake (Fig. 1b).
-        self.D = TrunkHead(data.img_shape, n + 1, cfg.width).to(dev)
+        self.D = Discriminator(data.img_shape, n + 1, cfg.width, dropout=TRUNK_DROPOUT).to(dev)
         self.opt_ae = adam(list(self.E.parameters()) + list(self.G.parameters()), cfg)
         self.opt_g = adam(self.G.parameters(), cfg)
         self.opt_d = adam(self.D.parameters(), cfg)
