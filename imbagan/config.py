@@ -15,10 +15,14 @@ from typing import Any
 
 ADV_LOSSES = ("bce", "ls", "wgan-gp")
 ACGAN_VARIANTS = ("original", "modified")
-CAGAN_D_NORMS = ("none", "batch")
+CAGAN_D_NORMS = ("none", "batch", "instance")
+CAGAN_REGS = ("zero-gp", "wgan-gp", "none")
+BAGAN_GP_VARIANTS = ("official", "wgan")
+AGGAN_SAMPLE_FROM = ("g", "g_b")
 # The string choices of a config, for the CLI's and the app's selectors.
 CHOICES = {"adv_loss": ADV_LOSSES, "acgan_variant": ACGAN_VARIANTS, "cagan_d_norm": CAGAN_D_NORMS,
-           "device": ("auto", "cpu", "cuda", "mps")}
+           "device": ("auto", "cpu", "cuda", "mps"), "cagan_reg": CAGAN_REGS,
+           "bagan_gp_variant": BAGAN_GP_VARIANTS, "aggan_sample_from": AGGAN_SAMPLE_FROM}
 
 
 def documented(default: Any, help: str) -> Any:
@@ -60,7 +64,17 @@ class TrainConfig:
     aggan_alpha: float = documented(0.99, "AGGAN §3.2: temperature decay per iteration")
     aggan_gamma: float = documented(0.2, "AGGAN fitness: weight of diversity (official code)")
     cagan_mix_start: float = documented(0.5, "CAGAN §4: fraction of training after which mixed batches start")
-    cagan_d_norm: str = documented("none", "CAGAN: normalisation in D: none | batch")
+    # Batch norm by default: mixed batches (§4) act only through batch statistics, and the paper's
+    # imbalanced experiment (§6.3) uses batch norm in D; instance norm is §5's and the official code's.
+    cagan_d_norm: str = documented("batch", "CAGAN: normalisation in D: batch (§6.3) | instance (§5) | none")
+    cagan_reg: str = documented("zero-gp", "CAGAN: D regulariser: zero-gp (official code: ||grad||^2 of each "
+                                           "image's own-label logit) | wgan-gp (on real-fake interpolates) | none")
+    cagan_reg_weight: float = documented(1.0, "CAGAN: weight of the zero-centred penalty (official code: 1)")
+    bagan_gp_variant: str = documented("official", "bagan_gp: official (GH920 code: N(0, I) through the embedding, "
+                                                   "BCE + wrong-label + GP, MAE autoencoder) | wgan (fitted class "
+                                                   "Gaussians, D from the encoder, conditional WGAN-GP)")
+    aggan_sample_from: str = documented("g", "aggan: draw samples from g (the evolving generator, as the official "
+                                             "code) | g_b (the best-so-far generator of §4.1's proof)")
     # --- loop -------------------------------------------------------------
     tick_every: int = documented(25, "steps between metric reads (one host sync per tick)")
     sample_every: int = documented(100, "steps between sample grids")
@@ -107,6 +121,12 @@ class TrainConfig:
             bad(f"cagan_mix_start is a fraction of training, in [0, 1] (got {self.cagan_mix_start}).")
         if self.cagan_d_norm not in CAGAN_D_NORMS:
             bad(f"cagan_d_norm must be one of {', '.join(CAGAN_D_NORMS)} (got {self.cagan_d_norm!r}).")
+        for name, allowed in (("cagan_reg", CAGAN_REGS), ("bagan_gp_variant", BAGAN_GP_VARIANTS),
+                              ("aggan_sample_from", AGGAN_SAMPLE_FROM)):
+            if getattr(self, name) not in allowed:
+                bad(f"{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r}).")
+        if self.cagan_reg_weight < 0:
+            bad("cagan_reg_weight cannot be negative.")
         if self.channels not in (None, 1, 3):
             bad(f"channels must be 1 (grey) or 3 (RGB) (got {self.channels}).")
         if self.image_size is not None and self.image_size not in (16, 28, 32, 64):

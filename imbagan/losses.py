@@ -67,6 +67,18 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 
+def zero_centered_gp(scores: Tensor, inputs: Tensor) -> Tensor:
+    """E[||grad_x s(x)||_2^2]: a zero-centred gradient penalty on the images themselves (R1 on reals,
+    Mescheder et al. 2018; on reals and fakes alike in CAGAN's official code, jeongik-jo/CAGAN-MNIST Train.py).
+
+    ``scores`` (N,) must come from ``inputs`` (N, ...) with ``inputs.requires_grad``; the gradient of their
+    sum is taken, so with batch-independent D each image's gradient is that of its own score. The graph
+    is kept so the penalty can be back-propagated into D's weights.
+    """
+    (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
 # --- Choice of adversarial loss by name (used by ACGAN, CAGAN) -----------------------------
 D_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"bce": bce_d, "ls": ls_d, "wgan-gp": wgan_d}
 G_LOSSES: dict[str, Callable[[Tensor], Tensor]] = {"bce": nonsat_g, "ls": ls_g, "wgan-gp": wgan_g}

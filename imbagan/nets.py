@@ -29,16 +29,23 @@ def init_weights(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.InstanceNorm2d)) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
 
 class Generator(nn.Module):
-    """z (N, latent_dim) -> image (N, C, H, W) in [-1, 1]. Batch norm + ReLU, tanh output."""
+    """z (N, latent_dim) -> image (N, C, H, W) in [-1, 1]. Batch norm + ReLU, tanh output.
 
-    def __init__(self, latent_dim: int, img_shape: tuple[int, int, int], width: int = 64):
+    ``norm="none"`` drops the batch norm (IBM/BAGAN balancing_gan.py's generator has none): each
+    image then depends on its own latent only, not on the other images of its batch.
+    """
+
+    def __init__(self, latent_dim: int, img_shape: tuple[int, int, int], width: int = 64, norm: str = "batch"):
         super().__init__()
+        if norm not in ("batch", "none"):
+            raise ValueError(f"norm must be 'batch' or 'none' (got {norm!r}).")
+        bn = (lambda c: nn.BatchNorm2d(c)) if norm == "batch" else (lambda c: nn.Identity())
         self.latent_dim, self.img_shape = latent_dim, tuple(img_shape)
         base, chans = _plan(img_shape, width)
         chans = chans[::-1]  # widest first
@@ -47,11 +54,17 @@ class Generator(nn.Module):
         layers: list[nn.Module] = []
         c_in = chans[0]
         for c_out in chans[1:] + [chans[-1]]:
-            layers += [nn.BatchNorm2d(c_in), nn.ReLU(inplace=True), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)]
+            layers += [bn(c_in), nn.ReLU(inplace=True), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)]
             c_in = c_out
-        layers += [nn.BatchNorm2d(c_in), nn.ReLU(inplace=True), nn.Conv2d(c_in, img_shape[0], 3, 1, 1), nn.Tanh()]
+        layers += [bn(c_in), nn.ReLU(inplace=True), nn.Conv2d(c_in, img_shape[0], 3, 1, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
         init_weights(self)
+        if norm == "none":
+            # Without normalisation DCGAN's N(0, 0.02) shrinks the signal layer by layer (the autoencoder
+            # then barely trains); Glorot's scale keeps it, as IBM/BAGAN's glorot_normal does.
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    nn.init.xavier_normal_(m.weight)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.body(self.fc(z).view(-1, self.c0, self.base, self.base))
@@ -62,8 +75,8 @@ class ConvTrunk(nn.Module):
 
     def __init__(self, img_shape: tuple[int, int, int], width: int = 64, norm: str = "none", dropout: float = 0.0):
         super().__init__()
-        if norm not in ("none", "batch"):
-            raise ValueError(f"norm must be 'none' or 'batch' (got {norm!r}).")
+        if norm not in ("none", "batch", "instance"):
+            raise ValueError(f"norm must be 'none', 'batch' or 'instance' (got {norm!r}).")
         base, chans = _plan(img_shape, width)
         layers: list[nn.Module] = []
         c_in = img_shape[0]
@@ -72,6 +85,9 @@ class ConvTrunk(nn.Module):
             # DCGAN: no normalisation on the first layer; WGAN-GP critics take none at all.
             if norm == "batch" and i > 0:
                 layers.append(nn.BatchNorm2d(c_out))
+            elif norm == "instance" and i > 0:
+                # Per image and channel, with a learned scale and shift (CAGAN-MNIST Layers.NormLayer).
+                layers.append(nn.InstanceNorm2d(c_out, affine=True))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))

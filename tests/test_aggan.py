@@ -1,5 +1,5 @@
 """AGGAN: a few steps at 16x16 (binary and multi-class), the Metropolis rule, the annealing
-schedule, and g_b as the generator that ``generate`` draws from."""
+schedule, G as the generator that ``generate`` draws from (official code), g_b on request (§4.1)."""
 
 from __future__ import annotations
 
@@ -120,8 +120,8 @@ def test_metropolis_in_the_method():
     assert all(m.train_step()["accepted"].item() == 1.0 for _ in range(4))
 
 
-def test_generate_draws_from_g_b():
-    m = make()
+def test_generate_draws_from_g_b_on_request():
+    m = make(aggan_sample_from="g_b")
     for _ in range(3):
         m.train_step()
     y = torch.tensor([0, 1, 2, 0])
@@ -139,3 +139,36 @@ def test_generate_draws_from_g_b():
         for p in m.G_b.parameters():
             p.add_(0.1)
     assert not torch.equal(m.generate(y, noise), before)
+
+
+def test_generate_draws_from_g_by_default():
+    """HIC-SYSU/AGGAN main.py samples netG; g_b exists only for §4.1's proof."""
+    m = make()
+    assert m.cfg.aggan_sample_from == "g"
+    for _ in range(3):
+        m.train_step()
+    y = torch.tensor([0, 1, 2, 0])
+    noise = torch.randn(4, m.noise_dim)
+    before = m.generate(y, noise)
+    m.G.eval()
+    expected = m.G(torch.cat([noise, torch.nn.functional.one_hot(y, 3).float()], 1)).detach()
+    m.G.train()
+    assert torch.equal(before, expected)
+    assert m.G.training  # generate() left G as it found it
+    with torch.no_grad():  # changing g_b leaves the samples alone
+        for p in m.G_b.parameters():
+            p.add_(0.1)
+    assert torch.equal(m.generate(y, noise), before)
+
+
+def test_least_squares_mutation_is_the_official_mse_without_a_half():
+    """main.py: ls_loss = nn.MSELoss() on D's sigmoid output against 1, plus the class loss."""
+    m = make()
+    adv = torch.tensor([0.0, 2.0, -1.0])
+    cls = torch.zeros(3, 3)
+    y = torch.tensor([0, 1, 2])
+    p = torch.sigmoid(adv)
+    expected = ((p - 1) ** 2).mean() + math.log(3)  # uniform class logits: cross-entropy log 3
+    assert m._g_loss(2, adv, cls, y).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert ((1 - 0.5) ** 2 + (1 - 1 / (1 + math.exp(-2))) ** 2 + (1 - 1 / (1 + math.exp(1))) ** 2) / 3 == \
+        pytest.approx(((p - 1) ** 2).mean().item(), rel=1e-6)

@@ -15,6 +15,7 @@ from tests.paper_defaults import assert_cli_and_app_apply
 
 
 def _trained(steps: int = 2, channels: int = 1, **kw) -> BAGAN_GP:
+    kw.setdefault("bagan_gp_variant", "wgan")  # these tests pin the "wgan" variant
     m = BAGAN_GP(tiny_config(method="bagan_gp", n_critic=2, **kw), make_data(num_classes=3, size=16, channels=channels))
     for _ in range(m.pretrain_steps):
         out = m.pretrain_step()
@@ -54,7 +55,7 @@ def test_pretraining_separates_class_means_and_seeds_the_critic():
     x = np.clip(y[:, None, None, None] * 110 + 15 + rng.integers(0, 20, (30, 1, 16, 16)), 0, 255).astype(np.uint8)
     data = DeviceData(x, y, ("a", "b", "c"), torch.device("cpu"), torch.Generator().manual_seed(0))
     torch.manual_seed(0)
-    m = BAGAN_GP(tiny_config(method="bagan_gp", ae_steps=60, lr=2e-3), data)
+    m = BAGAN_GP(tiny_config(method="bagan_gp", ae_steps=60, lr=2e-3, bagan_gp_variant="wgan"), data)
     first = m.pretrain_step()["ae_loss"].item()
     for _ in range(m.pretrain_steps - 1):
         last = m.pretrain_step()["ae_loss"].item()

@@ -104,6 +104,8 @@ def test_unknown_method_is_refused_with_the_choices():
 
 def test_field_when_hides_fields_that_do_not_apply():
     card = catalog.card("cagan")
-    assert not card.applies("gp_weight", {"adv_loss": "ls"})
-    assert card.applies("gp_weight", {"adv_loss": "wgan-gp"})
+    # CAGAN's WGAN-GP penalty weight matters only with that regulariser (the default is the zero-centred one).
+    assert not card.applies("gp_weight", {"adv_loss": "ls", "cagan_reg": "zero-gp"})
+    assert card.applies("gp_weight", {"adv_loss": "ls", "cagan_reg": "wgan-gp"})
+    assert card.applies("cagan_reg_weight", {"cagan_reg": "zero-gp"})
     assert card.applies("cagan_mix_start", {"adv_loss": "ls"})

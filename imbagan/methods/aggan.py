@@ -11,15 +11,18 @@ class-conditional generator G the *individual*. Every iteration
   2. the Metropolis criterion (§3.2, eq. (2)) decides whether g_cbest replaces G: always when it is
      fitter, with probability exp(-Δ/T) when it is worse by Δ; T <- α T every iteration;
   3. g_b, the best generator so far, is replaced by g_cbest when g_cbest is fitter (eq. (3)).
-``generate()`` draws from g_b: the paper keeps g_b as the result of training (§4.1), so the sample
-grids written during training show g_b, not the generator currently being evolved.
+``generate()`` draws from G, the generator being evolved, as the official code does (HIC-SYSU/AGGAN
+main.py samples and saves netG; it keeps no g_b). §4.1 adds g_b only as a device for its convergence
+proof, "without changing the training mechanism"; ``aggan_sample_from="g_b"`` draws from it instead.
 
 Fitness (E-GAN, Wang et al. 2019, eqs. (6)-(8); the official AGGAN code uses the same evaluation):
 F = F_q + γ F_d with F_q = E[sigmoid(D(G(z)))] and F_d = -log ||∇_D L_D||. The official code's
 ``fitness_score`` uses D's fake loss as F_q and +log for F_d; we follow E-GAN's published forms.
 
 Where the paper is silent: the "choice function" of §4.1 always picks g as the parent (as the
-official code does); every fitness is measured on the iteration's own noise and real batch (as the
+official code does); each offspring starts from G (§3.1's three children of one parent; the
+official loop leaves its reload commented out, so there each offspring continues from the previous
+one); every fitness is measured on the iteration's own noise and real batch (as the
 official code does); and g_b's fitness is re-measured each iteration against the current D
 before eq. (3) compares it, because a fitness is only meaningful relative to its environment.
 """
@@ -93,7 +96,7 @@ class AGGAN(Method):
     taxonomy = "Image level · inter-class, binary (AGGAN §5)"
     summary = ("Offspring generators from three losses, kept by E-GAN fitness and accepted by a Metropolis "
                "rule with an annealed temperature.")
-    fields = ("aggan_t0", "aggan_alpha", "aggan_gamma")
+    fields = ("aggan_t0", "aggan_alpha", "aggan_gamma", "aggan_sample_from")
     demo = {"shows": "AGGAN on two digits, 1 against 0 at IR 10 (AGGAN §5's binary setting): three offspring "
                      "of the generator compete every step and simulated annealing decides which one survives.",
             "config": {"method": "aggan", "dataset": "digits", "imbalance": "binary", "majority": 1, "minority": (0,),
@@ -101,7 +104,7 @@ class AGGAN(Method):
     # Offspring and their optimisers are overwritten from G at the start of every iteration,
     # so G, its Adam state, g_b and the annealing clock are all a resume needs.
     state_attrs = ("G", "D", "G_b", "opt_g", "opt_d", "fit_b", "iteration")
-    eval_modules = ("G_b",)
+    eval_modules = ("G",)  # set per run from cfg.aggan_sample_from
 
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data
@@ -125,6 +128,8 @@ class AGGAN(Method):
         copy_module(self.G_b, self.G)
         self.fit_b = -math.inf
         self.iteration = 0
+        self.sample_from = "G_b" if cfg.aggan_sample_from == "g_b" else "G"
+        self.eval_modules = (self.sample_from,)
         self._d_params = list(self.D.parameters())
 
     @property
@@ -145,9 +150,10 @@ class AGGAN(Method):
         elif k == 1:
             adv_loss = losses.nonsat_g(adv)
         else:
-            # E-GAN's least-squares mutation acts on D's probability (D is trained with BCE, so its
-            # logits have no least-squares target); the official code does the same (MSE on sigmoid).
-            adv_loss = losses.ls_g(torch.sigmoid(adv))
+            # The least-squares mutation acts on D's probability (D is trained with BCE, so its logits
+            # have no least-squares target): official main.py, nn.MSELoss()(sigmoid output, 1), which
+            # has no 1/2, unlike LSGAN's losses.ls_g.
+            adv_loss = (torch.sigmoid(adv) - 1).pow(2).mean()
         return adv_loss + F.cross_entropy(cls, y)
 
     def _fitness(self, fake: Tensor, y: Tensor, grad_real: list[Tensor]) -> Tensor:
@@ -247,9 +253,9 @@ class AGGAN(Method):
 
     @torch.no_grad()
     def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
-        """Images of classes y from g_b, the best generator so far (AGGAN §4.1), in eval mode."""
+        """Images of classes y from G (official code) or g_b (§4.1), per cfg.aggan_sample_from, in eval mode."""
         y = y.to(self.data.device)
         if noise is None:
             noise = self.data.randn(y.shape[0], self.noise_dim)
         with self.eval_mode():
-            return self.G_b(self._g_in(noise, y))
+            return getattr(self, self.sample_from)(self._g_in(noise, y))

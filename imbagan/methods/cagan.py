@@ -11,7 +11,21 @@ differ (imbalanced reals, uniform fakes), a real-only and a fake-only batch diff
 mix and D can tell them apart by batch statistics; G then copies the real condition distribution.
 Once a fraction ``cfg.cagan_mix_start`` of training has passed (the paper: "after some training"),
 real and generated images go through D in one forward pass, so every D batch has the same ratio of
-real to generated images and thus the same condition distribution.
+real to generated images and thus the same condition distribution. Mixing acts only through batch
+statistics, so D has batch norm by default (``cagan_d_norm="batch"``, as in §6.3's imbalanced
+experiment); with instance norm (§5, and the official code's default) or none, it changes nothing.
+
+Regulariser (``cagan_reg``). The default follows the official code (jeongik-jo/CAGAN-MNIST Train.py,
+``reg_losses``; jeongik-jo/CAGAN Train.py): a zero-centred gradient penalty ||∇_x D_c(x)||² on every
+real and every generated image, each under its own condition c, weight 1 (HyperParameters.py
+``reg_weight``). "wgan-gp" is Gulrajani et al.'s penalty on real-fake interpolates, scored under the
+real image's condition (the interpolates mix classes, since fakes have uniform conditions); "none"
+trains without one.
+
+Where we differ from the official code: its adversarial term is the non-saturating softplus loss
+(our ``adv_loss="bce"``), while §5 states LSGAN's, which we keep as the paper default; its networks
+(equalised learning rate, blurred up/down-sampling, Adam lr 1e-3 with betas (0, 0.99), an EMA of G)
+are not DCGAN's, so its optimiser settings are not carried over to our DCGAN blocks.
 """
 
 from __future__ import annotations
@@ -32,10 +46,18 @@ class CAGAN(Method):
     paper = "Cho & Yoon, Conditional Activation GAN: Improved Auxiliary Classifier GAN"
     taxonomy = "Image level · multi-class (condition based)"
     summary = "One D logit per class, the conditional activation loss, and mixed real/fake D batches."
-    paper_defaults = {"adv_loss": "ls"}  # CAGAN §5: the adversarial loss of LSGAN, eqs. (19)-(20)
-    defaults_source = "the CAGAN paper §5"
-    fields = ("adv_loss", "cagan_mix_start", "cagan_d_norm", "gp_weight", "n_critic")
-    field_when = {"gp_weight": {"adv_loss": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)}}
+    # §5: LSGAN's adversarial loss (eqs. (19)-(20)) and a 256-d latent (also CAGAN-MNIST
+    # HyperParameters.py latent_vector_dim); §6.3: batch norm in D on the imbalanced set; official
+    # Train.py / HyperParameters.py: the zero-centred penalty with weight 1.
+    paper_defaults = {"adv_loss": "ls", "latent_dim": 256, "cagan_d_norm": "batch", "cagan_reg": "zero-gp",
+                      "cagan_reg_weight": 1.0}
+    defaults_source = ("the CAGAN paper §5 and §6.3; jeongik-jo/CAGAN-MNIST HyperParameters.py and Train.py "
+                       "(the regulariser)")
+    fields = ("adv_loss", "cagan_mix_start", "cagan_d_norm", "cagan_reg", "cagan_reg_weight", "gp_weight", "n_critic")
+    field_when = {"gp_weight": {"cagan_reg": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)},
+                  "cagan_reg_weight": {"cagan_reg": ("zero-gp",)}}
+    presets = {"WGAN-GP (penalty on interpolates)": {"adv_loss": "wgan-gp", "cagan_reg": "wgan-gp"},
+               "instance norm (§5, official code)": {"cagan_d_norm": "instance"}}
     demo = {"shows": "CAGAN on digits, step IR 10: one discriminator output per class, each judging only images "
                      "of its class, and mixed real/generated batches late in training.",
             "config": {"method": "cagan", "dataset": "digits", "imbalance": "step", "ir": 10.0, "steps": 600}}
@@ -86,11 +108,20 @@ class CAGAN(Method):
             last = i == self.n_d - 1
             with torch.set_grad_enabled(last):  # the last fakes are reused for G's update
                 fake = self._fake(y_fake)
-            real_logits, fake_logits = self._d_pair(real, fake.detach(), mixed)
+            zero_gp = self.cfg.cagan_reg == "zero-gp"
+            d_real = real.requires_grad_(True) if zero_gp else real
+            d_fake = fake.detach().requires_grad_(zero_gp)
+            real_logits, fake_logits = self._d_pair(d_real, d_fake, mixed)
             d_loss = losses.cond_activation_d(real_logits, c_real, fake_logits, c_fake, kind)  # eq. (17)
-            if kind == "wgan-gp":
+            if zero_gp:
+                # Official Train.py: the score of each image is its active condition's logit,
+                # sum(logits · labels); its squared gradient is penalised on reals and fakes alike.
+                gp = (losses.zero_centered_gp((real_logits * c_real).sum(1), d_real)
+                      + losses.zero_centered_gp((fake_logits * c_fake).sum(1), d_fake))
+                d_loss = d_loss + self.cfg.cagan_reg_weight * gp
+            elif self.cfg.cagan_reg == "wgan-gp":
                 # The critic of GAN c is D's output c: penalise the score of each real image's active
-                # condition on the line to a fake (official code: reg score = sum(logits · labels)).
+                # condition on the line to a fake.
                 gp = losses.gradient_penalty(lambda x: (self.D(x) * c_real).sum(1), real, fake, data.gen)
                 d_loss = d_loss + self.cfg.gp_weight * gp
             self.opt_d.zero_grad(set_to_none=True)
@@ -99,7 +130,7 @@ class CAGAN(Method):
 
         # G: eq. (18). When mixing, G's fakes are judged inside a mixed batch too, as D learned them.
         if mixed:
-            g_logits = self.D(torch.cat([real, fake]))[b:]
+            g_logits = self.D(torch.cat([real.detach(), fake]))[b:]
         else:
             g_logits = self.D(fake)
         g_loss = losses.cond_activation_g(g_logits, c_fake, kind)
