@@ -52,7 +52,7 @@ def form_values(method: str) -> dict:
     at.selectbox(key="train.method").set_value(method).run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     prefix = f"train.{method}."
-    # Keys are train.<method>.<field>, with the value appended for methods with presets.
+    # Keys are train.<method>.<field>.
     return {w.key[len(prefix):].split(".", 1)[0]: w.value for kind in WIDGETS for w in at.get(kind)
             if isinstance(getattr(w, "key", None), str) and w.key.startswith(prefix)}
 

@@ -331,11 +331,15 @@ def test_12_train_form_hides_fields_that_do_not_apply():
     assert at.selectbox(key="train.cagan.adv_loss").value == "ls"  # CAGAN's paper default
     assert not {"gp weight", "n critic"} & shown()
     at.selectbox(key="train.cagan.adv_loss").set_value("wgan-gp").run()
+    assert "n critic" in shown() and "gp weight" not in shown()  # CAGAN's own penalty has its own weight
+    at.selectbox(key="train.cagan.cagan_reg").set_value("wgan-gp").run()
     assert {"gp weight", "n critic"} <= shown()
     at.selectbox(key="train.method").set_value("acgan").run()
     assert "lambda cls" not in shown()  # only the modified variant weighs its class loss
+    assert at.selectbox(key="train.acgan.adv_loss").value == "bce"
     at.selectbox(key="train.acgan.preset").set_value("modified (CAGAN eqs. 7-10)").run()
     assert "lambda cls" in shown() and not {"gp weight", "n critic"} & shown()
+    assert at.selectbox(key="train.acgan.adv_loss").value == "ls"  # the preset refilled the fields
     at.selectbox(key="train.method").set_value("bagan_gp").run()
     assert {"gp weight", "n critic"} <= shown()  # BAGAN-GP is always WGAN-GP
 

@@ -114,6 +114,12 @@ def _field_widget(name: str, value, key: str):
     return st.text_input(label, str(value), key=key, help=help_)
 
 
+def _forget_fields(prefix: str) -> None:
+    """A new preset refills the method's fields: drop what they held (the preset selector keeps its choice)."""
+    for k in [k for k in st.session_state if str(k).startswith(prefix) and not str(k).endswith(".preset")]:
+        del st.session_state[k]
+
+
 def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
     """Method choice and its hyper-parameters, pre-filled with the paper's defaults."""
     d = {**dataclasses.asdict(DEFAULTS), **(defaults or {})}
@@ -128,6 +134,7 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
     d = {**d, **paper_defaults(method)}
     if card.presets:
         choice = st.selectbox("Preset", ["paper defaults", *card.presets], key=f"{key}.{method}.preset",
+                              on_change=_forget_fields, args=(f"{key}.{method}.",),
                               help="Named settings of this method; every field below stays editable.")
         d.update(card.presets.get(choice, {}))
     d.update(defaults or {} if (defaults or {}).get("method") == method else {})
@@ -142,8 +149,7 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
             out[f] = d[f]
             continue
         with cols[shown % 3]:
-            # The key carries the preset's values, so switching presets refills the fields.
-            out[f] = _field_widget(f, d[f], f"{key}.{method}.{f}.{d[f]!r}" if card.presets else f"{key}.{method}.{f}")
+            out[f] = _field_widget(f, d[f], f"{key}.{method}.{f}")
         shown += 1
     with st.expander("Loop and device"):
         c = st.columns(3)
