@@ -2,8 +2,11 @@
 
 import streamlit as st
 
-from imbagan import preview, runs
+from imbagan import catalog, preview, runs
+from imbagan.config import TrainConfig
 from ui import live
+
+D = TrainConfig()  # the default path: what every page starts from
 
 st.title("imbagan ⚖️")
 st.markdown(
@@ -13,11 +16,13 @@ st.markdown(
     "whether the generated images help."
 )
 st.markdown("**Start here**, on the bundled *digits* set (no download, a few minutes on a laptop CPU):")
-st.page_link("pages/data.py", label="1. Data: make digits imbalanced (step, IR 10) and look at the counts",
+_rare = " and ".join(str(c) for c in D.minority)
+st.page_link("pages/data.py", label=f"1. Data: drop {D.drop:g}% of the digits {_rare} and look at the counts",
              icon="🗂️")
-st.page_link("pages/train.py", label="2. Train: launch bagan and watch one row per class fill in", icon="🏋️")
-st.page_link("pages/evaluate.py", label="3. Evaluate: did the generated images help, and for which classes?",
-             icon="📊")
+st.page_link("pages/train.py", label=f"2. Train: launch {catalog.card(D.method).title or D.method} and watch one row "
+                                     "per class fill in", icon="🏋️")
+st.page_link("pages/evaluate.py", label="3. Evaluate: did the generated images beat the cheapest fix, and for which "
+                                        "classes?", icon="📊")
 st.page_link("pages/taxonomy.py", label="Background: the survey's taxonomy of imbalance and of the methods",
              icon="🧭")
 
