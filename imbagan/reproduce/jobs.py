@@ -1,0 +1,260 @@
+"""A reproduction's jobs: how a spec expands into them, and how one job is carried out.
+
+A job is one (setting, row, repeat). Kinds:
+
+  gan   train the row's method into a normal run directory (the app's pages show it), probe its D
+        for the paper protocol (``protocols.HeadProbe``), then run imbagan's evaluation for the honest
+        one. The first GAN row of a (setting, repeat) is its *host*: its evaluation also trains the
+        honest protocol's classifier rows (imbalanced = CN, oversample = Os+CN, full, ...), which do
+        not depend on the GAN, so they are computed once per (setting, repeat).
+  cn    the paper protocol's CN / Os+CN: the discriminator network trained as a classifier. No GAN, so
+        no run directory; its probes go to the reproduction folder.
+
+Every job is fully resolved when expanded (its TrainConfig and EvalConfig as dicts), so a worker
+needs nothing but the job to do it, here or on a Ray node.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Callable
+
+from imbagan import catalog, runs
+from imbagan.reproduce.spec import CLASS_HEADS, Budget, Spec
+
+
+def _steps(cfg_kw: dict, budget: Budget) -> int:
+    """The budget's GAN steps; with ``train["epochs"]``, that many passes over the imbalanced set
+    (the official AGGAN script trains 50 epochs of its batch-50 loader)."""
+    epochs = budget.train.get("epochs")
+    if not epochs:
+        return budget.steps
+    from imbagan.config import TrainConfig
+    from imbagan.splits import imbalance_preview
+
+    _, _, kept = imbalance_preview(TrainConfig(**cfg_kw))
+    return int(epochs) * math.ceil(sum(kept) / budget.batch_size)
+
+
+def train_config(spec: Spec, setting_key: str, method: str, budget: Budget, repeat: int, *,
+                 data_root: str | None, device: str, probe: bool):
+    """The run's TrainConfig: the method's paper defaults, then the setting, then the budget."""
+    from imbagan.config import TrainConfig
+
+    kw = dict(catalog.card(method).paper_defaults)
+    kw.update(spec.setting(setting_key).config)
+    kw.update(method=method, batch_size=budget.batch_size, width=budget.width, seed=repeat, device=device,
+              data_root=data_root)
+    kw.update({k: v for k, v in budget.train.items() if k != "epochs"})
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()}
+    steps = _steps(kw, budget)
+    every = budget.probe_every if probe else max(1, steps // 5)
+    kw.update(steps=steps, checkpoint_every=every, tick_every=max(1, min(25, every)),
+              sample_every=max(every, steps // 10))
+    return TrainConfig(**kw)
+
+
+def expand(spec: Spec, budget_name: str, repeats: int, *, data_root: str | None = None,
+           device: str = "auto") -> list[dict]:
+    """Every job of the (narrowed) spec, in an order that fills the table setting by setting."""
+    from imbagan import evaluate
+
+    budget = spec.budgets[budget_name]
+    paper, honest = "paper" in spec.protocols, "honest" in spec.protocols
+    gan_rows = [r for r in spec.rows if r.kind == "gan"]
+    cls_rows = [r for r in spec.rows if r.kind == "classifier"]
+    honest_cls = [r for r in cls_rows if honest and r.condition]
+    if honest_cls and not gan_rows:
+        raise ValueError(f"The honest protocol's classifier rows ({', '.join(r.key for r in honest_cls)}) are "
+                         "trained by a GAN run's evaluation: keep at least one GAN row.")
+    jobs = []
+    for s in spec.settings:
+        for rep in range(repeats):
+            for i, r in enumerate(gan_rows):
+                head = CLASS_HEADS.get(r.method) if paper else None
+                cfg = train_config(spec, s.key, r.method, budget, rep, data_root=data_root, device=device,
+                                   probe=head is not None)
+                conditions = {r.key: "gan"}
+                if i == 0:
+                    conditions.update({c.key: c.condition for c in honest_cls})
+                unavailable = {k: f"the evaluation has no condition {c!r} in this version of imbagan"
+                               for k, c in conditions.items() if c != "gan" and c not in evaluate.CONDITIONS}
+                ev = None
+                if honest:
+                    conds = tuple(dict.fromkeys(c for k, c in conditions.items() if k not in unavailable))
+                    ev = evaluate.EvalConfig(classifier=budget.eval_classifier, width=budget.eval_width,
+                                             epochs=budget.eval_epochs, seed=rep, tsne_points=0,
+                                             quality_images=budget.quality_images, conditions=conds,
+                                             device=device).to_dict()
+                jobs.append({"id": f"{s.key}.{r.key}.r{rep}", "kind": "gan", "setting": s.key, "row": r.key,
+                             "repeat": rep, "config": cfg.to_dict(), "head": head, "eval": ev,
+                             "conditions": conditions if honest else {}, "unavailable": unavailable,
+                             "metric": spec.metric, "paper": paper})
+            for r in cls_rows:
+                if not paper:
+                    continue
+                cfg = train_config(spec, s.key, "acgan", budget, rep, data_root=data_root, device=device, probe=True)
+                jobs.append({"id": f"{s.key}.{r.key}.r{rep}", "kind": "cn", "setting": s.key, "row": r.key,
+                             "repeat": rep, "config": cfg.to_dict(), "oversample": r.oversample,
+                             "steps": cfg.steps, "probe_every": budget.probe_every, "metric": spec.metric})
+    return jobs
+
+
+# --- carrying out one job ----------------------------------------------------------------------
+def _honest_value(metrics: dict, condition: str, metric: str) -> dict:
+    if condition not in (metrics.get("conditions") or {}):
+        why = (metrics.get("skipped") or {}).get(condition, "not evaluated")
+        return {"value": None, "note": why}
+    m = metrics["conditions"][condition]
+    out = {"accuracy": 100.0 * m["accuracy"], "acsa": 100.0 * m["acsa"],
+           "minority_recall": 100.0 * m["minority"]["recall"] if m["minority"]["recall"] is not None else None,
+           "selection": "none: fixed budget, untouched test split"}
+    if metric == "class_accuracy":
+        # BAGAN Fig. 7: the reference classifier's accuracy on generated images of the minority class.
+        q = metrics.get("quality") or {}
+        name = metrics["run"]["classes"][metrics["run"]["minority"]]
+        row = next((r for r in q.get("per_class", []) if r["class"] == name), None)
+        v = row.get("class_accuracy") if row else None
+        out["value"] = 100.0 * v if v is not None else None
+        if v is None:
+            out["note"] = "no generated-image quality"
+    else:
+        out["value"] = out[metric]
+    return out
+
+
+def _same_eval(saved: dict | None, wanted: dict) -> bool:
+    return saved is not None and json.loads(json.dumps(saved)) == json.loads(json.dumps(wanted))
+
+
+def run_gan(job: dict, state, root: Path, log: Callable[[str], None] = print) -> dict:
+    """Train (or resume) the job's run, probe it, evaluate it; returns the cell's values."""
+    import torch
+
+    from imbagan.batches import resolve_device
+    from imbagan.config import TrainConfig
+    from imbagan.reproduce import protocols as P
+    from imbagan.train import StopRequested, train
+
+    run_id = state.read().get("run_id")
+    d = root / run_id if run_id else None
+    if d is None or not (d / "config.json").is_file():
+        d = runs.create(TrainConfig.from_dict(job["config"]), root)
+        state.update(run_id=d.name)
+        log(f"{job['id']}: new run {d.name}")
+    else:
+        log(f"{job['id']}: continuing run {d.name}")
+    cfg = TrainConfig.load(d / "config.json")
+    if os.environ.get("IMBAGAN_THREADS"):
+        torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
+    device = resolve_device(cfg.device)
+    probe = P.HeadProbe(cfg, job["head"], d / P.PROBE_FILE, device) if job.get("head") else None
+    if runs.read_json(d / "status.json", {}).get("state") != "done":
+        flag = P.ProbingStop(d / "checkpoint.pt", probe)
+        old = signal.signal(signal.SIGTERM, lambda *_: flag.request())
+        status = runs.StatusWriter(d)
+        status.update(state="running", pid=os.getpid(), error=None)
+        status.start_heartbeat()
+        try:
+            result = train(d, resume=True, should_stop=flag, status=status, log=log)
+        except StopRequested:
+            result = "stopped"
+        except Exception as e:
+            status.update(state="failed", error=f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            status.close()
+            signal.signal(signal.SIGTERM, old)
+        if result != "done":
+            status.update(state="stopped")
+            raise InterruptedError(f"{job['id']}: training stopped at a checkpoint; run again to continue")
+    values: dict = {k: {} for k in (job.get("conditions") or {job["row"]: None})}
+    values.setdefault(job["row"], {})
+    if job.get("paper"):
+        if probe is not None:
+            probe(d / "checkpoint.pt")  # the last checkpoint, if the loop ended before probing it
+            values[job["row"]]["paper"] = P.best_of(P.read_probes(d / P.PROBE_FILE)) or {
+                "value": None, "note": "no probe"}
+        else:
+            values[job["row"]]["paper"] = {"value": None, "note": f"{cfg.method}'s discriminator has no class head"}
+    if job.get("eval"):
+        from imbagan import evaluate
+
+        ev = evaluate.EvalConfig.from_dict(job["eval"])
+        metrics = runs.read_json(d / "eval" / "metrics.json")
+        done = runs.read_json(d / "eval" / "status.json", {}).get("state") == "done"
+        if not (done and metrics and _same_eval(metrics.get("config"), ev.to_dict())):
+            metrics = evaluate.evaluate_run(d, ev, log=log)
+        for row, cond in job["conditions"].items():
+            if row in job.get("unavailable", {}):
+                values[row]["honest"] = {"value": None, "note": job["unavailable"][row]}
+            else:
+                values[row]["honest"] = _honest_value(metrics, cond, job["metric"])
+    return {"run_id": d.name, "values": values}
+
+
+def run_cn(job: dict, state, folder: Path, log: Callable[[str], None] = print, should_stop=lambda: False) -> dict:
+    import torch
+
+    from imbagan.batches import resolve_device
+    from imbagan.config import TrainConfig
+    from imbagan.reproduce import protocols as P
+
+    if os.environ.get("IMBAGAN_THREADS"):
+        torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
+    cfg = TrainConfig.from_dict(job["config"])
+    out = folder / "jobs" / f"{job['id']}.probe.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log(f"{job['id']}: D as a classifier{' on class-balanced batches' if job['oversample'] else ''}, "
+        f"{job['steps']} steps")
+    probes = P.train_d_classifier(cfg, job["steps"], job["probe_every"], job["oversample"], out,
+                                  resolve_device(cfg.device), should_stop)
+    return {"run_id": None, "values": {job["row"]: {"paper": P.best_of(probes)}}}
+
+
+class JobState:
+    """jobs/<id>.json: {"state", "pid", "run_id", "host", "started", "error"}, replaced atomically."""
+
+    def __init__(self, folder: Path, job_id: str):
+        self.path = folder / "jobs" / f"{job_id}.json"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def read(self) -> dict:
+        return runs.read_json(self.path, {}) or {}
+
+    def update(self, **kw) -> None:
+        st = self.read()
+        st.update(kw)
+        runs.write_json_atomic(self.path, st)
+
+
+def execute(job: dict, folder: Path, root: Path, log: Callable[[str], None] = print) -> dict:
+    """Carry out one job; returns its cell (what ``store.write_cell`` saves). ``folder`` holds the job's
+    state (its run id, to resume); on a Ray node without the driver's disk it is a local stand-in."""
+    state = JobState(folder, job["id"])
+    state.update(state="running", pid=os.getpid(), host=socket.gethostname(), started=time.time(), error=None)
+    t = time.time()
+    try:
+        if job["kind"] == "gan":
+            cell = run_gan(job, state, root, log)
+        else:
+            stop = {"flag": False}
+            old = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+            try:
+                cell = run_cn(job, state, folder, log, lambda: stop["flag"])
+            finally:
+                signal.signal(signal.SIGTERM, old)
+    except BaseException as e:
+        state.update(state="stopped" if isinstance(e, (InterruptedError, KeyboardInterrupt)) else "failed",
+                     error=f"{type(e).__name__}: {e}", pid=None)
+        raise
+    cell.update(job=job["id"], setting=job["setting"], row=job["row"], repeat=job["repeat"], kind=job["kind"],
+                wall_s=time.time() - t, finished=time.time(), host=socket.gethostname())
+    state.update(state="done", pid=None, wall_s=cell["wall_s"])
+    return cell
