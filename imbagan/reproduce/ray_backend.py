@@ -36,14 +36,15 @@ def run(jobs: list[dict], folder: Path, root: Path, address: str, log: Callable[
     started_here = not ray.is_initialized()
     if started_here:
         # "local": a Ray started here for this reproduction; "auto" or host:port: an existing cluster.
-        kw = {"address": None if address == "local" else address, "runtime_env": {"env_vars": env},
-              "log_to_driver": False}
-        if address == "local":
-            kw["include_dashboard"] = False
+        kw = {"address": None if address == "local" else address, "log_to_driver": False}
+        if address == "local":  # light: no dashboard, a small object store (cells are a few kB)
+            kw.update(include_dashboard=False, object_store_memory=200 * 2**20)
         ray.init(**kw)
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
-        task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=0)(_task)
+        # The environment travels with each task, whoever started Ray: this code on the path, the thread cap.
+        task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=0,
+                          runtime_env={"env_vars": env})(_task)
         log(f"ray: {ray.cluster_resources().get('CPU', 0):g} CPUs, {gpus:g} GPUs; {len(jobs)} task(s)"
             + (", one GPU each" if gpus else ""))
         refs = {task.remote(j, str(folder), str(root)): j for j in jobs}

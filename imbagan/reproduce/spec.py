@@ -116,25 +116,28 @@ class Spec:
     def narrow(self, datasets: list[str] | None = None, rows: list[str] | None = None,
                settings: list[str] | None = None) -> "Spec":
         """The same spec on fewer datasets / rows / settings (unknown names are a sentence, not a no-op)."""
-        out = self
+        settings_, rows_ = list(self.settings), list(self.rows)
         if datasets:
             known = sorted({s.dataset for s in self.settings})
             if set(datasets) - set(known):
                 raise ValueError(f"{self.name} has no dataset {sorted(set(datasets) - set(known))}; it has {known}.")
-            out = dataclasses.replace(out, settings=tuple(s for s in out.settings if s.dataset in datasets))
+            settings_ = [s for s in settings_ if s.dataset in datasets]
         if settings:
             known = [s.key for s in self.settings]
             if set(settings) - set(known):
                 raise ValueError(f"{self.name} has no setting {sorted(set(settings) - set(known))}; it has {known}.")
-            out = dataclasses.replace(out, settings=tuple(s for s in out.settings if s.key in settings))
+            settings_ = [s for s in settings_ if s.key in settings]
         if rows:
             known = [r.key for r in self.rows]
             if set(rows) - set(known):
                 raise ValueError(f"{self.name} has no row {sorted(set(rows) - set(known))}; it has {known}.")
-            out = dataclasses.replace(out, rows=tuple(r for r in out.rows if r.key in rows))
-        keep_s, keep_r = {s.key for s in out.settings}, {r.key for r in out.rows}
-        return dataclasses.replace(out, published={k: v for k, v in out.published.items()
-                                                   if k[0] in keep_r and k[1] in keep_s})
+            rows_ = [r for r in rows_ if r.key in rows]
+        if not settings_ or not rows_:
+            raise ValueError(f"Nothing of {self.name} is left to reproduce after narrowing.")
+        keep_s, keep_r = {s.key for s in settings_}, {r.key for r in rows_}
+        return dataclasses.replace(self, settings=tuple(settings_), rows=tuple(rows_),
+                                   published={k: v for k, v in self.published.items()
+                                              if k[0] in keep_r and k[1] in keep_s})
 
     def row(self, key: str) -> Row:
         return next(r for r in self.rows if r.key == key)

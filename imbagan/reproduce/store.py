@@ -61,10 +61,12 @@ def prepare(folder: Path, spec_dict: dict, jobs: list[dict], meta: dict) -> None
     spec_dict = dict(spec_dict, **meta)
     if saved:  # a narrower or wider re-run: the table covers everything this folder has seen
         for key in ("settings", "rows"):
-            have = {x["key"] for x in spec_dict[key]}
-            spec_dict[key] = spec_dict[key] + [x for x in saved.get(key, []) if x["key"] not in have]
+            old_items = list(saved.get(key, []))
+            have = {x["key"] for x in old_items}
+            spec_dict[key] = old_items + [x for x in spec_dict[key] if x["key"] not in have]
         seen = {(p["row"], p["setting"]) for p in spec_dict["published"]}
-        spec_dict["published"] += [p for p in saved.get("published", []) if (p["row"], p["setting"]) not in seen]
+        spec_dict["published"] = list(spec_dict["published"]) + [
+            p for p in saved.get("published", []) if (p["row"], p["setting"]) not in seen]
         spec_dict["repeats"] = max(spec_dict["repeats"], saved.get("repeats", 0))
     runs.write_json_atomic(folder / "spec.json", spec_dict)
 
