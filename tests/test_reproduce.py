@@ -134,3 +134,27 @@ def test_tiny_spec_through_a_local_ray(tmp_path):
     assert json.loads((folder / "driver.json").read_text())["state"] == "done"
     df = pd.read_csv(folder / "table.csv")
     assert df[df["protocol"] != "published"]["n"].eq(1).sum() >= 4
+
+
+def test_the_page_shows_the_table_filling_in(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path / "runs"))
+    assert main(["reproduce", "tiny", "--plan"]) == 0  # the folder and its jobs, nothing run
+    folder = store.default_folder("tiny", "quick")
+    store.write_cell(folder, {"job": "digits-ir5.acgan.r0", "setting": "digits-ir5", "row": "acgan", "repeat": 0,
+                              "kind": "gan", "run_id": None, "finished": 0.0,
+                              "values": {"acgan": {"paper": {"value": 97.0, "selected_step": 3},
+                                                   "honest": {"value": 91.0}},
+                                         "cn": {"honest": {"value": 88.0}}}})
+    at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=60)
+    at.run()
+    at.selectbox(key="rep.spec").set_value("tiny").run()
+    assert not at.exception
+    assert any("test-selected, as published" in h.value for h in at.subheader)
+    paper, honest = at.dataframe[0].value, at.dataframe[1].value  # the protocols' grids, then every cell
+    assert paper.loc["ACGAN", "digits 0 vs 1, IR 5"] == "97.00 (pub 95.00, +2.00)"
+    assert paper.loc["CN", "digits 0 vs 1, IR 5"] == "… (pub 90.00)"  # not measured yet
+    assert honest.loc["CN", "digits 0 vs 1, IR 5"] == "88.00 (pub 90.00, -2.00)"
+    assert "1/3 jobs done" in at.get("progress")[0].proto.text
+    assert at.get("plotly_chart")  # published beside ours, per setting

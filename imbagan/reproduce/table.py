@@ -96,7 +96,7 @@ def cell_text(rec) -> str:
     if rec["protocol"] == "published":
         return f"pub {_fmt(rec['published'])}; ours —" if rec["published"] is not None else "—"
     if not rec["n"]:
-        ours = "…" if "done" in rec["state"] and not rec["note"] else ("n/a" if rec["note"] else "…")
+        ours = "n/a" if rec["note"] else "…"  # no value possible, or not measured yet
     else:
         ours = _fmt(rec["mean"]) + (f" ± {_fmt(rec['std'])}" if rec["n"] > 1 else "")
     pub = rec["published"]
