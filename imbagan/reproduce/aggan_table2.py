@@ -33,7 +33,7 @@ SPEC = Spec(
         Row("cagan", "CAGAN (imbagan)", method="cagan"),
         Row("bagan_gp", "BAGAN-GP (imbagan)", method="bagan_gp"),
         Row("gan", "minority-only GAN (imbagan)", method="gan"),
-        Row("full", "full balanced set (imbagan, ceiling)", kind="classifier", condition="full"),
+        Row("full", "full balanced set (imbagan, ceiling)", kind="classifier", condition="full", paper=False),
     ),
     budgets={
         # A CPU in minutes: narrow networks, a few hundred steps, a short honest classifier.

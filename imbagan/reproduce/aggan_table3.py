@@ -25,10 +25,10 @@ SPEC = Spec(
             "see the class-weighted row"),
         Row("dos", "DOS", kind="published", note="not implemented in imbagan"),
         Row("gamo", "GAMO", kind="published", note="not implemented in imbagan"),
-        Row("class_weight", "class-weighted CE (imbagan)", kind="classifier", condition="class_weight"),
+        Row("class_weight", "class-weighted CE (imbagan)", kind="classifier", condition="class_weight", paper=False),
         Row("bagan", "BAGAN (imbagan)", method="bagan"),
         Row("cagan", "CAGAN (imbagan)", method="cagan"),
-        Row("full", "full balanced set (imbagan, ceiling)", kind="classifier", condition="full"),
+        Row("full", "full balanced set (imbagan, ceiling)", kind="classifier", condition="full", paper=False),
     ),
     budgets={
         "quick": Budget(steps=300, batch_size=50, width=32, probe_every=50, eval_epochs=1, eval_width=16,

@@ -97,7 +97,7 @@ def expand(spec: Spec, budget_name: str, repeats: int, *, data_root: str | None 
                              "conditions": conditions if honest else {}, "unavailable": unavailable,
                              "metric": spec.metric, "paper": paper})
             for r in cls_rows:
-                if not paper:
+                if not (paper and r.paper):
                     continue
                 cfg = train_config(spec, s.key, "acgan", budget, rep, data_root=data_root, device=device, probe=True)
                 jobs.append({"id": f"{s.key}.{r.key}.r{rep}", "kind": "cn", "setting": s.key, "row": r.key,

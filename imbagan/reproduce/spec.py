@@ -54,6 +54,7 @@ class Row:
     method: str | None = None
     condition: str | None = None  # honest protocol, classifier rows: an evaluation condition
     oversample: bool = False  # paper protocol, classifier rows: class-balanced batches (Os+CN)
+    paper: bool = True  # classifier rows: whether the paper protocol measures it (CN, Os+CN) or only ours does
     note: str = ""
 
 

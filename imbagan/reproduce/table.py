@@ -45,6 +45,8 @@ def collect(folder: Path) -> pd.DataFrame:
     producers = _jobs_by_cell(jobs)
     published = {(p["row"], p["setting"]): p["value"] for p in spec.get("published", [])}
     cells = {j["id"]: store.read_cell(folder, j["id"]) for j in jobs}
+    headless = {j["id"]: j["config"]["method"] for j in jobs
+                if j["kind"] == "gan" and j.get("paper") and not j.get("head")}
     recs = []
     for s in spec.get("settings", []):
         for r in spec.get("rows", []):
@@ -63,6 +65,9 @@ def collect(folder: Path) -> pd.DataFrame:
                 vals, steps, notes, states = [], [], [], []
                 for jid in ids:
                     c = cells.get(jid)
+                    if c is None and p == "paper" and jid in headless:  # known before it runs
+                        notes.append(f"{headless[jid]}'s discriminator has no class head")
+                        continue
                     if c is None:
                         states.append(store.job_state(folder, jid).get("state", "queued"))
                         continue
