@@ -73,7 +73,7 @@ def panel() -> None:
     drv = runs.read_json(folder / "driver.json", {}) or {}
     df = table.collect(folder)
     all_jobs = store.read_jobs(folder)
-    done = sum(1 for j in all_jobs if (folder / "cells" / f"{j['id']}.json").exists())
+    done = sum(1 for j in all_jobs if store.read_cell(folder, j) is not None)
     state = drv.get("state", "?")
     if state == "running" and not store._alive(drv.get("pid")):
         state = "ended (the driver is gone; launch again to continue)"

@@ -145,7 +145,8 @@ def test_the_page_shows_the_table_filling_in(tmp_path, monkeypatch):
     monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path / "runs"))
     assert main(["reproduce", "tiny", "--plan"]) == 0  # the folder and its jobs, nothing run
     folder = store.default_folder("tiny", "quick")
-    store.write_cell(folder, {"job": "digits-ir5.acgan.r0", "setting": "digits-ir5", "row": "acgan", "repeat": 0,
+    job = next(j for j in store.read_jobs(folder) if j["id"] == "digits-ir5.acgan.r0")
+    store.write_cell(folder, {"job": job["id"], "hash": job["hash"], "setting": "digits-ir5", "row": "acgan", "repeat": 0,
                               "kind": "gan", "run_id": None, "finished": 0.0,
                               "values": {"acgan": {"paper": {"value": 97.0, "selected_step": 3},
                                                    "honest": {"value": 91.0}},

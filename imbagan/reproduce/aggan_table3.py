@@ -31,8 +31,8 @@ SPEC = Spec(
         Row("full", "full balanced set (imbagan, ceiling)", kind="classifier", condition="full", paper=False),
     ),
     budgets={
-        "quick": Budget(steps=300, batch_size=50, width=32, probe_every=50, eval_epochs=1, eval_width=16,
-                        train={"ae_steps": 100}, note="300 GAN steps, width 32; classifier 1 epoch"),
+        "quick": Budget(steps=300, batch_size=50, width=32, probe_every=50, eval_epochs=2, eval_width=16,
+                        train={"ae_steps": 100}, note="300 GAN steps, width 32; classifier 2 epochs"),
         "paper": Budget(steps=0, batch_size=50, width=64, probe_every=100, eval_epochs=15, eval_width=32,
                         train={"epochs": 50}, note="batch 50, 50 epochs as the official script; classifier 15 epochs"),
     },

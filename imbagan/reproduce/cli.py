@@ -79,7 +79,7 @@ def run(a) -> int:
     if not a.name:
         raise ValueError("Name a spec (see `reproduce --list`).")
     folder, jobs = plan(a)
-    todo = [j for j in store.read_jobs(folder) if store.read_cell(folder, j["id"]) is None]
+    todo = [j for j in store.read_jobs(folder) if store.read_cell(folder, j) is None]
     print(f"{a.name}: {len(jobs)} job(s) for this selection, {len(todo)} of the folder's not finished; folder {folder}")
     table.write(folder)
     if a.plan:

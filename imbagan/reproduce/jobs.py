@@ -16,6 +16,7 @@ needs nothing but the job to do it, here or on a Ray node.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -92,18 +93,31 @@ def expand(spec: Spec, budget_name: str, repeats: int, *, data_root: str | None 
                                              epochs=budget.eval_epochs, seed=rep, tsne_points=0,
                                              quality_images=budget.quality_images, conditions=conds,
                                              device=device).to_dict()
-                jobs.append({"id": f"{s.key}.{r.key}.r{rep}", "kind": "gan", "setting": s.key, "row": r.key,
+                jobs.append(_sealed({"id": f"{s.key}.{r.key}.r{rep}", "kind": "gan", "setting": s.key, "row": r.key,
                              "repeat": rep, "config": cfg.to_dict(), "head": head, "eval": ev,
                              "conditions": conditions if honest else {}, "unavailable": unavailable,
-                             "metric": spec.metric, "paper": paper})
+                             "metric": spec.metric, "paper": paper}))
             for r in cls_rows:
                 if not (paper and r.paper):
                     continue
                 cfg = train_config(spec, s.key, "acgan", budget, rep, data_root=data_root, device=device, probe=True)
-                jobs.append({"id": f"{s.key}.{r.key}.r{rep}", "kind": "cn", "setting": s.key, "row": r.key,
+                jobs.append(_sealed({"id": f"{s.key}.{r.key}.r{rep}", "kind": "cn", "setting": s.key, "row": r.key,
                              "repeat": rep, "config": cfg.to_dict(), "oversample": r.oversample,
-                             "steps": cfg.steps, "probe_every": budget.probe_every, "metric": spec.metric})
+                             "steps": cfg.steps, "probe_every": budget.probe_every, "metric": spec.metric}))
     return jobs
+
+
+def fingerprint(obj) -> str:
+    """A short hash of a job's definition: a cell counts only for the job it was computed for."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _sealed(job: dict) -> dict:
+    """The job with its fingerprints: ``hash`` covers everything (the cell), ``train_hash`` the run's
+    TrainConfig (a run is continued only for the same config; a new evaluation budget reuses it)."""
+    job["train_hash"] = fingerprint(job["config"])
+    job["hash"] = fingerprint({k: v for k, v in job.items() if k not in ("hash", "train_hash")})
+    return job
 
 
 # --- carrying out one job ----------------------------------------------------------------------
@@ -142,11 +156,12 @@ def run_gan(job: dict, state, root: Path, log: Callable[[str], None] = print) ->
     from imbagan.reproduce import protocols as P
     from imbagan.train import StopRequested, train
 
-    run_id = state.read().get("run_id")
+    st = state.read()
+    run_id = st.get("run_id") if st.get("train_hash") == job["train_hash"] else None  # same config only
     d = root / run_id if run_id else None
     if d is None or not (d / "config.json").is_file():
         d = runs.create(TrainConfig.from_dict(job["config"]), root)
-        state.update(run_id=d.name)
+        state.update(run_id=d.name, train_hash=job["train_hash"])
         log(f"{job['id']}: new run {d.name}")
     else:
         log(f"{job['id']}: continuing run {d.name}")
@@ -254,7 +269,7 @@ def execute(job: dict, folder: Path, root: Path, log: Callable[[str], None] = pr
         state.update(state="stopped" if isinstance(e, (InterruptedError, KeyboardInterrupt)) else "failed",
                      error=f"{type(e).__name__}: {e}", pid=None)
         raise
-    cell.update(job=job["id"], setting=job["setting"], row=job["row"], repeat=job["repeat"], kind=job["kind"],
+    cell.update(job=job["id"], hash=job["hash"], setting=job["setting"], row=job["row"], repeat=job["repeat"], kind=job["kind"],
                 wall_s=time.time() - t, finished=time.time(), host=socket.gethostname())
     state.update(state="done", pid=None, wall_s=cell["wall_s"])
     return cell

@@ -75,8 +75,10 @@ def read_jobs(folder: Path) -> list[dict]:
     return runs.read_json(folder / "jobs.json", []) or []
 
 
-def read_cell(folder: Path, job_id: str) -> dict | None:
-    return runs.read_json(folder / "cells" / f"{job_id}.json")
+def read_cell(folder: Path, job: dict) -> dict | None:
+    """The job's cell, if it was computed for this very job (same fingerprint); else None."""
+    cell = runs.read_json(folder / "cells" / f"{job['id']}.json")
+    return cell if cell and cell.get("hash") == job.get("hash") else None
 
 
 def write_cell(folder: Path, cell: dict) -> None:
@@ -84,11 +86,11 @@ def write_cell(folder: Path, cell: dict) -> None:
     runs.write_json_atomic(folder / "cells" / f"{cell['job']}.json", cell)
 
 
-def job_state(folder: Path, job_id: str) -> dict:
+def job_state(folder: Path, job: dict) -> dict:
     """A job's state, with a job whose process is gone (killed) reported as stopped."""
-    if (folder / "cells" / f"{job_id}.json").exists():
+    if read_cell(folder, job) is not None:
         return {"state": "done"}
-    st = runs.read_json(folder / "jobs" / f"{job_id}.json", {}) or {}
+    st = runs.read_json(folder / "jobs" / f"{job['id']}.json", {}) or {}
     if st.get("state") == "running" and not _alive(st.get("pid")):
         st = dict(st, state="stopped")
     return st or {"state": "queued"}
@@ -142,7 +144,7 @@ class Driver:
         self.stop_requested = False
 
     def pending(self) -> list[dict]:
-        return [j for j in read_jobs(self.folder) if not (self.folder / "cells" / f"{j['id']}.json").exists()]
+        return [j for j in read_jobs(self.folder) if read_cell(self.folder, j) is None]
 
     def _status(self, **kw) -> None:
         st = runs.read_json(self.folder / "driver.json", {}) or {}
@@ -155,9 +157,10 @@ class Driver:
                      finished=None, total=len(read_jobs(self.folder)), error=None)
         self.log(f"{len(todo)} job(s) to run, {n_jobs} at a time")
         running: dict[str, int] = {}
+        by_id = {j["id"]: j for j in todo}
         # Adopt jobs still running from a previous driver (killed): wait for them, do not start them twice.
         for j in list(todo):
-            st = job_state(self.folder, j["id"])
+            st = job_state(self.folder, j)
             if st.get("state") == "running":
                 running[j["id"]] = int(st["pid"])
                 todo.remove(j)
@@ -181,12 +184,12 @@ class Driver:
                 if _alive(pid):
                     continue
                 del running[jid]
-                if (self.folder / "cells" / f"{jid}.json").exists():
+                if read_cell(self.folder, by_id[jid]) is not None:
                     self.log(f"{jid}: done")
                     self.on_cell()
                 else:
                     failed += 1
-                    st = job_state(self.folder, jid)
+                    st = job_state(self.folder, by_id[jid])
                     self.log(f"{jid}: ended without a result ({st.get('error') or 'see jobs/' + jid + '.log'})")
             self._status()
         if self.stop_requested:

@@ -44,7 +44,8 @@ def collect(folder: Path) -> pd.DataFrame:
     jobs = store.read_jobs(folder)
     producers = _jobs_by_cell(jobs)
     published = {(p["row"], p["setting"]): p["value"] for p in spec.get("published", [])}
-    cells = {j["id"]: store.read_cell(folder, j["id"]) for j in jobs}
+    cells = {j["id"]: store.read_cell(folder, j) for j in jobs}
+    by_id = {j["id"]: j for j in jobs}
     headless = {j["id"]: j["config"]["method"] for j in jobs
                 if j["kind"] == "gan" and j.get("paper") and not j.get("head")}
     recs = []
@@ -69,7 +70,7 @@ def collect(folder: Path) -> pd.DataFrame:
                         notes.append(f"{headless[jid]}'s discriminator has no class head")
                         continue
                     if c is None:
-                        states.append(store.job_state(folder, jid).get("state", "queued"))
+                        states.append(store.job_state(folder, by_id[jid]).get("state", "queued"))
                         continue
                     v = (c.get("values", {}).get(r["key"]) or {}).get(p) or {}
                     if v.get("value") is None:
