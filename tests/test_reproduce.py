@@ -162,3 +162,17 @@ def test_the_page_shows_the_table_filling_in(tmp_path, monkeypatch):
     assert honest.loc["CN", "digits 0 vs 1, IR 5"] == "88.00 (pub 90.00, -2.00)"
     assert "1/3 jobs done" in at.get("progress")[0].proto.text
     assert at.get("plotly_chart")  # published beside ours, per setting
+
+
+def test_a_cell_counts_only_for_the_job_it_was_computed_for(tmp_path):
+    folder = tmp_path / "repro"
+    args = ["--runs", str(tmp_path / "runs"), "reproduce", "tiny", "--plan", "--out", str(folder)]
+    assert main(args) == 0
+    job = next(j for j in store.read_jobs(folder) if j["row"] == "acgan")
+    store.write_cell(folder, {"job": job["id"], "hash": job["hash"], "values": {}})
+    assert store.read_cell(folder, job) is not None
+    # Another budget changes the job (its steps): the old cell no longer stands for it.
+    assert main(args + ["--budget", "paper"]) == 0
+    job2 = next(j for j in store.read_jobs(folder) if j["row"] == "acgan")
+    assert job2["id"] == job["id"] and job2["hash"] != job["hash"] and job2["train_hash"] != job["train_hash"]
+    assert store.read_cell(folder, job2) is None
