@@ -36,8 +36,6 @@ from typing import Callable
 
 from imbagan import runs
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 def default_folder(name: str, budget: str, root: str | os.PathLike | None = None) -> Path:
     return runs.runs_root(root) / "reproduce" / f"{name}-{budget}"
@@ -204,10 +202,10 @@ class Driver:
         return 1 if failed else 0
 
     def run_ray(self, address: str) -> int:
-        try:
-            import ray
-        except ImportError:
-            raise ValueError("--ray needs the ray package: pip install ray") from None
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError("--ray needs the ray package: pip install ray (requirements.txt lists it).")
         from imbagan.reproduce import ray_backend
 
         todo = self.pending()
@@ -225,7 +223,6 @@ class Driver:
             self._status()
             if self.stop_requested:
                 break
-        del ray
         self.on_cell()
         self._status(state="stopped" if self.stop_requested else ("failed" if failed else "done"),
                      finished=time.time(), failed=failed)
