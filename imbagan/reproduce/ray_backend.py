@@ -40,6 +40,7 @@ def run(jobs: list[dict], folder: Path, root: Path, address: str, log: Callable[
         if address == "local":  # light: no dashboard, a small object store (cells are a few kB)
             kw.update(include_dashboard=False, object_store_memory=200 * 2**20)
         ray.init(**kw)
+    refs: dict = {}
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
         # The environment travels with each task, whoever started Ray: this code on the path, the thread cap.
@@ -56,5 +57,7 @@ def run(jobs: list[dict], folder: Path, root: Path, address: str, log: Callable[
             except Exception as e:  # the task's exception, re-raised by Ray
                 yield f"{job['id']}: failed on Ray ({type(e).__name__}: {str(e).splitlines()[0][:300]})"
     finally:
+        for ref in refs:  # the driver stopped early: tasks not collected are cancelled, not left running
+            ray.cancel(ref, force=True)
         if started_here:
             ray.shutdown()
