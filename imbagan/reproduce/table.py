@@ -127,7 +127,10 @@ def markdown(folder: Path, df: pd.DataFrame | None = None) -> str:
         out += [f"## {PROTOCOL_TITLES[p]}: {PROTOCOLS[p]}", ""]
         if p == "paper" and spec.get("paper_protocol"):
             out += [spec["paper_protocol"], ""]
-        if p == "honest":
+        if p == "honest" and spec.get("metric") == "class_accuracy":
+            out += ["A reference classifier trained on the full real training set, for a fixed budget, labels "
+                    "generated images of the minority class; the value is the share it gives the intended class.", ""]
+        elif p == "honest":
             out += ["An independent classifier (imbagan's evaluation) trained for a fixed budget declared before "
                     "training, tested once on the untouched, balanced test split; nothing is selected on it.", ""]
         out += ["| | " + " | ".join(settings) + " |", "|---|" + "---|" * len(settings)]
