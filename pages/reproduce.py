@@ -30,11 +30,11 @@ budget = c1.radio("Budget", BUDGETS, horizontal=True, key="rep.budget",
                   help="quick: minutes on a CPU; paper: the paper's own training length (a GPU)")
 c1.caption(spec.budgets[budget].note)
 datasets = sorted({s.dataset for s in spec.settings})
-chosen_ds = c2.multiselect("Datasets", datasets, default=datasets[:1], key="rep.datasets")
+chosen_ds = c2.multiselect("Datasets", datasets, default=datasets[:1], key=f"rep.datasets.{name}")
 ds_settings = [s.key for s in spec.settings if s.dataset in chosen_ds]
-chosen_settings = c2.multiselect("Settings", ds_settings, default=ds_settings, key="rep.settings")
+chosen_settings = c2.multiselect("Settings", ds_settings, default=ds_settings, key=f"rep.settings.{name}.{'-'.join(chosen_ds)}")
 rows = [r.key for r in spec.rows]
-chosen_rows = c3.multiselect("Rows", rows, default=rows, key="rep.rows",
+chosen_rows = c3.multiselect("Rows", rows, default=rows, key=f"rep.rows.{name}",
                              format_func=lambda k: spec.row(k).label)
 repeats = c4.number_input("Repeats", 1, 20, 1 if budget == "quick" else spec.repeats, key="rep.repeats",
                           help=f"the paper: {spec.repeats}")

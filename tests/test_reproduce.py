@@ -176,3 +176,25 @@ def test_a_cell_counts_only_for_the_job_it_was_computed_for(tmp_path):
     job2 = next(j for j in store.read_jobs(folder) if j["row"] == "acgan")
     assert job2["id"] == job["id"] and job2["hash"] != job["hash"] and job2["train_hash"] != job["train_hash"]
     assert store.read_cell(folder, job2) is None
+
+
+@pytest.mark.slow
+def test_the_page_launches_a_reproduction_in_the_background(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=60).run()
+    at.selectbox(key="rep.spec").set_value("tiny").run()
+    at.multiselect(key="rep.rows.tiny").set_value(["acgan"]).run()  # one job: ACGAN, both protocols
+    at.button(key="rep.launch").click().run()
+    assert not at.exception
+    folder = store.default_folder("tiny", "quick")
+    deadline = time.time() + 240
+    while time.time() < deadline and (runs.read_json(folder / "driver.json", {}) or {}).get("state") not in ("done", "failed"):
+        time.sleep(0.5)
+    assert runs.read_json(folder / "driver.json")["state"] == "done", runs.log_tail(folder)
+    at.run()
+    cell = at.dataframe[0].value.loc["ACGAN", "digits 0 vs 1, IR 5"]  # e.g. "51.65 (pub 95.00, -43.35)"
+    assert cell[0].isdigit() and "(pub 95.00, " in cell
+    assert "1/1 jobs done" in at.get("progress")[0].proto.text
