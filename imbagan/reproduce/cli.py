@@ -59,7 +59,9 @@ def plan(a) -> tuple[Path, list[dict]]:
     if repeats < 1 or a.jobs < 1:
         raise ValueError("--repeats and --jobs must be at least 1.")
     folder = Path(a.out).resolve() if a.out else store.default_folder(spec.name, a.budget, a.runs)
-    jobs = J.expand(spec, a.budget, repeats, data_root=a.data_root, device=a.device)
+    # An absolute data folder: job processes and Ray workers do not share the caller's working directory.
+    data_root = str(Path(a.data_root).resolve()) if a.data_root else None
+    jobs = J.expand(spec, a.budget, repeats, data_root=data_root, device=a.device)
     budget = spec.budgets[a.budget]
     store.prepare(folder, spec.to_dict(), jobs, {"budget": a.budget, "budget_note": budget.note, "repeats": repeats,
                                                 "runs_root": str(runs.runs_root(a.runs))})
