@@ -19,6 +19,7 @@ from imbagan.__main__ import main
 from imbagan.reproduce import SPECS, protocols, store
 
 ROOT = Path(__file__).resolve().parent.parent
+ALL_JOBS = {"digits-ir5.acgan.r0", "digits-ir5.gan.r0", "digits-ir5.baselines.r0", "digits-ir5.cn.r0"}
 
 
 def _cells(folder: Path) -> dict[str, dict]:
@@ -52,7 +53,7 @@ def test_tiny_spec_end_to_end_locally(tmp_path, capsys):
     folder = tmp_path / "repro"
     assert main(["--runs", str(tmp_path / "runs"), "reproduce", "tiny", "--jobs", "2", "--out", str(folder)]) == 0
     cells = _cells(folder)
-    assert set(cells) == {"digits-ir5.acgan.r0", "digits-ir5.gan.r0", "digits-ir5.cn.r0"}
+    assert set(cells) == ALL_JOBS
     # Each GAN job is a normal run that the app lists, trained to the end and evaluated.
     listed = {r.id: r for r in runs.list_runs(tmp_path / "runs")}
     for jid in ("digits-ir5.acgan.r0", "digits-ir5.gan.r0"):
@@ -61,7 +62,11 @@ def test_tiny_spec_end_to_end_locally(tmp_path, capsys):
     # ACGAN's D was probed at every checkpoint (6 steps, every 3); the minority GAN's D has no class head.
     acgan = cells["digits-ir5.acgan.r0"]["values"]
     assert acgan["acgan"]["paper"]["probes"] == 2 and acgan["acgan"]["paper"]["selected_step"] in (3, 6)
-    assert "cn" in acgan and acgan["cn"]["honest"]["value"] is not None  # the host job trains the honest CN
+    # The honest CN (and the other classifier rows) come from one evaluation without a GAN, kept out of the
+    # app's run list; the paper's CN from the discriminator network trained as a classifier.
+    assert cells["digits-ir5.baselines.r0"]["values"]["cn"]["honest"]["value"] is not None
+    assert cells["digits-ir5.cn.r0"]["values"]["cn"]["paper"]["selection"] == "test-selected, as published"
+    assert len(listed) == 2
     assert "no class head" in cells["digits-ir5.gan.r0"]["values"]["gan"]["paper"]["note"]
 
     df = pd.read_csv(folder / "table.csv")
@@ -100,13 +105,13 @@ def test_a_killed_reproduction_continues_with_the_missing_cells_only(tmp_path):
             except ProcessLookupError:
                 pass
     before = _cells(folder)
-    assert 1 <= len(before) < 3
+    assert 1 <= len(before) < len(ALL_JOBS)
     runs_before = {r.id for r in runs.list_runs(root)}
 
     assert main(["--runs", str(root), "reproduce", "tiny", "--budget", "paper", "--jobs", "1", "--out",
                  str(folder)]) == 0
     after = _cells(folder)
-    assert set(after) == {"digits-ir5.acgan.r0", "digits-ir5.gan.r0", "digits-ir5.cn.r0"}
+    assert set(after) == ALL_JOBS
     for jid, cell in before.items():  # finished cells were not run again
         assert after[jid]["finished"] == cell["finished"]
     # A GAN job that was cut short continued its own run: one run directory per GAN job, no more.
@@ -130,7 +135,7 @@ def test_tiny_spec_through_a_local_ray(tmp_path):
     finally:
         ray.shutdown()
     cells = _cells(folder)
-    assert set(cells) == {"digits-ir5.acgan.r0", "digits-ir5.gan.r0", "digits-ir5.cn.r0"}
+    assert set(cells) == ALL_JOBS
     # The cells came back through Ray (written by the driver); the runs are on this machine's disk.
     assert all(c.get("log_tail") is not None for c in cells.values())
     assert {r.state for r in runs.list_runs(tmp_path / "runs")} == {"done"}
@@ -149,8 +154,9 @@ def test_the_page_shows_the_table_filling_in(tmp_path, monkeypatch):
     store.write_cell(folder, {"job": job["id"], "hash": job["hash"], "setting": "digits-ir5", "row": "acgan", "repeat": 0,
                               "kind": "gan", "run_id": None, "finished": 0.0,
                               "values": {"acgan": {"paper": {"value": 97.0, "selected_step": 3},
-                                                   "honest": {"value": 91.0}},
-                                         "cn": {"honest": {"value": 88.0}}}})
+                                                   "honest": {"value": 91.0}}}})
+    job = next(j for j in store.read_jobs(folder) if j["kind"] == "baseline")
+    store.write_cell(folder, {"job": job["id"], "hash": job["hash"], "values": {"cn": {"honest": {"value": 88.0}}}})
     at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=60)
     at.run()
     at.selectbox(key="rep.spec").set_value("tiny").run()
@@ -160,7 +166,7 @@ def test_the_page_shows_the_table_filling_in(tmp_path, monkeypatch):
     assert paper.loc["ACGAN", "digits 0 vs 1, IR 5"] == "97.00 (pub 95.00, +2.00)"
     assert paper.loc["CN", "digits 0 vs 1, IR 5"] == "… (pub 90.00)"  # not measured yet
     assert honest.loc["CN", "digits 0 vs 1, IR 5"] == "88.00 (pub 90.00, -2.00)"
-    assert "1/3 jobs done" in at.get("progress")[0].proto.text
+    assert "2/4 jobs done" in at.get("progress")[0].proto.text
     assert at.get("plotly_chart")  # published beside ours, per setting
 
 

@@ -61,7 +61,7 @@ def plan(a) -> tuple[Path, list[dict]]:
     folder = Path(a.out).resolve() if a.out else store.default_folder(spec.name, a.budget, a.runs)
     # An absolute data folder: job processes and Ray workers do not share the caller's working directory.
     data_root = str(Path(a.data_root).resolve()) if a.data_root else None
-    jobs = J.expand(spec, a.budget, repeats, data_root=data_root, device=a.device)
+    jobs = J.expand(spec, a.budget, repeats, data_root=data_root, device=a.device, full_rows=SPECS[a.name].rows)
     budget = spec.budgets[a.budget]
     store.prepare(folder, spec.to_dict(), jobs, {"budget": a.budget, "budget_note": budget.note, "repeats": repeats,
                                                 "runs_root": str(runs.runs_root(a.runs))})

@@ -2,13 +2,18 @@
 
 A job is one (setting, row, repeat). Kinds:
 
-  gan   train the row's method into a normal run directory (the app's pages show it), probe its D
-        for the paper protocol (``protocols.HeadProbe``), then run imbagan's evaluation for the honest
-        one. The first GAN row of a (setting, repeat) is its *host*: its evaluation also trains the
-        honest protocol's classifier rows (imbalanced = CN, oversample = Os+CN, full, ...), which do
-        not depend on the GAN, so they are computed once per (setting, repeat).
-  cn    the paper protocol's CN / Os+CN: the discriminator network trained as a classifier. No GAN, so
-        no run directory; its probes go to the reproduction folder.
+  gan       train the row's method into a normal run directory (the app's pages show it), probe its
+            D for the paper protocol (``protocols.HeadProbe``), then run imbagan's evaluation of its
+            GAN-balanced set for the honest one.
+  baseline  the honest protocol's classifier rows of a (setting, repeat): imbagan's evaluation of the
+            imbalanced = CN, oversample = Os+CN, full, ... conditions, which need no GAN. It runs on a
+            run-shaped folder (config.json, no checkpoint) inside the reproduction folder, so the app's
+            run list does not show an untrained run; the numbers are in its eval/.
+  cn        the paper protocol's CN / Os+CN: the discriminator network trained as a classifier. No
+            GAN, so no run directory; its probes go to the reproduction folder.
+
+A job's definition does not depend on which other rows were selected, so a narrower or wider re-run
+reuses every cell it shares with an earlier one.
 
 Every job is fully resolved when expanded (its TrainConfig and EvalConfig as dicts), so a worker
 needs nothing but the job to do it, here or on a Ray node.
@@ -62,8 +67,12 @@ def train_config(spec: Spec, setting_key: str, method: str, budget: Budget, repe
 
 
 def expand(spec: Spec, budget_name: str, repeats: int, *, data_root: str | None = None,
-           device: str = "auto") -> list[dict]:
-    """Every job of the (narrowed) spec, in an order that fills the table setting by setting."""
+           device: str = "auto", full_rows: tuple = ()) -> list[dict]:
+    """Every job of the (narrowed) spec, in an order that fills the table setting by setting.
+
+    ``full_rows``: the rows of the spec before narrowing (the baseline job always covers all of its
+    classifier rows); default: the spec's own rows."""
+    full_rows = full_rows or spec.rows
     from imbagan import evaluate
 
     budget = spec.budgets[budget_name]
@@ -71,32 +80,37 @@ def expand(spec: Spec, budget_name: str, repeats: int, *, data_root: str | None 
     gan_rows = [r for r in spec.rows if r.kind == "gan"]
     cls_rows = [r for r in spec.rows if r.kind == "classifier"]
     honest_cls = [r for r in cls_rows if honest and r.condition]
-    if honest_cls and not gan_rows:
-        raise ValueError(f"The honest protocol's classifier rows ({', '.join(r.key for r in honest_cls)}) are "
-                         "trained by a GAN run's evaluation: keep at least one GAN row.")
+    known = set(evaluate.CONDITIONS)
+
+    def eval_config(conds: tuple[str, ...], rep: int) -> dict:
+        return evaluate.EvalConfig(classifier=budget.eval_classifier, width=budget.eval_width,
+                                   epochs=budget.eval_epochs, seed=rep, tsne_points=0,
+                                   quality_images=budget.quality_images, conditions=conds, device=device).to_dict()
+
     jobs = []
     for s in spec.settings:
         for rep in range(repeats):
-            for i, r in enumerate(gan_rows):
+            for r in gan_rows:
                 head = CLASS_HEADS.get(r.method) if paper else None
                 cfg = train_config(spec, s.key, r.method, budget, rep, data_root=data_root, device=device,
                                    probe=head is not None)
-                conditions = {r.key: "gan"}
-                if i == 0:
-                    conditions.update({c.key: c.condition for c in honest_cls})
-                unavailable = {k: f"the evaluation has no condition {c!r} in this version of imbagan"
-                               for k, c in conditions.items() if c != "gan" and c not in evaluate.CONDITIONS}
-                ev = None
-                if honest:
-                    conds = tuple(dict.fromkeys(c for k, c in conditions.items() if k not in unavailable))
-                    ev = evaluate.EvalConfig(classifier=budget.eval_classifier, width=budget.eval_width,
-                                             epochs=budget.eval_epochs, seed=rep, tsne_points=0,
-                                             quality_images=budget.quality_images, conditions=conds,
-                                             device=device).to_dict()
                 jobs.append(_sealed({"id": f"{s.key}.{r.key}.r{rep}", "kind": "gan", "setting": s.key, "row": r.key,
-                             "repeat": rep, "config": cfg.to_dict(), "head": head, "eval": ev,
-                             "conditions": conditions if honest else {}, "unavailable": unavailable,
+                             "repeat": rep, "config": cfg.to_dict(), "head": head,
+                             "eval": eval_config(("gan",), rep) if honest else None,
+                             "conditions": {r.key: "gan"} if honest else {}, "unavailable": {},
                              "metric": spec.metric, "paper": paper}))
+            if honest_cls:
+                # One job for all classifier rows of the full spec, whichever were selected: its definition
+                # (and so its cell) does not change when a re-run narrows or widens the rows.
+                all_cls = {r.key: r.condition for r in full_rows if r.kind == "classifier" and r.condition}
+                unavailable = {k: f"the evaluation has no condition {c!r} in this version of imbagan"
+                               for k, c in all_cls.items() if c not in known}
+                conds = tuple(dict.fromkeys(c for k, c in all_cls.items() if k not in unavailable))
+                cfg = train_config(spec, s.key, "acgan", budget, rep, data_root=data_root, device=device, probe=False)
+                jobs.append(_sealed({"id": f"{s.key}.baselines.r{rep}", "kind": "baseline", "setting": s.key,
+                             "row": "baselines", "repeat": rep, "config": cfg.to_dict(),
+                             "eval": eval_config(conds, rep), "conditions": all_cls, "unavailable": unavailable,
+                             "metric": spec.metric, "paper": False}))
             for r in cls_rows:
                 if not (paper and r.paper):
                     continue
@@ -214,6 +228,21 @@ def run_gan(job: dict, state, root: Path, log: Callable[[str], None] = print) ->
     return {"run_id": d.name, "values": values}
 
 
+def run_baseline(job: dict, folder: Path, log: Callable[[str], None] = print) -> dict:
+    """The honest protocol's classifier rows: imbagan's evaluation on a run-shaped folder without a GAN."""
+    from imbagan import evaluate
+    from imbagan.config import TrainConfig
+
+    d = folder / "baselines" / job["id"]
+    d.mkdir(parents=True, exist_ok=True)
+    if runs.read_json(d / "config.json") != json.loads(json.dumps(job["config"])):
+        TrainConfig.from_dict(job["config"]).save(d / "config.json")
+    metrics = evaluate.evaluate_run(d, evaluate.EvalConfig.from_dict(job["eval"]), log=log)
+    values = {row: {"honest": {"value": None, "note": job["unavailable"][row]} if row in job["unavailable"]
+                    else _honest_value(metrics, cond, job["metric"])} for row, cond in job["conditions"].items()}
+    return {"run_id": None, "values": values}
+
+
 def run_cn(job: dict, state, folder: Path, log: Callable[[str], None] = print, should_stop=lambda: False) -> dict:
     import torch
 
@@ -258,6 +287,8 @@ def execute(job: dict, folder: Path, root: Path, log: Callable[[str], None] = pr
     try:
         if job["kind"] == "gan":
             cell = run_gan(job, state, root, log)
+        elif job["kind"] == "baseline":
+            cell = run_baseline(job, folder, log)
         else:
             stop = {"flag": False}
             old = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))

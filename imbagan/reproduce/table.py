@@ -22,7 +22,7 @@ COLUMNS = ["setting", "setting_title", "row", "row_label", "protocol", "selectio
            "published", "delta", "values", "selected_steps", "state", "note"]
 
 
-def _jobs_by_cell(jobs: list[dict]) -> dict[tuple, list[str]]:
+def _jobs_by_cell(jobs: list[dict], spec_rows: list[dict]) -> dict[tuple, list[str]]:
     """(setting, row, protocol) -> ids of the jobs that produce it (one per repeat)."""
     out: dict[tuple, list[str]] = {}
     for j in jobs:
@@ -31,6 +31,12 @@ def _jobs_by_cell(jobs: list[dict]) -> dict[tuple, list[str]]:
             continue
         if j.get("paper"):
             out.setdefault((j["setting"], j["row"], "paper"), []).append(j["id"])
+        if j["kind"] == "baseline":  # all of the spec's classifier rows; show those the folder's spec has
+            rows = {r["key"] for r in spec_rows}
+            for row in j.get("conditions") or {}:
+                if row in rows:
+                    out.setdefault((j["setting"], row, "honest"), []).append(j["id"])
+            continue
         for row in j.get("conditions") or {}:
             out.setdefault((j["setting"], row, "honest"), []).append(j["id"])
     return out
@@ -42,7 +48,7 @@ def collect(folder: Path) -> pd.DataFrame:
 
     spec = runs.read_json(folder / "spec.json", {}) or {}
     jobs = store.read_jobs(folder)
-    producers = _jobs_by_cell(jobs)
+    producers = _jobs_by_cell(jobs, spec.get("rows", []))
     published = {(p["row"], p["setting"]): p["value"] for p in spec.get("published", [])}
     cells = {j["id"]: store.read_cell(folder, j) for j in jobs}
     by_id = {j["id"]: j for j in jobs}
