@@ -204,3 +204,23 @@ def test_the_page_launches_a_reproduction_in_the_background(tmp_path, monkeypatc
     cell = at.dataframe[0].value.loc["ACGAN", "digits 0 vs 1, IR 5"]  # e.g. "51.65 (pub 95.00, -43.35)"
     assert cell[0].isdigit() and "(pub 95.00, " in cell
     assert "1/1 jobs done" in at.get("progress")[0].proto.text
+
+
+PAGE_SCRIPT = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
+at.selectbox(key="rep.spec").set_value("tiny").run()
+print(json.dumps({"exceptions": [e.value for e in at.exception], "grids": len(at.dataframe),
+                  "heavy": sorted({m.split(".")[0] for m in sys.modules} & {"torch", "torchvision", "ray"})}))
+"""
+
+
+def test_the_page_imports_neither_torch_nor_ray(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "IMBAGAN_RUNS": str(tmp_path / "runs"),
+           "HOME": str(tmp_path), "IMBAGAN_THREADS": "1"}
+    assert main(["--runs", str(tmp_path / "runs"), "reproduce", "tiny", "--plan"]) == 0
+    out = subprocess.run([sys.executable, "-c", PAGE_SCRIPT, str(ROOT / "pages" / "reproduce.py")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=env)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res == {"exceptions": [], "grids": 3, "heavy": []}, out.stderr[-2000:]

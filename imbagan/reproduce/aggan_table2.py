@@ -26,6 +26,9 @@ SPEC = Spec(
     rows=(
         Row("cn", "CN", kind="classifier", condition="imbalanced"),
         Row("os_cn", "Os+CN", kind="classifier", condition="oversample", oversample=True),
+        Row("logit_adjust", "logit adjustment (imbagan)", kind="classifier", condition="logit_adjust", paper=False,
+            note="post-hoc, tau = 1 (Menon et al. 2021): the CN classifier's logits minus log prior"),
+        Row("la_loss", "logit-adjusted loss (imbagan)", kind="classifier", condition="la_loss", paper=False),
         Row("acgan", "ACGAN", method="acgan"),
         Row("egan", "E-GAN", kind="published", note="E-GAN is not implemented in imbagan"),
         Row("aggan", "AGGAN", method="aggan"),
@@ -54,7 +57,8 @@ SPEC = Spec(
                     "head on the whole test set (D in training mode), every 100 iterations, keeping the maximum: "
                     "the number is selected on the test set. CN / Os+CN: the same discriminator network trained "
                     "as a classifier alone (on class-balanced batches for Os+CN), measured the same way."),
-    notes=("Rows marked (imbagan) are not in the paper: imbagan's other methods under the same two protocols.",
+    notes=("Rows marked (imbagan) are not in the paper: imbagan's other methods and the cheap fixes (logit "
+           "adjustment, the logit-adjusted loss), under the protocols that apply.",
            "BAGAN-GP's and the minority-only GAN's discriminators have no class head: no paper-protocol number.",
            "The official script probes at iterations 0 and 100 of every epoch; imbagan probes every 100 steps."),
 )

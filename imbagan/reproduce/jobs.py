@@ -83,8 +83,10 @@ def expand(spec: Spec, budget_name: str, repeats: int, *, data_root: str | None 
     known = set(evaluate.CONDITIONS)
 
     def eval_config(conds: tuple[str, ...], rep: int) -> dict:
+        # One classifier seed per repeat (seed = repeat): our spread is over whole repeats (data, GAN and
+        # classifier), not over classifier seeds alone.
         return evaluate.EvalConfig(classifier=budget.eval_classifier, width=budget.eval_width,
-                                   epochs=budget.eval_epochs, seed=rep, tsne_points=0,
+                                   epochs=budget.eval_epochs, seed=rep, repeats=1, tsne_points=0,
                                    quality_images=budget.quality_images, conditions=conds, device=device).to_dict()
 
     jobs = []
