@@ -182,6 +182,12 @@ def test_a_cell_counts_only_for_the_job_it_was_computed_for(tmp_path):
     job2 = next(j for j in store.read_jobs(folder) if j["row"] == "acgan")
     assert job2["id"] == job["id"] and job2["hash"] != job["hash"] and job2["train_hash"] != job["train_hash"]
     assert store.read_cell(folder, job2) is None
+    # A job written before imbagan grew a config field (with a default) keeps its fingerprints.
+    from imbagan.reproduce.jobs import _sealed
+
+    older = json.loads(json.dumps(job2))
+    del older["config"]["evaluate_after"], older["eval"]["ssim_pairs"]
+    assert _sealed(older)["hash"] == job2["hash"] and older["train_hash"] == job2["train_hash"]
 
 
 @pytest.mark.slow

@@ -128,11 +128,25 @@ def fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _changed(d: dict | None, cls) -> dict | None:
+    """The fields of a config dict that differ from the dataclass's defaults: a field added to imbagan
+    later, with a default, leaves the fingerprints of existing jobs as they were."""
+    if d is None:
+        return None
+    base = json.loads(json.dumps(cls().to_dict()))
+    return {k: v for k, v in json.loads(json.dumps(d)).items() if base.get(k, object()) != v}
+
+
 def _sealed(job: dict) -> dict:
     """The job with its fingerprints: ``hash`` covers everything (the cell), ``train_hash`` the run's
     TrainConfig (a run is continued only for the same config; a new evaluation budget reuses it)."""
-    job["train_hash"] = fingerprint(job["config"])
-    job["hash"] = fingerprint({k: v for k, v in job.items() if k not in ("hash", "train_hash")})
+    from imbagan.config import TrainConfig
+    from imbagan.evaluate import EvalConfig
+
+    key = {k: v for k, v in job.items() if k not in ("hash", "train_hash", "config", "eval")}
+    key.update(config=_changed(job["config"], TrainConfig), eval=_changed(job.get("eval"), EvalConfig))
+    job["train_hash"] = fingerprint(key["config"])
+    job["hash"] = fingerprint(key)
     return job
 
 
