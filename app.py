@@ -19,6 +19,7 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
     st.Page("pages/evaluate.py", title="Evaluate", icon="📊", url_path="evaluate"),
     st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+    st.Page("pages/reproduce.py", title="Reproduce", icon="📜", url_path="reproduce"),
     st.Page("pages/taxonomy.py", title="Taxonomy", icon="🧭", url_path="taxonomy"),
 ]
 

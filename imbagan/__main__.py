@@ -2,6 +2,7 @@
 
     python -m imbagan train --dataset mnist --imbalance step --ir 100 --method bagan --steps 3000
     python -m imbagan runs | stop RUN | resume RUN | balance RUN | evaluate RUN
+    python -m imbagan reproduce --list | reproduce NAME [--budget quick|paper] [--jobs N] [--ray ADDRESS]
 """
 
 from __future__ import annotations
@@ -102,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     from imbagan import evaluate as _evaluate
 
     _evaluate.add_arguments(q)
+    q = sub.add_parser("reproduce", help="reproduce a paper's table by name, under its protocol and an honest one",
+                       description="Train, probe and evaluate every cell of a paper's table (see --list); "
+                                   "re-running skips finished cells.")
+    from imbagan.reproduce import cli as _reproduce
+
+    _reproduce.add_arguments(q)
     q = sub.add_parser("worker", help=argparse.SUPPRESS, description="(internal) the background training process")
     q.add_argument("dir")
     q.add_argument("--resume", action="store_true")
@@ -225,6 +232,10 @@ def _dispatch(a: argparse.Namespace) -> int:
             print(f"evaluating {d.name} in the background; see {d / 'eval' / 'log.txt'}")
             return 0
         return evaluate.worker_main(d, cfg, log_file=not a.no_log_file)
+    if a.cmd == "reproduce":
+        from imbagan.reproduce import cli
+
+        return cli.run(a)
     raise AssertionError(a.cmd)
 
 

@@ -1,0 +1,113 @@
+"""Reproduce: pick a paper's table, launch it in the background, watch it fill cell by cell."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from imbagan import runs
+from imbagan.reproduce import SPECS, store, table
+from imbagan.reproduce.cli import stop as stop_driver
+from imbagan.reproduce.spec import BUDGETS, PROTOCOL_TITLES, PROTOCOLS
+from ui import live
+from ui.reproduce import table_figure
+
+st.title("Reproduce a paper's table")
+st.markdown("Every cell of a published table, measured twice: under the **paper's protocol** (for AGGAN: the "
+            "discriminator's class head, best over checkpoints *on the test set*, so **test-selected, as "
+            "published**) and under an **honest protocol** (an independent classifier, a fixed budget declared "
+            "in advance, the untouched test split). Each GAN is a normal run: Train, Evaluate and Compare show it.")
+
+name = st.selectbox("Table", list(SPECS), format_func=lambda k: f"{k}: {SPECS[k].title}", key="rep.spec")
+spec = SPECS[name]
+st.caption(f"{spec.paper}. {spec.where}. Protocols: "
+           + "; ".join(f"{PROTOCOL_TITLES[p]} ({PROTOCOLS[p]})" for p in spec.protocols))
+
+c1, c2, c3, c4 = st.columns(4)
+budget = c1.radio("Budget", BUDGETS, horizontal=True, key="rep.budget",
+                  help="quick: minutes on a CPU; paper: the paper's own training length (a GPU)")
+c1.caption(spec.budgets[budget].note)
+datasets = sorted({s.dataset for s in spec.settings})
+chosen_ds = c2.multiselect("Datasets", datasets, default=datasets[:1], key=f"rep.datasets.{name}")
+ds_settings = [s.key for s in spec.settings if s.dataset in chosen_ds]
+chosen_settings = c2.multiselect("Settings", ds_settings, default=ds_settings, key=f"rep.settings.{name}.{'-'.join(chosen_ds)}")
+rows = [r.key for r in spec.rows]
+chosen_rows = c3.multiselect("Rows", rows, default=rows, key=f"rep.rows.{name}",
+                             format_func=lambda k: spec.row(k).label)
+repeats = c4.number_input("Repeats", 1, 20, 1 if budget == "quick" else spec.repeats, key="rep.repeats",
+                          help=f"the paper: {spec.repeats}")
+jobs = c4.number_input("Jobs at once", 1, 16, 1, key="rep.jobs", help="background processes on this machine")
+ray = c4.text_input("Ray address", "", key="rep.ray", placeholder="empty: this machine",
+                    help="'auto' for a running Ray cluster, host:port, or 'local'")
+
+folder = store.default_folder(name, budget)
+driver = runs.read_json(folder / "driver.json", {}) or {}
+running = driver.get("state") == "running" and store._alive(driver.get("pid"))
+b1, b2 = st.columns([1, 4])
+if b1.button("Launch", type="primary", disabled=running or not chosen_settings or not chosen_rows, key="rep.launch"):
+    folder.mkdir(parents=True, exist_ok=True)
+    args = ["--runs", str(runs.runs_root()), "reproduce", name, "--budget", budget, "--repeats", str(repeats),
+            "--jobs", str(jobs), "--settings", *chosen_settings, "--rows", *chosen_rows]
+    if ray.strip():
+        args += ["--ray", ray.strip()]
+    pid = runs.launch_cli(args, folder / "log.txt")
+    runs.write_json_atomic(folder / "driver.json", {**driver, "state": "running", "pid": pid, "heartbeat": 0})
+    st.rerun()
+if running and b1.button("Stop", key="rep.stop"):
+    stop_driver(folder)
+    st.rerun()
+b2.caption(f"Folder: `{folder}`; re-launching skips finished cells and continues the others.")
+
+
+def _cell(rec) -> str:
+    return table.cell_text(rec)
+
+
+@st.fragment(run_every=live.REFRESH_S if running else None)
+def panel() -> None:
+    if not (folder / "spec.json").exists():
+        st.info("Not launched yet: choose what to reproduce and press Launch.")
+        return
+    drv = runs.read_json(folder / "driver.json", {}) or {}
+    df = table.collect(folder)
+    all_jobs = store.read_jobs(folder)
+    done = sum(1 for j in all_jobs if store.read_cell(folder, j) is not None)
+    state = drv.get("state", "?")
+    if state == "running" and not store._alive(drv.get("pid")):
+        state = "ended (the driver is gone; launch again to continue)"
+    st.progress(done / len(all_jobs) if all_jobs else 0.0, text=f"{done}/{len(all_jobs)} jobs done · driver: {state}")
+    saved = runs.read_json(folder / "spec.json", {}) or {}
+    for p in saved.get("protocols", []):
+        sub = df[df["protocol"].isin([p, "published"])]
+        if sub.empty:
+            continue
+        st.subheader(f"{PROTOCOL_TITLES[p]}: {PROTOCOLS[p]}")
+        if p == "paper" and saved.get("paper_protocol"):
+            st.caption(saved["paper_protocol"])
+        grid = {}
+        for r in saved.get("rows", []):
+            line = {}
+            for s in saved.get("settings", []):
+                hit = sub[(sub["row"] == r["key"]) & (sub["setting"] == s["key"])]
+                own = hit[hit["protocol"] == p]
+                if not hit.empty:
+                    line[s["title"]] = _cell((own if not own.empty else hit).iloc[0])
+            if line:
+                grid[r["label"]] = line
+        st.dataframe(pd.DataFrame(grid).T, width="stretch", key=f"rep.grid.{p}")
+    measured = df[df["protocol"] != "published"]
+    if not measured.empty and measured["n"].sum() > 0:
+        st.plotly_chart(table_figure(df, saved.get("metric", "accuracy")), key="rep.fig")
+    with st.expander("Every cell (table.csv)"):
+        st.dataframe(df.drop(columns=["setting"]), hide_index=True, width="stretch", key="rep.long",
+                     column_config={k: st.column_config.NumberColumn(format="%.2f")
+                                    for k in ("mean", "std", "published", "delta")})
+    log = runs.log_tail(folder, 15)
+    if log:
+        with st.expander("Driver log"):
+            st.code(log, language=None)
+
+
+panel()

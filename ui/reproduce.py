@@ -1,0 +1,45 @@
+"""The Reproduce page's figure: published numbers beside ours under each protocol, per setting."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+COLORS = {"published": "#9e9e9e", "paper": "#ff7f0e", "honest": "#1f77b4"}
+NAMES = {"published": "published", "paper": "ours, paper protocol (test-selected, as published)",
+         "honest": "ours, honest protocol (fixed budget, untouched test split)"}
+
+
+def table_figure(df: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
+    """One panel per setting; per row, bars for the published number and ours ± std under each protocol."""
+    settings = list(dict.fromkeys(df["setting_title"]))
+    cols = min(3, max(1, len(settings)))
+    nrows = math.ceil(len(settings) / cols) if settings else 1
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=settings, shared_yaxes=True,
+                        vertical_spacing=0.18, horizontal_spacing=0.04)
+    shown = set()
+    for i, title in enumerate(settings):
+        sub = df[df["setting_title"] == title]
+        labels = list(dict.fromkeys(sub["row_label"]))
+        series = {"published": sub.drop_duplicates("row_label").set_index("row_label")["published"]}
+        for p in ("paper", "honest"):
+            own = sub[sub["protocol"] == p].set_index("row_label")
+            if not own.empty:
+                series[p] = own
+        for key, s in series.items():
+            if key == "published":
+                y, err = [s.get(r) for r in labels], None
+            else:
+                y = [s["mean"].get(r) for r in labels]
+                err = dict(type="data", array=[s["std"].get(r) for r in labels], visible=True)
+            fig.add_trace(go.Bar(name=NAMES[key], x=labels, y=y, error_y=err, marker_color=COLORS[key],
+                                 legendgroup=key, showlegend=key not in shown),
+                          row=i // cols + 1, col=i % cols + 1)
+            shown.add(key)
+    fig.update_layout(barmode="group", height=340 * nrows, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.15))
+    fig.update_yaxes(title_text=f"{metric} (%)", col=1)
+    return fig
