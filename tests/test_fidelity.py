@@ -250,7 +250,7 @@ def test_train_page_applies_the_acgan_preset(tmp_path, monkeypatch):
     preset = METHODS["acgan"].presets[name]
     at.selectbox(key="train.acgan.preset").set_value(name).run()
     assert not at.exception
-    assert at.selectbox(key=f"train.acgan.acgan_variant.{preset['acgan_variant']!r}").value == "modified"
-    assert at.selectbox(key=f"train.acgan.adv_loss.{preset['adv_loss']!r}").value == "ls"
-    assert at.number_input(key=f"train.acgan.lambda_cls.{preset['lambda_cls']!r}").value == preset["lambda_cls"]
+    assert at.selectbox(key="train.acgan.acgan_variant").value == preset["acgan_variant"] == "modified"
+    assert at.selectbox(key="train.acgan.adv_loss").value == preset["adv_loss"] == "ls"
+    assert at.number_input(key="train.acgan.lambda_cls").value == preset["lambda_cls"]
 
