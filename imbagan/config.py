@@ -56,7 +56,7 @@ class TrainConfig:
     beta1: float = documented(0.5, "Adam beta1")
     beta2: float = documented(0.999, "Adam beta2 (BAGAN-GP uses 0.9)")
     width: int = documented(64, "channels of the widest conv block; networks scale from it")
-    gan_classes: tuple[int, ...] = documented((), "gan: classes to model, one generator each; () -> the rarest class")
+    gan_classes: tuple[int, ...] = documented((), "gan: classes to model, one generator each; () -> every minority class (fewer than half the largest)")
     adv_loss: str = documented("bce", "acgan / cagan adversarial loss: bce | ls | wgan-gp")
     acgan_variant: str = documented("original", "acgan: original (Odena 2017) | modified (CAGAN eqs. 7-10)")
     lambda_cls: float = documented(0.1, "modified ACGAN: weight of the classification loss (CAGAN Fig. 12)")

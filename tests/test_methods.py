@@ -53,3 +53,14 @@ def test_state_round_trip_through_weights_only_load(name):
     y = torch.tensor(list(a.classes_modeled))
     noise = torch.randn(len(y), a.noise_dim, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a.generate(y, noise), b.generate(y, noise))
+
+
+def test_the_minority_gan_models_every_minority_class_by_default():
+    from imbagan.methods.gan import GAN
+    from tests.conftest import make_data, tiny_config
+
+    data = make_data(num_classes=4, per_class=(12, 3, 12, 4))  # classes 1 and 3 have under half of 12
+    assert GAN(tiny_config(method="gan"), data).classes_modeled == (1, 3)
+    assert GAN(tiny_config(method="gan", gan_classes=(2,)), data).classes_modeled == (2,)
+    balanced = make_data(num_classes=3, per_class=(10, 9, 8))  # no minority: the rarest class
+    assert GAN(tiny_config(method="gan"), balanced).classes_modeled == (2,)

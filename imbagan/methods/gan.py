@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from imbagan import losses
 from imbagan.batches import DeviceData
+from imbagan.imbalance import minority_classes
 from imbagan.methods.base import Method
 from imbagan.nets import Discriminator, Generator, adam
 
@@ -38,8 +39,9 @@ class GAN(Method):
                 raise ValueError(f"gan_classes {bad} do not exist: the training set has classes 0..{data.num_classes - 1}.")
             self.classes_modeled = tuple(sorted(set(int(c) for c in cfg.gan_classes)))
         else:
-            # Default: the rarest class of the imbalanced training set (ties -> lowest id).
-            self.classes_modeled = (int(np.argmin(data.counts)),)
+            # Default: every minority class (fewer than half the largest class's images, as the grids
+            # mark them), one generator each (BAGAN §5); a set without one gets its rarest class.
+            self.classes_modeled = tuple(minority_classes(data.counts)) or (int(np.argmin(data.counts)),)
         self.noise_dim = cfg.latent_dim
         k = len(self.classes_modeled)
         self.G = nn.ModuleList([Generator(cfg.latent_dim, data.img_shape, cfg.width) for _ in range(k)]).to(data.device)
