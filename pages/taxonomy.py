@@ -6,6 +6,8 @@ A method's "Open in Train" button hands a preset to the Train page as ``st.sessi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +15,7 @@ from imbagan.config import TrainConfig
 from imbagan.imbalance import imbalance_ratio
 from imbagan import catalog
 from ui import charts, widgets
+from ui import labels
 from ui import taxonomy as tx
 
 st.title("A taxonomy of imbalance")
@@ -79,6 +82,20 @@ with tab_levels:
                      key="tax.level_studies")
 
 with tab_methods:
+    tables = sorted(Path(__file__).resolve().parent.parent.joinpath("bench", "results").glob("quality-*.csv"))
+    if tables:
+        st.markdown("**Which method to try first:** the latest `bench/quality.py` table, every method with its "
+                    "paper defaults on one scenario.")
+        for path in tables:
+            q = pd.read_csv(path)
+            first = q.iloc[0]
+            st.caption(f"{first.get('dataset')} · {first.get('imbalance')} · budget {first.get('budget')} · measured "
+                       f"{first.get('date')} on {first.get('machine')} (load {first.get('load_avg')})")
+            cols = [c for c in ("method", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen", "nn_ssim_real",
+                                "domain_fid", "recall_imbalanced", "recall_gan", "recall_full") if c in q.columns]
+            st.dataframe(q[cols], hide_index=True, width="stretch", key=f"tax.quality.{path.stem}",
+                         column_config={c: st.column_config.NumberColumn(labels.label(c), help=labels.tooltip(c),
+                                                                         format=labels.number_format(c)) for c in cols[1:]})
     st.markdown("Every method imbagan implements works at the **image level**, on inter-class imbalance. "
                 "Each button opens the Train page with a setting that shows the method at work; "
                 "change anything there before launching.")

@@ -303,3 +303,12 @@ def test_a_method_button_hands_its_preset_to_the_train_page():
     assert at.selectbox(key="train.imbalance").value == "binary"
     assert at.number_input(key="train.ir").value == 10.0
     assert at.number_input(key="train.aggan.steps").value == METHODS["aggan"].demo["config"]["steps"]
+
+
+def test_taxonomy_shows_the_latest_quality_table_with_its_budget_and_date():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/taxonomy.py").run()
+    assert not at.exception
+    tables = [t for t in at.dataframe if "class_acc_min" in t.value.columns]
+    assert tables and set(METHODS) <= set(tables[0].value["method"])
+    assert any("budget" in c.value and "measured" in c.value for c in at.caption)

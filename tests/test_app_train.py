@@ -21,9 +21,8 @@ def test_train_page_launches_and_shows_a_live_run(tmp_path, monkeypatch):
     at.selectbox(key="train.imbalance").set_value("step").run()
     at.number_input(key="train.ir").set_value(10.0).run()
     assert any("imbalance ratio 10." in c.value for c in at.caption)  # the before/after counts chart's summary
-    at.number_input(key="train.bagan.steps").set_value(30).run()
-    at.number_input(key="train.bagan.ae_steps").set_value(10).run()
-    at.number_input(key="train.bagan.width").set_value(16).run()
+    at.number_input(key="train.gan.steps").set_value(30).run()
+    at.number_input(key="train.gan.width").set_value(16).run()
     at.number_input(key="train.loop.sample_every").set_value(10).run()
     at.number_input(key="train.loop.tick_every").set_value(5).run()
     at.button(key="train.launch").click().run()
