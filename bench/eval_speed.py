@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -40,9 +39,12 @@ from imbagan.batches import resolve_device  # noqa: E402
 from imbagan.config import TrainConfig  # noqa: E402
 from imbagan.splits import full_set, load_split  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model, load_average  # noqa: E402
+
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "full")
 SCENARIOS = {
-    # the app's default scenario
+    # digits at step IR 10, issue 9's measurement
     "digits": dict(dataset="digits", imbalance="step", ir=10.0),
     # MNIST 5 (minority) vs 6 at IR 100, as in issue 9's 25-minute evaluation
     "mnist56": dict(dataset="mnist", imbalance="binary", ir=100.0, minority=(5,), majority=6),
@@ -50,15 +52,7 @@ SCENARIOS = {
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    la = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    cpu, la = cpu_model(), load_average()
     gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return (f"{cpu}, {os.cpu_count()} cores{gpu}; load average {la}; torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads; CPU bf16: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
