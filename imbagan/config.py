@@ -19,10 +19,13 @@ CAGAN_D_NORMS = ("none", "batch", "instance")
 CAGAN_REGS = ("zero-gp", "wgan-gp", "none")
 BAGAN_GP_VARIANTS = ("official", "wgan")
 AGGAN_SAMPLE_FROM = ("g", "g_b")
+# DiffAugment policies (imbagan.augment): the paper's small-data choice and two lighter ones.
+DIFFAUGMENT_POLICIES = ("none", "color,translation,cutout", "translation,cutout", "translation")
 # The string choices of a config, for the CLI's and the app's selectors.
 CHOICES = {"adv_loss": ADV_LOSSES, "acgan_variant": ACGAN_VARIANTS, "cagan_d_norm": CAGAN_D_NORMS,
            "device": ("auto", "cpu", "cuda", "mps"), "cagan_reg": CAGAN_REGS,
-           "bagan_gp_variant": BAGAN_GP_VARIANTS, "aggan_sample_from": AGGAN_SAMPLE_FROM}
+           "bagan_gp_variant": BAGAN_GP_VARIANTS, "aggan_sample_from": AGGAN_SAMPLE_FROM,
+           "diffaugment": DIFFAUGMENT_POLICIES}
 
 
 def documented(default: Any, help: str) -> Any:
@@ -81,6 +84,12 @@ class TrainConfig:
                                                    "Gaussians, D from the encoder, conditional WGAN-GP)")
     aggan_sample_from: str = documented("g", "aggan: draw samples from g (the evolving generator, as the official "
                                              "code) | g_b (the best-so-far generator of §4.1's proof)")
+    # Two options for a few dozen minority images, for every method (issue 16 §3); off by default.
+    diffaugment: str = documented("none", "DiffAugment (Zhao et al. 2020) on every image D sees, real and fake, in "
+                                          "D's and G's updates: none | color,translation,cutout (the paper's) | "
+                                          "translation,cutout | translation")
+    lecam_weight: float = documented(0.0, "LeCam regulariser weight λ on D (Tseng et al. 2021; 0.3 in its "
+                                          "limited-data CIFAR runs); 0 = off")
     # --- loop -------------------------------------------------------------
     tick_every: int = documented(25, "steps between metric reads (one host sync per tick)")
     sample_every: int = documented(100, "steps between sample grids")
@@ -128,11 +137,13 @@ class TrainConfig:
         if self.cagan_d_norm not in CAGAN_D_NORMS:
             bad(f"cagan_d_norm must be one of {', '.join(CAGAN_D_NORMS)} (got {self.cagan_d_norm!r}).")
         for name, allowed in (("cagan_reg", CAGAN_REGS), ("bagan_gp_variant", BAGAN_GP_VARIANTS),
-                              ("aggan_sample_from", AGGAN_SAMPLE_FROM)):
+                              ("aggan_sample_from", AGGAN_SAMPLE_FROM), ("diffaugment", DIFFAUGMENT_POLICIES)):
             if getattr(self, name) not in allowed:
                 bad(f"{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r}).")
         if self.cagan_reg_weight < 0:
             bad("cagan_reg_weight cannot be negative.")
+        if self.lecam_weight < 0:
+            bad(f"lecam_weight cannot be negative (got {self.lecam_weight}); 0 turns LeCam off.")
         if self.channels not in (None, 1, 3):
             bad(f"channels must be 1 (grey) or 3 (RGB) (got {self.channels}).")
         if self.image_size is not None and self.image_size not in (16, 28, 32, 64):

@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 # --- Binary cross-entropy (Goodfellow et al. 2014) ---------------------------------------
@@ -115,3 +115,55 @@ def cond_activation_d(real_logits: Tensor, real_onehot: Tensor, fake_logits: Ten
 def cond_activation_g(fake_logits: Tensor, fake_onehot: Tensor, kind: str = "ls") -> Tensor:
     """G's conditional activation loss, CAGAN eq. (18) (eq. (20) for kind="ls"): E_x'[f_g^g(D(x')) . cnd']."""
     return (_CA_TERMS[kind][2](fake_logits) * fake_onehot).sum(1).mean()
+
+
+# --- LeCam regulariser (Tseng et al. 2021, "Regularizing GANs under Limited Data") -----------
+LECAM_DECAY = 0.99  # the paper's and its official code's (google/lecam-gan) EMA decay
+
+
+def lecam(real_logits: Tensor, fake_logits: Tensor, alpha_real: Tensor, alpha_fake: Tensor) -> Tensor:
+    """R_LC = E[(D(x) - α_F)²] + E[(D(G(z)) - α_R)²] (Tseng et al. eq. (3)), added to D's loss times λ.
+
+    α_R, α_F are moving averages of D's outputs on real and on generated images (``LeCamEMA``): each
+    side is pulled toward where the *other* side has been, which keeps D's outputs from drifting apart
+    when it can memorise a small real set. The paper's two-sided form; the official code keeps only
+    the part where D(x) > α_F and D(G(z)) < α_R (a ReLU inside the square), the same wherever D ranks
+    reals above fakes.
+    """
+    return (real_logits - alpha_fake).pow(2).mean() + (fake_logits - alpha_real).pow(2).mean()
+
+
+class LeCamEMA(nn.Module):
+    """α_R and α_F, moving averages (decay 0.99) of D's mean output on real and on generated images.
+
+    Zero-debiased, as the official code's ``assign_moving_average(..., zero_debias=True)``: after the
+    first update α equals that batch's mean, not 1% of it. Buffers, so it is saved with the method's
+    state and moves with ``.to(device)``; updates are in place and never read a value to the host.
+    """
+
+    def __init__(self, decay: float = LECAM_DECAY):
+        super().__init__()
+        self.decay = decay
+        self.register_buffer("real_sum", torch.zeros(()))
+        self.register_buffer("fake_sum", torch.zeros(()))
+        self.register_buffer("weight", torch.zeros(()))  # 1 - decay^t after t updates
+
+    @torch.no_grad()
+    def update(self, real_logits: Tensor, fake_logits: Tensor) -> None:
+        d = self.decay
+        self.real_sum.mul_(d).add_(real_logits.detach().float().mean(), alpha=1 - d)
+        self.fake_sum.mul_(d).add_(fake_logits.detach().float().mean(), alpha=1 - d)
+        self.weight.mul_(d).add_(1 - d)
+
+    @property
+    def alpha_real(self) -> Tensor:
+        return self.real_sum / self.weight
+
+    @property
+    def alpha_fake(self) -> Tensor:
+        return self.fake_sum / self.weight
+
+    def penalty(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """Update the averages with this batch (as the official code, before using them), then R_LC."""
+        self.update(real_logits, fake_logits)
+        return lecam(real_logits, fake_logits, self.alpha_real, self.alpha_fake)
