@@ -85,7 +85,7 @@ class ACGAN(Method):
                "real batches and uniform fake batches normalised separately, adds CAGAN §4's batch-statistics "
                "leak to BAGAN §3's failure.")
     # "acgan" is Odena et al.'s original, whose settings are TrainConfig's own (bce, both class terms).
-    fields = ("acgan_variant", "lambda_cls", "adv_loss", "gp_weight", "n_critic")
+    fields = ("acgan_variant", "lambda_cls", "adv_loss", "gp_weight", "n_critic", "diffaugment", "lecam_weight")
     field_when = {"lambda_cls": {"acgan_variant": ("modified",)},
                   "gp_weight": {"adv_loss": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)}}
     # The CAGAN paper's modified ACGAN: λ_cls = 0.1 (Fig. 12) and LSGAN's adversarial loss, which
@@ -110,6 +110,8 @@ class ACGAN(Method):
         self.opt_d = adam(self.D.parameters(), cfg)
         # WGAN-GP: several critic updates per generator update (Gulrajani et al. 2017, Alg. 1).
         self.d_steps = cfg.n_critic if cfg.adv_loss == "wgan-gp" else 1
+        # LeCam's "D's output": the real/fake logit (column 0); the class head is not a discriminator.
+        self.init_small_data_options(cfg, data)
 
     def _split(self, out: Tensor) -> tuple[Tensor, Tensor]:
         return out[:, 0], out[:, 1:]
@@ -124,13 +126,19 @@ class ACGAN(Method):
             # Only the last critic step's fakes are reused for G's update, so only they keep a graph.
             with torch.set_grad_enabled(i == self.d_steps - 1):
                 x_fake = self.G(z, y_fake)
-            adv_r, cls_r = self._split(self.D(x_real))
-            adv_f, cls_f = self._split(self.D(x_fake.detach()))
+            # DiffAugment (identity when off): D only ever sees augmented images, its penalty included.
+            a_real, a_fake = self.augment(x_real), self.augment(x_fake.detach())
+            adv_r, cls_r = self._split(self.D(a_real))
+            adv_f, cls_f = self._split(self.D(a_fake))
             d_loss, parts = acgan_d_loss(adv_r, adv_f, cls_r, cls_f, y_real, y_fake, cfg.acgan_variant,
                                          cfg.lambda_cls, cfg.adv_loss)
+            if self.lecam is not None:
+                reg = self.lecam.penalty(adv_r, adv_f)
+                d_loss = d_loss + self.lecam_weight * reg
+                logs.setdefault("lecam", []).append(reg.detach())
             if cfg.adv_loss == "wgan-gp":
                 # The penalty constrains the real/fake critic only; the classifier head is not a critic.
-                gp = losses.gradient_penalty(lambda x: self.D(x)[:, 0], x_real, x_fake, data.gen)
+                gp = losses.gradient_penalty(lambda x: self.D(x)[:, 0], a_real, a_fake, data.gen)
                 d_loss = d_loss + cfg.gp_weight * gp
                 logs.setdefault("gp", []).append(gp.detach())
                 logs.setdefault("w_dist", []).append((adv_r.mean() - adv_f.mean()).detach())
@@ -146,7 +154,7 @@ class ACGAN(Method):
                 logs.setdefault(k, []).append(v.detach())
 
         # G: the last critic step's fakes, scored by the updated D.
-        adv_g, cls_g = self._split(self.D(x_fake))
+        adv_g, cls_g = self._split(self.D(self.augment(x_fake)))
         g_loss, _ = acgan_g_loss(adv_g, cls_g, y_fake, cfg.acgan_variant, cfg.lambda_cls, cfg.adv_loss)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -96,7 +96,7 @@ class AGGAN(Method):
     taxonomy = "Image level · inter-class, binary (AGGAN §5)"
     summary = ("Offspring generators from three losses, kept by E-GAN fitness and accepted by a Metropolis "
                "rule with an annealed temperature.")
-    fields = ("aggan_t0", "aggan_alpha", "aggan_gamma", "aggan_sample_from")
+    fields = ("aggan_t0", "aggan_alpha", "aggan_gamma", "aggan_sample_from", "diffaugment", "lecam_weight")
     demo = {"shows": "AGGAN on two digits, 1 against 0 at IR 10 (AGGAN §5's binary setting): three offspring "
                      "of the generator compete every step and simulated annealing decides which one survives.",
             "config": {"method": "aggan", "dataset": "digits", "imbalance": "binary", "majority": 1, "minority": (0,),
@@ -131,6 +131,10 @@ class AGGAN(Method):
         self.sample_from = "G_b" if cfg.aggan_sample_from == "g_b" else "G"
         self.eval_modules = (self.sample_from,)
         self._d_params = list(self.D.parameters())
+        # LeCam's "D's output": the real/fake logit (column 0). DiffAugment enters D's update and each
+        # offspring's update; the fitness stays on plain images, one measurement for every candidate
+        # (an augmentation drawn per candidate would add its noise to the selection), and without LeCam.
+        self.init_small_data_options(cfg, data)
 
     @property
     def temperature(self) -> float:
@@ -181,9 +185,12 @@ class AGGAN(Method):
         # 0. The environment: D learns real/fake and the classes (official code: ACGAN losses).
         with torch.no_grad():
             fake = self.G(g_in)
-        r_adv, r_cls = self._d(real)
-        f_adv, f_cls = self._d(fake)
+        r_adv, r_cls = self._d(self.augment(real))
+        f_adv, f_cls = self._d(self.augment(fake))
         d_loss = (losses.bce_d(r_adv, f_adv) + F.cross_entropy(r_cls, y_real) + F.cross_entropy(f_cls, y))
+        if self.lecam is not None:
+            reg = self.lecam.penalty(r_adv, f_adv)
+            d_loss = d_loss + self.lecam_weight * reg
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
@@ -200,7 +207,7 @@ class AGGAN(Method):
         for k, (kid, opt) in enumerate(zip(self.kids, self.kid_opts)):
             copy_module(kid, self.G)
             copy_adam_state(opt, list(kid.parameters()), self.opt_g, g_params)
-            adv, cls = self._d(kid(g_in))
+            adv, cls = self._d(self.augment(kid(g_in)))
             g_loss = self._g_loss(k, adv, cls, y)
             opt.zero_grad(set_to_none=True)
             g_loss.backward(inputs=list(kid.parameters()))  # D's gradients are not touched
@@ -249,6 +256,8 @@ class AGGAN(Method):
                 "accepted_worse": host(accepted and delta > 0),
                 "best_fitness": host(f_b),
             }
+            if self.lecam is not None:
+                out["lecam"] = reg.detach()
         return out
 
     @torch.no_grad()

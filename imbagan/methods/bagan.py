@@ -67,7 +67,7 @@ class BAGAN(Method):
     # gives no value.
     paper_defaults = {"lr": 5e-5, "beta1": 0.5}
     defaults_source = "IBM/BAGAN balancing_gan.py (the paper states no optimiser settings)"
-    fields = ("ae_steps",)
+    fields = ("ae_steps", "diffaugment", "lecam_weight")
     demo = {"shows": "BAGAN on digits with 97.5% of digit 0 dropped (BAGAN §5): the autoencoder learns strokes "
                      "from all classes, so the generator of the rare 0 can borrow from the common digits.",
             "config": {"method": "bagan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": (0,),
@@ -99,6 +99,9 @@ class BAGAN(Method):
         self.n_fake = max(1, round(cfg.batch_size / (n + 1)))
         self.n_real = cfg.batch_size - self.n_fake
         self._fake_targets = torch.full((self.n_fake,), n, device=dev, dtype=torch.long)
+        # LeCam's "D's output": log-odds of the image's class against "fake", logit[c] - logit[n], with c
+        # the real image's label or the class a fake was asked for (D has no single real/fake logit).
+        self.init_small_data_options(cfg, data)
 
     # --- a) autoencoder ----------------------------------------------------------------
     def pretrain_step(self) -> dict:
@@ -132,8 +135,13 @@ class BAGAN(Method):
         x_real, y_real = data.sample(self.n_real)
         y_fake = data.uniform_labels(n_fake)
         x_fake = self.G(self.latent(y_fake, data.randn(n_fake, self.noise_dim)))
-        logits = self.D(torch.cat([x_real, x_fake.detach()]))
+        # DiffAugment (identity when off) on every image D sees; the autoencoder stage sees none.
+        logits = self.D(torch.cat([self.augment(x_real), self.augment(x_fake.detach())]))
         d_loss = F.cross_entropy(logits, torch.cat([y_real, self._fake_targets]))
+        if self.lecam is not None:
+            odds = logits.gather(1, torch.cat([y_real, y_fake])[:, None]).squeeze(1) - logits[:, self.fake_label]
+            reg = self.lecam.penalty(odds[: self.n_real], odds[self.n_real:])
+            d_loss = d_loss + self.lecam_weight * reg
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
@@ -141,7 +149,7 @@ class BAGAN(Method):
         # G: a batch of the same size, labels uniform; the target is the class asked for (§4c).
         b = self.cfg.batch_size
         y_g = data.uniform_labels(b)
-        g_logits = self.D(self.G(self.latent(y_g, data.randn(b, self.noise_dim))))
+        g_logits = self.D(self.augment(self.G(self.latent(y_g, data.randn(b, self.noise_dim)))))
         g_loss = F.cross_entropy(g_logits, y_g)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -149,7 +157,7 @@ class BAGAN(Method):
 
         with torch.no_grad():
             real_logits, fake_logits = logits[: self.n_real], logits[self.n_real:]
-            return {
+            out = {
                 "d_loss": d_loss.detach(),
                 "g_loss": g_loss.detach(),
                 # D's class accuracy on real images, among the n real classes.
@@ -158,6 +166,9 @@ class BAGAN(Method):
                 "d_fake_acc": (fake_logits.argmax(1) == self.fake_label).float().mean(),
                 "g_class_acc": losses.accuracy(g_logits.detach(), y_g),
             }
+        if self.lecam is not None:
+            out["lecam"] = reg.detach()
+        return out
 
     @torch.no_grad()
     def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:

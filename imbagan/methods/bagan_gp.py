@@ -152,7 +152,7 @@ class BAGAN_GP(Method):
     paper_defaults = {"latent_dim": 128, "beta2": 0.9, "gp_weight": 10.0, "n_critic": 5, "lr": 2e-4, "beta1": 0.5,
                       "bagan_gp_variant": "official"}
     defaults_source = "GH920/improved-bagan-gp codes/improved_bagan_gp.py (the official code, not the paper's text)"
-    fields = ("bagan_gp_variant", "ae_steps", "gp_weight", "n_critic")
+    fields = ("bagan_gp_variant", "ae_steps", "gp_weight", "n_critic", "diffaugment", "lecam_weight")
     presets = {"WGAN-GP with fitted class Gaussians (earlier imbagan form)": {"bagan_gp_variant": "wgan"}}
     demo = {"shows": "BAGAN-GP on digits, longtail IR 10: the autoencoder start of BAGAN with a WGAN-GP critic.",
             "config": {"method": "bagan_gp", "dataset": "digits", "imbalance": "longtail", "ir": 10.0,
@@ -177,6 +177,9 @@ class BAGAN_GP(Method):
         # fixed. "official" leaves them unused: z ~ N(0, I).
         self.mu = torch.zeros(n, cfg.latent_dim, device=dev)
         self.root = torch.zeros(n, cfg.latent_dim, cfg.latent_dim, device=dev)
+        # LeCam's "D's output": the label-conditioned logit D(x, c), reals under their label and fakes
+        # under the label asked for (the "wrong label" term is left out of it).
+        self.init_small_data_options(cfg, data)
 
     # --- a) supervised autoencoder ---------------------------------------------------------
     def encode(self, x: Tensor) -> Tensor:
@@ -228,10 +231,16 @@ class BAGAN_GP(Method):
             y_fake, y_wrong = data.uniform_labels(b), data.uniform_labels(b)
             with torch.no_grad():
                 x_fake = self.G(data.randn(b, self.noise_dim), y_fake)
-            real_logits, fake_logits = self.D(x_real, y), self.D(x_fake, y_fake)
-            wrong_logits = self.D(x_real, y_wrong)
-            gp = official_gradient_penalty(self.D, x_real, x_fake, y, data.gen)
+            # DiffAugment (identity when off): a fresh draw for every critic step on the one real batch.
+            a_real, a_fake = self.augment(x_real), self.augment(x_fake)
+            real_logits, fake_logits = self.D(a_real, y), self.D(a_fake, y_fake)
+            wrong_logits = self.D(a_real, y_wrong)
+            gp = official_gradient_penalty(self.D, a_real, a_fake, y, data.gen)
             d_loss = official_d_loss(real_logits, fake_logits, wrong_logits) + cfg.gp_weight * gp
+            if self.lecam is not None:
+                reg = self.lecam.penalty(real_logits, fake_logits)
+                d_loss = d_loss + self.lecam_weight * reg
+                logs.setdefault("lecam", []).append(reg.detach())
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -242,7 +251,7 @@ class BAGAN_GP(Method):
                     logs.setdefault(k, []).append(v.detach())
 
         y_g = data.uniform_labels(b)
-        g_loss = losses.nonsat_g(self.D(self.G(data.randn(b, self.noise_dim), y_g), y_g))
+        g_loss = losses.nonsat_g(self.D(self.augment(self.G(data.randn(b, self.noise_dim), y_g)), y_g))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -252,14 +261,18 @@ class BAGAN_GP(Method):
 
     def _wgan_step(self) -> dict:
         cfg, data, b = self.cfg, self.data, self.cfg.batch_size
-        d_losses, gps, w_dists = [], [], []
+        d_losses, gps, w_dists, regs = [], [], [], []
         for _ in range(cfg.n_critic):
             x_real, y = data.sample(b)  # a fresh real batch per critic step
             with torch.no_grad():  # fakes of the same classes as the real batch (module docstring)
                 x_fake = self.G(self.latent(y, data.randn(b, self.noise_dim)), y)
-            c_real, c_fake = self.D(x_real, y), self.D(x_fake, y)
-            gp = conditional_gradient_penalty(self.D, x_real, x_fake, y, data.gen)
+            a_real, a_fake = self.augment(x_real), self.augment(x_fake)  # DiffAugment (identity when off)
+            c_real, c_fake = self.D(a_real, y), self.D(a_fake, y)
+            gp = conditional_gradient_penalty(self.D, a_real, a_fake, y, data.gen)
             d_loss = losses.wgan_d(c_real, c_fake) + cfg.gp_weight * gp
+            if self.lecam is not None:
+                regs.append(self.lecam.penalty(c_real, c_fake))
+                d_loss = d_loss + self.lecam_weight * regs[-1]
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -269,13 +282,16 @@ class BAGAN_GP(Method):
 
         # G: a fresh batch with uniform labels (BAGAN §4), so every class gets the same generator updates.
         y_g = data.uniform_labels(b)
-        g_loss = losses.wgan_g(self.D(self.G(self.latent(y_g, data.randn(b, self.noise_dim)), y_g), y_g))
+        g_loss = losses.wgan_g(self.D(self.augment(self.G(self.latent(y_g, data.randn(b, self.noise_dim)), y_g)), y_g))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
 
         mean = lambda xs: xs[0] if len(xs) == 1 else torch.stack(xs).mean()  # noqa: E731
-        return {"d_loss": mean(d_losses), "g_loss": g_loss.detach(), "gp": mean(gps), "w_dist": mean(w_dists)}
+        out = {"d_loss": mean(d_losses), "g_loss": g_loss.detach(), "gp": mean(gps), "w_dist": mean(w_dists)}
+        if regs:
+            out["lecam"] = mean(regs).detach()
+        return out
 
     @torch.no_grad()
     def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:

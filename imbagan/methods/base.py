@@ -14,6 +14,8 @@ The card's values must be literals (strings, numbers, tuples, dicts): ``imbagan.
 from the source so that the app's process never imports torch, and a test checks the two agree.
 
     state_attrs                       attribute names saved in a checkpoint (modules, optimisers, tensors, numbers)
+    init_small_data_options(cfg, data) DiffAugment (``self.augment``) and LeCam (``self.lecam``), which every
+                                      method takes; where they enter D's and G's losses is each method's own
     pretrain_steps = 0                a method with a pre-training stage sets it in __init__
     def pretrain_step(self) -> dict   one step of that stage            (default: nothing to do)
     def finish_pretrain(self)         after it, before adversarial steps (default: nothing to do)
@@ -28,6 +30,8 @@ from typing import Iterator
 
 import torch
 from torch import nn
+
+from imbagan import augment, losses
 
 
 class Method:
@@ -48,6 +52,24 @@ class Method:
     pretrain_steps: int = 0
     # Networks put in eval mode while generating (dropout off, batch norm on running statistics).
     eval_modules: tuple[str, ...] = ("G",)
+
+    def init_small_data_options(self, cfg, data, lecam_heads: int | None = None) -> None:
+        """The two options for a few dozen minority images (issue 16 §3), off unless the config asks.
+
+        ``self.augment``: x -> T(x), DiffAugment drawing from the run's generator, the identity when off
+        (then it draws nothing, so a run without it is the same as before the option existed).
+        ``self.lecam``: None when off, else a ``losses.LeCamEMA`` of D's outputs (with ``lecam_heads``, a
+        ModuleList of that many, for a method with several independent discriminators); only then is it
+        in ``state_attrs``, so checkpoints written without it still load.
+        """
+        self.augment = augment.make(cfg.diffaugment, data.gen)
+        self.lecam_weight = float(cfg.lecam_weight)
+        self.lecam: nn.Module | None = None
+        if self.lecam_weight > 0:
+            ema = (losses.LeCamEMA() if lecam_heads is None
+                   else nn.ModuleList(losses.LeCamEMA() for _ in range(lecam_heads)))
+            self.lecam = ema.to(data.device)
+            self.state_attrs = (*type(self).state_attrs, "lecam")
 
     def pretrain_step(self) -> dict:
         return {}

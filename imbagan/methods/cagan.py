@@ -53,7 +53,8 @@ class CAGAN(Method):
                       "cagan_reg_weight": 1.0}
     defaults_source = ("the CAGAN paper §5 and §6.3; jeongik-jo/CAGAN-MNIST HyperParameters.py and Train.py "
                        "(the regulariser)")
-    fields = ("adv_loss", "cagan_mix_start", "cagan_d_norm", "cagan_reg", "cagan_reg_weight", "gp_weight", "n_critic")
+    fields = ("adv_loss", "cagan_mix_start", "cagan_d_norm", "cagan_reg", "cagan_reg_weight", "gp_weight", "n_critic",
+              "diffaugment", "lecam_weight")
     field_when = {"gp_weight": {"cagan_reg": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)},
                   "cagan_reg_weight": {"cagan_reg": ("zero-gp",)}}
     presets = {"WGAN-GP (penalty on interpolates)": {"adv_loss": "wgan-gp", "cagan_reg": "wgan-gp"},
@@ -79,6 +80,9 @@ class CAGAN(Method):
         self.n_d = cfg.n_critic if self.kind == "wgan-gp" else 1
         self.iteration = 0  # train_step calls so far: decides when mixed batches start
         self.mix_from = cfg.steps * cfg.cagan_mix_start
+        # LeCam's "D's output": each image's active-condition logit, the output of "GAN c" that judges it
+        # (§3), with one pair of moving averages over all conditions (as Tseng et al.'s conditional D).
+        self.init_small_data_options(cfg, data)
 
     def _onehot(self, y: Tensor) -> Tensor:
         return F.one_hot(y, self.data.num_classes).float()
@@ -109,10 +113,15 @@ class CAGAN(Method):
             with torch.set_grad_enabled(last):  # the last fakes are reused for G's update
                 fake = self._fake(y_fake)
             zero_gp = self.cfg.cagan_reg == "zero-gp"
-            d_real = real.requires_grad_(True) if zero_gp else real
-            d_fake = fake.detach().requires_grad_(zero_gp)
+            # DiffAugment (identity when off) before D; the penalties are on the images D sees.
+            d_real = self.augment(real)
+            d_real = d_real.requires_grad_(True) if zero_gp else d_real
+            d_fake = self.augment(fake.detach()).requires_grad_(zero_gp)
             real_logits, fake_logits = self._d_pair(d_real, d_fake, mixed)
             d_loss = losses.cond_activation_d(real_logits, c_real, fake_logits, c_fake, kind)  # eq. (17)
+            if self.lecam is not None:
+                reg = self.lecam.penalty((real_logits * c_real).sum(1), (fake_logits * c_fake).sum(1))
+                d_loss = d_loss + self.lecam_weight * reg
             if zero_gp:
                 # Official Train.py: the score of each image is its active condition's logit,
                 # sum(logits · labels); its squared gradient is penalised on reals and fakes alike.
@@ -122,17 +131,18 @@ class CAGAN(Method):
             elif self.cfg.cagan_reg == "wgan-gp":
                 # The critic of GAN c is D's output c: penalise the score of each real image's active
                 # condition on the line to a fake.
-                gp = losses.gradient_penalty(lambda x: (self.D(x) * c_real).sum(1), real, fake, data.gen)
+                gp = losses.gradient_penalty(lambda x: (self.D(x) * c_real).sum(1), d_real, d_fake, data.gen)
                 d_loss = d_loss + self.cfg.gp_weight * gp
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
 
-        # G: eq. (18). When mixing, G's fakes are judged inside a mixed batch too, as D learned them.
+        # G: eq. (18). When mixing, G's fakes are judged inside a mixed batch too, as D learned them
+        # (beside the reals D last saw, augmented as they were).
         if mixed:
-            g_logits = self.D(torch.cat([real.detach(), fake]))[b:]
+            g_logits = self.D(torch.cat([d_real.detach(), self.augment(fake)]))[b:]
         else:
-            g_logits = self.D(fake)
+            g_logits = self.D(self.augment(fake))
         g_loss = losses.cond_activation_g(g_logits, c_fake, kind)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=list(self.G.parameters()))
@@ -149,6 +159,8 @@ class CAGAN(Method):
         }
         if gp is not None:
             out["gp"] = gp.detach()
+        if self.lecam is not None:
+            out["lecam"] = reg.detach()
         return out
 
     @torch.no_grad()

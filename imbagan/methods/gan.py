@@ -24,7 +24,7 @@ class GAN(Method):
     paper = "Mariani et al. 2018, BAGAN §5 (the 'simple GAN' baseline)"
     taxonomy = "Image level · inter-class · few minority-many majority (DCGAN-style oversampling, Table 3)"
     summary = "An unconditional DCGAN per minority class, trained on that class's images alone."
-    fields = ("gan_classes",)
+    fields = ("gan_classes", "diffaugment", "lecam_weight")
     demo = {"shows": "A plain DCGAN trained on the 97.5%-dropped digit 0 alone: with ~3 images it has little to "
                      "learn from, which is BAGAN's argument for using every class.",
             "config": {"method": "gan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": (0,),
@@ -55,21 +55,27 @@ class GAN(Method):
         self._slot = slot.to(data.device)
         self._labels = [torch.full((cfg.batch_size,), c, device=data.device, dtype=torch.long)
                         for c in self.classes_modeled]
+        # LeCam's "D's output": each class's D's one real/fake logit, with its own moving averages.
+        self.init_small_data_options(cfg, data, lecam_heads=k)
 
     def train_step(self) -> dict:
         b = self.cfg.batch_size
-        d_total, g_total, d_real, d_fake = [], [], [], []
-        for G, D, labels in zip(self.G, self.D, self._labels):
+        aug = self.augment  # DiffAugment on every image D sees (identity when off)
+        d_total, g_total, d_real, d_fake, reg = [], [], [], [], []
+        for i, (G, D, labels) in enumerate(zip(self.G, self.D, self._labels)):
             real = self.data.sample_of(labels)  # this class's images only
             fake = G(self.data.randn(b, self.noise_dim))
             # D: real vs fake, standard BCE.
-            real_logits, fake_logits = D(real).squeeze(1), D(fake.detach()).squeeze(1)
+            real_logits, fake_logits = D(aug(real)).squeeze(1), D(aug(fake.detach())).squeeze(1)
             d_loss = losses.bce_d(real_logits, fake_logits)
+            if self.lecam is not None:
+                reg.append(self.lecam[i].penalty(real_logits, fake_logits))
+                d_loss = d_loss + self.lecam_weight * reg[-1]
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
             # G: non-saturating loss, the usual practical choice (Goodfellow et al. 2014 §3).
-            g_logits = D(fake).squeeze(1)
+            g_logits = D(aug(fake)).squeeze(1)
             g_loss = losses.nonsat_g(g_logits)
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
@@ -79,7 +85,10 @@ class GAN(Method):
             d_real.append(torch.sigmoid(real_logits.detach()).mean())
             d_fake.append(torch.sigmoid(fake_logits.detach()).mean())
         mean = lambda xs: torch.stack(xs).mean()  # noqa: E731
-        return {"d_loss": mean(d_total), "g_loss": mean(g_total), "d_real": mean(d_real), "d_fake": mean(d_fake)}
+        out = {"d_loss": mean(d_total), "g_loss": mean(g_total), "d_real": mean(d_real), "d_fake": mean(d_fake)}
+        if reg:
+            out["lecam"] = mean(reg).detach()
+        return out
 
     @torch.no_grad()
     def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
