@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imbagan import catalog, runs  # noqa: E402
-from imbagan.config import TrainConfig  # noqa: E402
+from imbagan import runs  # noqa: E402
+from imbagan.config import TrainConfig, starting_config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import machine  # noqa: E402
@@ -54,8 +54,7 @@ def main() -> None:
     kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance=a.imbalance, method=a.method, device=a.device)
     if a.imbalance != TrainConfig.imbalance:
         kw["ir"] = a.ir
-    kw.update(catalog.card(a.method).paper_defaults)  # what the Train form pre-fills
-    cfg = TrainConfig(**kw)
+    cfg = starting_config(**kw)  # what the Train form pre-fills
     print(f"# {machine()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
           f"{cfg.method} on {cfg.dataset} {cfg.imbalance}, {cfg.steps} steps (+{cfg.ae_steps} autoencoder where used)")
     t0 = time.perf_counter()

@@ -36,7 +36,7 @@ from imbagan import catalog, evaluate, runs, train  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
-from imbagan.config import TrainConfig  # noqa: E402
+from imbagan.config import TrainConfig, starting_config  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,11 +49,10 @@ def method_row(method: str, a, root: Path) -> dict:
     card = catalog.card(method)
     kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance=a.imbalance, ir=a.ir, drop=a.drop,
               minority=tuple(a.minority), method=method, device=a.device, seed=a.seed)
-    kw.update(card.paper_defaults)
     if a.budget == "quick":
         kw.update(steps=a.steps, ae_steps=min(a.ae_steps, TrainConfig.ae_steps), width=a.width,
                   sample_every=max(50, a.steps // 4), checkpoint_every=a.steps)
-    cfg = TrainConfig(**kw)
+    cfg = starting_config(**kw)  # the paper defaults, under the budget's overrides
     d = runs.create(cfg, root)
     t = time.perf_counter()
     train.train(d, log=lambda s: None)

@@ -183,5 +183,14 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+def starting_config(**fields: Any) -> TrainConfig:
+    """What the Train form and the CLI start from: TrainConfig's defaults, then the chosen method's paper
+    defaults (its card), then ``fields``."""
+    from imbagan import catalog
+
+    method = fields.get("method", TrainConfig.method)
+    return TrainConfig(**{**catalog.card(method).paper_defaults, **fields})
+
+
 # One line of help per field, from the fields' metadata.
 FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}

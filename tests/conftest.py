@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +56,14 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line("The app was NOT checked in a real browser. With the CI environment variable set, "
                                 "this fails the run.", red=True)
     terminalreporter.write_sep("!", red=True, bold=True)
+
+
+def wait_for(pred, timeout: float = 120.0, every: float = 0.1):
+    """Poll ``pred`` until it returns something truthy (returned), or fail after ``timeout`` seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("timed out")

@@ -17,19 +17,11 @@ from pathlib import Path
 import pytest
 
 from imbagan import runs
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(pred, timeout=60.0, every=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("timed out")
 
 
 def _dead(pid: int) -> bool:

@@ -8,19 +8,11 @@ import pytest
 
 from imbagan import runs
 from imbagan.methods import METHODS
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def wait_for(pred, timeout=120.0, every=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("timed out")
 
 
 def test_real_background_run_of_bagan_on_digits_ends_done(tmp_path):

@@ -109,3 +109,11 @@ def test_field_when_hides_fields_that_do_not_apply():
     assert card.applies("gp_weight", {"adv_loss": "ls", "cagan_reg": "wgan-gp"})
     assert card.applies("cagan_reg_weight", {"cagan_reg": "zero-gp"})
     assert card.applies("cagan_mix_start", {"adv_loss": "ls"})
+
+
+def test_starting_config_puts_paper_defaults_under_the_fields_given():
+    from imbagan.config import starting_config
+
+    cfg = starting_config(method="bagan_gp", lr=1e-3)
+    assert cfg.latent_dim == catalog.card("bagan_gp").paper_defaults["latent_dim"] and cfg.lr == 1e-3
+    assert starting_config() == starting_config(method="gan")
