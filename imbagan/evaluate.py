@@ -78,6 +78,9 @@ DESCRIPTIONS = {
 LA_TAU = 1.0  # logit adjustment's temperature, Menon et al. 2021's default
 DRW_PLAIN = 0.8  # deferred re-weighting: the fraction of steps with plain cross-entropy (Cao et al. 2019: 160 of 200 epochs)
 STEP_CAP = 700  # classifier steps at most (imbagan.classifiers.STEP_CAP: flat test accuracy past ~350 on MNIST 5 vs 6)
+# conditions=() (automatic) on a CPU: what the verdict needs (the untreated classifier, the cheapest fixes, the
+# GAN, the ceiling) and what fits the default path's minute; on a GPU every condition (CONDITIONS).
+CPU_CONDITIONS = ("imbalanced", "logit_adjust", "la_loss", "gan", "full")
 CPU_REPEATS = 2  # repeats=0 (auto): classifier seeds per condition on a CPU; 3 on a GPU
 CLASSIFIERS = ("cnn", "resnet18")  # keys of imbagan.classifiers.BUILDERS (kept here so the config imports light)
 KINDS = ("train (real)", "generated", "test")  # tsne.npz's kind codes 0, 1, 2
@@ -91,7 +94,8 @@ class EvalConfig:
     batch_size: int = documented(128, "images per classifier step")
     lr: float = documented(1e-3, "AdamW learning rate, cosine-decayed to 0 over the budget")
     seed: int = documented(0, "initial weights, batch order, resampling, generated noise, subsampling")
-    conditions: tuple[str, ...] = documented(CONDITIONS, "training sets to compare (see the module docstring)")
+    conditions: tuple[str, ...] = documented((), "training sets to compare (see the module docstring); empty: "
+                                             "all of them on a GPU, on a CPU " + ", ".join(CPU_CONDITIONS))
     blend: tuple[float, ...] = documented((1.0,), "gan: fractions of each class's gap filled; 1.0 -> \"gan\", 0.5 -> \"gan_0.5\"")
     repeats: int = documented(0, "classifier seeds per condition, for the verdict's spread; 0: 3 on a GPU, 2 on a CPU")
     tsne_points: int = documented(3000, "points in the t-SNE plots (0: no t-SNE)")
@@ -114,7 +118,7 @@ class EvalConfig:
         if self.seed < 0:
             bad(f"seed cannot be negative (got {self.seed}).")
         unknown = [c for c in self.conditions if c not in CONDITIONS]
-        if unknown or not self.conditions or len(set(self.conditions)) != len(self.conditions):
+        if unknown or len(set(self.conditions)) != len(self.conditions):
             bad(f"conditions must be distinct names among {', '.join(CONDITIONS)} (got {self.conditions}).")
         if not self.blend or any(not 0 < r <= 1 for r in self.blend) or len(set(self.blend)) != len(self.blend):
             bad(f"blend ratios must be distinct fractions in (0, 1] (got {self.blend}).")
@@ -127,10 +131,15 @@ class EvalConfig:
         if not (self.device in ("auto", "cpu", "mps", "cuda") or re.fullmatch(r"cuda:\d+", self.device or "")):
             bad(f"device must be auto, cpu, mps, cuda or cuda:N (got {self.device!r}).")
 
-    def condition_names(self) -> list[str]:
+    def conditions_on(self, device=None) -> tuple[str, ...]:
+        """The conditions asked for, or the automatic choice for ``device`` (a torch.device, a string or None: CPU)."""
+        gpu = getattr(device, "type", str(device or "cpu")).startswith("cuda")
+        return self.conditions or (CONDITIONS if gpu else CPU_CONDITIONS)
+
+    def condition_names(self, device=None) -> list[str]:
         """The conditions in report order, with one gan entry per blend ratio."""
         out = []
-        for c in self.conditions:
+        for c in self.conditions_on(device):
             out += [gan_name(r) for r in self.blend] if c == "gan" else [c]
         return out
 
@@ -439,64 +448,125 @@ def step_tsne(c: Context, reference, ev: Path) -> dict:
     return _tsne(ev, embed, [(c.train.x, c.train.y), (gen_x, gen_y), (c.test.x, c.test.y)], c.names, c.cfg)
 
 
+def _is_gan(name: str) -> bool:
+    return name == "gan" or name.startswith("gan_")
+
+
+def wait_for_training(c: Context, status: runs.StatusWriter, say, poll_s: float = 1.0) -> str:
+    """Block while the run's GAN still trains (an evaluation launched alongside it); returns its final state.
+
+    The job slot is given back for the wait and taken again after it, so the training is never queued
+    behind the evaluation that waits for it."""
+    st = runs.read_status(c.run_dir)
+    if st.get("state") not in runs.ACTIVE:
+        return str(st.get("state"))
+    had_slot = runs.release_slot()
+    say("the baselines are trained; waiting for the GAN to finish training")
+    while (st := runs.read_status(c.run_dir)).get("state") in runs.ACTIVE:
+        step, total = st.get("step") or 0, st.get("total")
+        status.update(phase="waiting for the GAN to finish training"
+                      + (f" (step {step:,} of {total:,})" if total else ""), eta_s=None)
+        time.sleep(poll_s)
+    if had_slot:
+        runs.wait_for_slot(c.run_dir / "eval" / "status.json", c.run_dir.parent / runs.SLOTS_DIR)
+        status.update(state="running")
+    say(f"the run's training ended: {st.get('state')}")
+    return str(st.get("state"))
+
+
 def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say) -> dict:
+    import torch
+
     from imbagan.imbalance import minority_classes
 
     t_all = time.perf_counter()
+    alongside = runs.read_status(d).get("state") in runs.ACTIVE  # launched with the training (runs.start)
+    default_threads = torch.get_num_threads()
+    threads = runs.cpu_threads(sharing=alongside)
+    if threads:
+        torch.set_num_threads(threads)
     c = step_load(d, cfg, say)
+    todo = cfg.condition_names(c.device)
     say(f"evaluating {d.name}: {c.run_cfg.dataset}, {len(c.names)} classes, train counts {c.counts}, test "
-        f"{len(c.test)} images; {cfg.classifier} for {c.steps} steps per condition on {c.device}")
-    timing: dict[str, Any] = {"device": str(c.device), "steps_per_condition": c.steps, "conditions": {}}
-    t = time.perf_counter()
-    no_gen = step_pool(c, say)
-    timing["generate_s"] = time.perf_counter() - t
+        f"{len(c.test)} images; {cfg.classifier} for {c.steps} steps per condition on {c.device}; "
+        f"conditions {', '.join(todo)}" + ("; the GAN is still training: the baselines go first" if alongside else ""))
+    timing: dict[str, Any] = {"device": str(c.device), "steps_per_condition": c.steps, "conditions": {},
+                              "alongside_training": alongside}
     result: dict[str, Any] = {
         "run": {"id": d.name, "dataset": c.run_cfg.dataset, "method": c.run_cfg.method,
                 "imbalance": c.run_cfg.imbalance, "classes": c.names, "train_counts": c.counts,
                 "test_counts": np.bincount(c.test.y, minlength=len(c.names)).tolist(),
-                "minority": int(np.argmin(c.counts)), "minority_classes": minority_classes(c.counts),
-                "classes_modeled": sorted(c.pool), "no_generator": no_gen},
+                "minority": int(np.argmin(c.counts)), "minority_classes": minority_classes(c.counts)},
         "conditions": {}, "skipped": {}, "quality": None, "tsne": None, "timing": timing, "config": cfg.to_dict()}
-
+    n_rep = repeats_for(cfg, c.device)
+    result["repeats"] = {"n": n_rep, "seeds": [cfg.seed + r for r in range(n_rep)],
+                         "note": "each condition is trained with these classifier seeds; the imbalanced set, the "
+                                 "generated images and the test split stay the same"}
+    # 1. What needs no generated image, trained first (while the GAN may still be training).
     sets: dict[str, TrainSet] = {}
-    todo = cfg.condition_names()
     for name in todo:
-        if name.startswith("gan") and not c.pool:
-            result["skipped"][name] = f"no generated images: {no_gen}"
-            say(f"{name}: skipped ({no_gen})")
-            continue
-        if name in POST_HOC:  # trains nothing; reuses its source condition's classifiers
+        if name in POST_HOC or _is_gan(name):
             continue
         status.update(phase=f"{name}: building the training set")
         sets[name] = training_set(name, c)
     for name, source in POST_HOC.items():
         if name in todo and source not in sets:
             sets[source] = training_set(source, c)  # trained for the post-hoc condition, not reported
-    n_rep = repeats_for(cfg, c.device)
     seeds = {name: [cfg.seed + r for r in range(n_rep)] for name in sets}
-    result["repeats"] = {"n": n_rep, "seeds": seeds.get("imbalanced", [cfg.seed + r for r in range(n_rep)]),
-                         "note": "each condition is trained with these classifier seeds; the imbalanced set, the "
-                                 "generated images and the test split stay the same"}
     # AGGAN §5.3's and BAGAN §5.1's reference classifier, trained on the full real set (one seed).
-    need_ref = (cfg.quality_images > 0 or cfg.tsne_points > 0) and bool(c.pool)
+    need_ref = cfg.quality_images > 0 or cfg.tsne_points > 0
     fit_sets = dict(sets)
     if need_ref and "full" not in fit_sets:
         fit_sets["reference"] = TRAINING_SETS["full"](c)
         seeds["reference"] = [cfg.seed]
-    if not c.pool and (cfg.quality_images > 0 or cfg.tsne_points > 0):
+    n_gan_jobs = sum(1 for name in todo if _is_gan(name)) * n_rep
+    n_jobs = sum(len(v) for v in seeds.values()) + n_gan_jobs
+    t_fit, fit_s = time.perf_counter(), 0.0
+
+    def progress_from(done: int, count: int):
+        def progress(phase: str, frac: float, loss) -> None:
+            # ETA from the classifiers' own pace; quality and t-SNE add roughly a quarter of it (progress 0.8 -> 1).
+            spent = time.perf_counter() - t_fit
+            overall = (done + frac * count) / n_jobs
+            eta = spent * (1 - overall) / overall * 1.25 if overall > 0 else None
+            status.update(progress=min(0.99, 0.8 * overall), phase=phase, loss=float(loss), eta_s=eta)  # one sync
+        return progress
+
+    models: dict[str, list] = {}
+    if fit_sets:
+        status.update(phase=f"training {sum(len(v) for v in seeds.values())} classifiers together")
+        models.update(step_fit(c, fit_sets, seeds, progress_from(0, n_jobs - n_gan_jobs)))
+        fit_s += time.perf_counter() - t_fit
+    # 2. The GAN's own conditions, once its training has ended.
+    if alongside:
+        t = time.perf_counter()
+        result["run"]["training_state"] = wait_for_training(c, status, say)
+        timing["waited_s"] = time.perf_counter() - t
+        torch.set_num_threads(runs.cpu_threads(sharing=False) or default_threads)  # the machine is ours again
+    t = time.perf_counter()
+    no_gen = step_pool(c, say)
+    timing["generate_s"] = time.perf_counter() - t
+    result["run"].update(classes_modeled=sorted(c.pool), no_generator=no_gen)
+    gan_sets: dict[str, TrainSet] = {}
+    for name in todo:
+        if not _is_gan(name):
+            continue
+        if not c.pool:
+            result["skipped"][name] = f"no generated images: {no_gen}"
+            say(f"{name}: skipped ({no_gen})")
+            continue
+        status.update(phase=f"{name}: building the training set")
+        gan_sets[name] = training_set(name, c)
+    if not c.pool and need_ref:
         say(f"no image quality or t-SNE: {no_gen}")
-
-    t_fit = time.perf_counter()
-
-    def progress(phase: str, frac: float, loss) -> None:
-        # ETA from the classifiers' own pace; quality and t-SNE add roughly a quarter of it (progress 0.8 -> 1).
-        spent = time.perf_counter() - t_fit
-        eta = spent * (1 - frac) / frac * 1.25 if frac > 0 else None
-        status.update(progress=min(0.99, 0.8 * frac), phase=phase, loss=float(loss), eta_s=eta)  # one sync
-
-    status.update(phase=f"training {sum(len(v) for v in seeds.values())} classifiers together")
-    models = step_fit(c, fit_sets, seeds, progress)
-    timing["fit_s"] = time.perf_counter() - t_fit
+    if gan_sets:
+        t = time.perf_counter()
+        gan_seeds = {name: [cfg.seed + r for r in range(n_rep)] for name in gan_sets}
+        status.update(phase=f"training {sum(len(v) for v in gan_seeds.values())} classifiers together")
+        models.update(step_fit(c, gan_sets, gan_seeds, progress_from(n_jobs - n_gan_jobs, n_gan_jobs)))
+        fit_s += time.perf_counter() - t
+        sets.update(gan_sets)
+    timing["fit_s"] = fit_s
     per_seed: dict[str, list[dict]] = {}
     for name in todo:
         source = POST_HOC.get(name, name)
@@ -525,7 +595,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
         say("verdict: " + v["text"])
     _write_results(ev, result)  # the classifiers' results for the page while quality and t-SNE run
     models = {k: v[0] for k, v in models.items()}
-    reference = models.get("full", models.get("reference")) if need_ref else None
+    reference = models.get("full", models.get("reference")) if need_ref and c.pool else None
     if reference is not None and cfg.quality_images > 0:
         status.update(phase="image quality", progress=0.8)
         t = time.perf_counter()
@@ -667,6 +737,11 @@ def start_evaluation(run_dir: str | os.PathLike, eval_cfg: EvalConfig | None = N
     runs.start_evaluation(run_dir, (eval_cfg or EvalConfig()).to_dict())
 
 
+def default_conditions() -> tuple[str, ...]:
+    """What the Evaluate page pre-selects: EvalConfig's automatic choice for this machine (no torch import)."""
+    return EvalConfig().conditions_on("cuda" if runs.gpu_count() else "cpu")
+
+
 def stop_evaluation(run_dir: str | os.PathLike) -> None:
     """Ask a running evaluation to stop (SIGTERM); its status becomes 'stopped'."""
     st = runs.read_status(Path(run_dir) / "eval")
@@ -712,8 +787,8 @@ def add_arguments(p) -> None:
     for f in dataclasses.fields(EvalConfig):
         flag, default = "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
         if isinstance(default, tuple):
-            p.add_argument(flag, nargs="+", type=type(default[0]), default=None,
-                           help=f"{FIELD_HELP.get(f.name, '')} (default: {' '.join(map(str, default))})")
+            p.add_argument(flag, nargs="+", type=type(default[0]) if default else str, default=None,
+                           help=f"{FIELD_HELP.get(f.name, '')} (default: {' '.join(map(str, default)) or 'automatic'})")
         else:
             p.add_argument(flag, type=type(default), default=None,
                            help=f"{FIELD_HELP.get(f.name, '')} (default: {default})")

@@ -454,17 +454,18 @@ def launch_cli(args: list[str], log_path: Path, lock_fd: int | None = None) -> i
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def start_evaluation(run_dir: str | os.PathLike, config: dict | None = None) -> None:
+def start_evaluation(run_dir: str | os.PathLike, config: dict | None = None, alongside: bool = False) -> None:
     """Launch ``python -m imbagan evaluate RUN_DIR`` in its own session; it writes RUN_DIR/eval/.
 
     ``config``: the evaluation's settings (an EvalConfig as a dict), saved as eval/config.json; None
     keeps a saved one (or the defaults). What runs after training is launched here, not imported by
-    the training loop.
+    the training loop. ``alongside``: the run may still be queued or training; the evaluation then
+    trains the classifiers that need no generated images at once, and waits for the GAN for the rest.
     """
     d = Path(run_dir).resolve()
     if not (d / "config.json").is_file():
         raise FileNotFoundError(f"{d} is not a run directory (no config.json).")
-    if read_status(d).get("state") in ACTIVE:
+    if not alongside and read_status(d).get("state") in ACTIVE:
         raise ValueError(f"Run {d.name} is still training; evaluate it when it has finished.")
     ev = d / "eval"
     if (ev / "status.json").exists() and read_status(ev).get("state") in ACTIVE:
@@ -510,11 +511,34 @@ def _launch(d: Path, resume: bool) -> int:
     return pid
 
 
-def start(cfg: TrainConfig, root: str | os.PathLike | None = None) -> str:
-    """Create a run and launch its worker in the background; returns the run id."""
+def start(cfg: TrainConfig, root: str | os.PathLike | None = None, evaluate: dict | None = None) -> str:
+    """Create a run and launch its worker in the background; returns the run id.
+
+    ``evaluate``: also launch its evaluation with these settings (an EvalConfig as a dict) now, alongside
+    the training: the baselines' classifiers train while the GAN does, the GAN's once it has finished.
+    The evaluation is launched first, so the worker knows it shares the CPU (:func:`cpu_threads`).
+    """
     d = create(cfg, root)
+    if evaluate is not None:
+        start_evaluation(d, evaluate, alongside=True)
     _launch(d, resume=False)
     return d.name
+
+
+def evaluating_alongside(d: Path) -> bool:
+    """Whether an evaluation of run ``d`` is queued or running (so that it shares the machine with its training)."""
+    ev = Path(d) / "eval"
+    return (ev / "status.json").exists() and read_status(ev).get("state") in ACTIVE
+
+
+def cpu_threads(sharing: bool) -> int | None:
+    """CPU intra-op threads for a worker: $IMBAGAN_THREADS if set; else half the cores when a run's training and
+    its evaluation share the machine (two processes each taking every core is far slower than each taking
+    half); else None (torch's default)."""
+    v = os.environ.get("IMBAGAN_THREADS", "").strip()
+    if v.isdigit() and int(v) >= 1:
+        return int(v)
+    return max(1, (os.cpu_count() or 2) // 2) if sharing else None
 
 
 # --- job slots --------------------------------------------------------------------------------
@@ -593,6 +617,19 @@ def wait_for_slot(status: Path, slots: Path, poll_s: float = 0.5) -> int:
             time.sleep(poll_s)
     finally:
         ticket.unlink(missing_ok=True)
+
+
+def release_slot() -> bool:
+    """Give back this process's job slot (held since :func:`wait_for_slot`); True if it held one.
+
+    An evaluation waiting for its run's training to end holds no slot, so that the training it waits
+    for can never be queued behind it."""
+    global _SLOT_FD
+    if _SLOT_FD is None:
+        return False
+    os.close(_SLOT_FD)
+    _SLOT_FD = None
+    return True
 
 
 def stop(run_id: str, root: str | os.PathLike | None = None, timeout: float = 10.0) -> dict:

@@ -189,8 +189,9 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     """Train the run in directory ``d``; returns the final state ('done' or 'stopped')."""
     cfg = TrainConfig.load(d / "config.json")
     status = status or runs.StatusWriter(d)
-    if os.environ.get("IMBAGAN_THREADS"):  # CPU intra-op threads; small nets run faster on fewer
-        torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
+    threads = runs.cpu_threads(sharing=runs.evaluating_alongside(d))  # small nets run faster on fewer threads
+    if threads:
+        torch.set_num_threads(threads)
     device = resolve_device(cfg.device)
     status.update(state="running", pid=os.getpid(), phase="loading data", device=str(device))
     method, data = build(cfg, device)

@@ -18,7 +18,9 @@ st.title("Evaluate a balancing run")
 st.caption("The same classifier is trained on the imbalanced set, on classic re-balancings and on the set topped "
            "up with the run's generated images, then tested on the untouched, balanced test split.")
 
-finished = [r for r in runs.list_runs() if r.state in ("done", "stopped") and (r.dir / "checkpoint.pt").exists()]
+# Trained runs, and runs whose evaluation was launched with their training (it waits for the GAN).
+finished = [r for r in runs.list_runs() if (r.state in ("done", "stopped") and (r.dir / "checkpoint.pt").exists())
+            or (r.dir / "eval" / "status.json").exists()]
 if not finished:
     st.info("No trained run yet: train one on the Train page first (a stopped run with a checkpoint works too).")
     st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
@@ -47,7 +49,7 @@ with st.expander("Evaluation settings", expanded=evaluate.read_evaluation(run.di
                             help=evaluate.FIELD_HELP.get("ssim_pairs"))
     repeats = c6.number_input("Classifier seeds per training set (0: automatic)", 0, 20, d["repeats"],
                               key="eval.repeats", help=evaluate.FIELD_HELP.get("repeats"))
-    conds = st.multiselect("Training sets to compare", evaluate.CONDITIONS, default=list(evaluate.CONDITIONS),
+    conds = st.multiselect("Training sets to compare", evaluate.CONDITIONS, default=list(evaluate.default_conditions()),
                            key="eval.conditions", help=evaluate.FIELD_HELP.get("conditions"))
     st.markdown("\n".join(f"- **{c}**: {evaluate.DESCRIPTIONS.get(c, '')}" for c in conds))
     try:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from imbagan import preview as pv
 from imbagan import runs
+from imbagan.evaluate import EvalConfig
 from ui import charts, live, widgets
 
 st.title("Train a balancing GAN")
@@ -64,8 +65,13 @@ with st.expander("New run", expanded=st.session_state["train_form_default"], key
             st.plotly_chart(charts.counts_figure(names, before, after, log_y=ir > 20), key="train.counts")
             st.caption(f"{sum(after):,} training images kept of {sum(before):,}; imbalance ratio {ir:.1f}. "
                        "The test split stays balanced and untouched.")
+    then_evaluate = st.checkbox(
+        "Evaluate it too", value=True, key="train.evaluate",
+        help="Launch the evaluation with the Evaluate page's default settings now: the classifiers that need no "
+             "generated images (the untreated one, the cheap fixes, the full set) train while the GAN does, and "
+             "the GAN-balanced ones as soon as it has finished, so the verdict comes shortly after the last step.")
     if st.button("Launch training", type="primary", disabled=cfg is None, key="train.launch"):
-        run_id = runs.start(cfg)
+        run_id = runs.start(cfg, evaluate=EvalConfig().to_dict() if then_evaluate else None)
         st.query_params["run"] = run_id
         st.session_state["train.run"] = run_id
         st.session_state["train_fold_form"] = True

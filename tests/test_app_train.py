@@ -25,6 +25,7 @@ def test_train_page_launches_and_shows_a_live_run(tmp_path, monkeypatch):
     at.number_input(key="train.gan.width").set_value(16).run()
     at.number_input(key="train.loop.sample_every").set_value(10).run()
     at.number_input(key="train.loop.tick_every").set_value(5).run()
+    at.checkbox(key="train.evaluate").uncheck().run()  # the evaluation alongside is tested below and in test_runs
     at.button(key="train.launch").click().run()
     assert not at.exception
     (r,) = runs.list_runs(tmp_path)
@@ -41,6 +42,25 @@ def test_train_page_launches_and_shows_a_live_run(tmp_path, monkeypatch):
     charts = at.get("plotly_chart")
     assert len(charts) >= 2  # counts chart + loss curves
     assert any("done" in s.value for s in at.subheader)
+
+
+def test_launch_also_launches_the_evaluation_unless_unticked(tmp_path, monkeypatch):
+    """"Evaluate it too" (on by default) hands the Evaluate page's default settings to runs.start, which launches
+    the evaluation alongside the training (tests/test_runs.py runs that for real)."""
+    from imbagan.evaluate import EvalConfig
+
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    launched = []
+    monkeypatch.setattr(runs, "start", lambda cfg, root=None, evaluate=None: launched.append(evaluate)
+                        or runs.create(cfg, tmp_path).name)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert at.checkbox(key="train.evaluate").value is True
+    at.button(key="train.launch").click().run()
+    assert not at.exception
+    assert launched == [EvalConfig().to_dict()]
+    at.checkbox(key="train.evaluate").uncheck().run()
+    at.button(key="train.launch").click().run()
+    assert launched[-1] is None and len(launched) == 2
 
 
 def test_train_page_reads_the_run_from_the_url(tmp_path, monkeypatch):

@@ -124,6 +124,17 @@ def test_cli_flags_build_the_eval_config():
     assert evaluate.config_from_args(a) == EvalConfig(epochs=3, conditions=("imbalanced", "gan"), blend=(0.5, 1.0))
 
 
+def test_automatic_conditions_are_every_one_on_a_gpu_and_the_verdicts_on_a_cpu():
+    auto = EvalConfig()
+    assert auto.conditions == ()
+    assert auto.condition_names("cuda:0") == list(evaluate.CONDITIONS)
+    assert auto.condition_names(torch.device("cpu")) == list(evaluate.CPU_CONDITIONS)
+    # the CPU set keeps what a verdict needs: the untreated classifier, the cheapest fixes, the GAN, the ceiling
+    assert {"imbalanced", "logit_adjust", "la_loss", "gan", "full"} <= set(evaluate.CPU_CONDITIONS)
+    asked = EvalConfig(conditions=("imbalanced", "gan"), blend=(0.5, 1.0))
+    assert asked.condition_names("cuda") == asked.condition_names("cpu") == ["imbalanced", "gan_0.5", "gan"]
+
+
 def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     monkeypatch.setenv("IMBAGAN_CACHE", str(tmp_path))
     # Inception FID runs for real on a randomly initialised network (no weights), 20 images a side.
@@ -141,7 +152,7 @@ def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     d = runs.create(cfg, root=tmp_path)
     assert train.train(d, log=lambda s: None) == "done"
     ecfg = EvalConfig(epochs=2, batch_size=64, width=8, tsne_points=300, quality_images=40, ssim_pairs=10,
-                      blend=(0.5, 1.0), device="cpu")
+                      blend=(0.5, 1.0), device="cpu", conditions=evaluate.CONDITIONS)
     out = evaluate.evaluate_run(d, ecfg, log=None)
     ev = d / "eval"
     for name in ("config.json", "status.json", "metrics.json", "report.csv", "quality.csv", "tsne.npz", "log.txt"):

@@ -99,3 +99,39 @@ def test_a_run_being_launched_is_not_taken_for_dead(tmp_path):
     st = runs.read_json(d / "status.json")
     runs.write_json_atomic(d / "status.json", {**st, "heartbeat": time.time() - 2 * runs.STALE_AFTER_S})
     assert runs.read_status(d)["state"] == "failed"  # but one that never started is, after a while
+
+
+def test_an_evaluation_launched_with_the_training_trains_baselines_first_then_waits_for_the_gan(tmp_path, monkeypatch):
+    """runs.start(..., evaluate=...) as the Train page does: with one job slot, the evaluation must give its slot
+    back while it waits, or the training it waits for would queue behind it forever."""
+    from imbagan.evaluate import EvalConfig
+
+    monkeypatch.setenv("IMBAGAN_MAX_JOBS", "1")
+    cfg = tiny_config(method="gan", steps=40, tick_every=10, sample_every=20, checkpoint_every=20)
+    ecfg = EvalConfig(conditions=("imbalanced", "logit_adjust", "gan", "full"), epochs=1, batch_size=32, width=4,
+                      repeats=1, tsne_points=0, quality_images=20, ssim_pairs=5, device="cpu")
+    rid = runs.start(cfg, tmp_path, evaluate=ecfg.to_dict())
+    d = runs.run_dir(rid, tmp_path)
+    st = wait_for(lambda: (s := runs.read_status(d / "eval"))["state"] not in runs.ACTIVE and s, timeout=300)
+    assert st["state"] == "done", runs.log_tail(d / "eval")
+    assert runs.read_status(d)["state"] == "done"
+    m = runs.read_json(d / "eval" / "metrics.json")
+    assert list(m["conditions"]) == ["imbalanced", "logit_adjust", "gan", "full"]
+    assert m["timing"]["alongside_training"] is True and m["run"]["training_state"] == "done"
+    log = (d / "eval" / "log.txt").read_text()
+    assert "the GAN is still training: the baselines go first" in log
+    # the baselines were trained before the GAN's training ended, the GAN's set after it
+    assert log.index("waiting for the GAN to finish training") < log.index("the run's training ended: done") \
+        < log.index("generated")
+    assert m["verdict"]["conditions"]["gan"]["best_baseline"] == "logit_adjust"
+
+
+def test_cpu_threads_halves_the_cores_only_when_training_and_evaluation_share_them(monkeypatch):
+    monkeypatch.delenv("IMBAGAN_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert runs.cpu_threads(sharing=True) == 4
+    assert runs.cpu_threads(sharing=False) is None
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert runs.cpu_threads(sharing=True) == 1
+    monkeypatch.setenv("IMBAGAN_THREADS", "3")
+    assert runs.cpu_threads(sharing=True) == runs.cpu_threads(sharing=False) == 3

@@ -88,6 +88,22 @@ def _progress(st_: dict, cfg: dict) -> None:
     st.progress(frac, text=" · ".join(p for p in parts if p))
 
 
+def _evaluation(r: runs.RunInfo) -> None:
+    """The run's evaluation, when there is one (launched with it, or since): one line and the way to its page."""
+    if not (r.dir / "eval" / "status.json").exists():
+        return
+    s = runs.read_status(r.dir / "eval")
+    state = s.get("state")
+    text = {"done": "evaluated: the verdict is ready", "failed": f"evaluation failed: {s.get('error') or ''}",
+            "stopped": "evaluation stopped"}.get(state, f"evaluating: {s.get('phase') or 'starting'}")
+    c1, c2 = st.columns([3, 1])
+    if state in runs.ACTIVE:
+        c1.progress(float(s.get("progress") or 0.0), text=text)
+    else:
+        c1.caption(text)
+    c2.page_link("pages/evaluate.py", label="Open the evaluation", icon="📊", query_params={"run": r.id})
+
+
 def _grid(d, key: str, status: dict) -> None:
     paths = runs.sample_paths(d)
     if not paths:
@@ -137,6 +153,7 @@ def run_panel(run_id: str) -> None:
             except ValueError as e:
                 st.error(str(e))
             st.rerun()
+        _evaluation(r)
         if r.state == runs.UNREADABLE:
             st.error(f"This run's files cannot be read: {s.get('error')}. Other runs are not affected.")
             return
