@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from imbagan import runs  # noqa: E402
 from imbagan.config import TrainConfig, starting_config  # noqa: E402
-from imbagan.evaluate import EvalConfig  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import machine  # noqa: E402
@@ -55,11 +54,11 @@ def main() -> None:
     kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance=a.imbalance, method=a.method, device=a.device)
     if a.imbalance != TrainConfig.imbalance:
         kw["ir"] = a.ir
-    cfg = starting_config(**kw)  # what the Train form pre-fills
+    cfg = starting_config(**kw, evaluate_after=True)  # what the Train form pre-fills and launches
     print(f"# {machine()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
           f"{cfg.method} on {cfg.dataset} {cfg.imbalance}, {cfg.steps} steps (+{cfg.ae_steps} autoencoder where used)")
     t0 = time.perf_counter()
-    run_id = runs.start(cfg, root, evaluate=EvalConfig().to_dict())  # the Train page's Launch, "Evaluate it too"
+    run_id = runs.start(cfg, root)  # the Train page's Launch with "Evaluate it too"
     d = root / run_id
     phases = {}
     phases["launch -> first grid"] = wait(lambda: bool(runs.sample_paths(d)), a.timeout, "first grid") - t0

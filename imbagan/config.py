@@ -97,7 +97,8 @@ class TrainConfig:
     samples_per_class: int = documented(10, "images per row of a sample grid")
     seed: int = documented(0, "one seed for data selection, init and sampling")
     device: str = documented("auto", "auto (cuda, then mps, then cpu) | cuda | cuda:N | mps | cpu")
-    evaluate_after: bool = documented(False, "run the evaluation when training ends")
+    evaluate_after: bool = documented(False, "evaluate the run too (default settings): launched with a background "
+                                      "run, its baselines train alongside the GAN; otherwise when training ends")
 
     def __post_init__(self) -> None:
         from imbagan import catalog

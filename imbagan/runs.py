@@ -511,18 +511,26 @@ def _launch(d: Path, resume: bool) -> int:
     return pid
 
 
-def start(cfg: TrainConfig, root: str | os.PathLike | None = None, evaluate: dict | None = None) -> str:
+def start(cfg: TrainConfig, root: str | os.PathLike | None = None) -> str:
     """Create a run and launch its worker in the background; returns the run id.
 
-    ``evaluate``: also launch its evaluation with these settings (an EvalConfig as a dict) now, alongside
-    the training: the baselines' classifiers train while the GAN does, the GAN's once it has finished.
-    The evaluation is launched first, so the worker knows it shares the CPU (:func:`cpu_threads`).
+    With ``cfg.evaluate_after`` its evaluation (default settings) is launched now too, alongside the
+    training: the classifiers that need no generated images train while the GAN does, the GAN's once it
+    has finished. It is launched first, so the worker knows it shares the CPU (:func:`cpu_threads`).
     """
     d = create(cfg, root)
-    if evaluate is not None:
-        start_evaluation(d, evaluate, alongside=True)
+    if cfg.evaluate_after:
+        start_evaluation(d, None, alongside=True)
     _launch(d, resume=False)
     return d.name
+
+
+def evaluated_final(d: Path) -> bool:
+    """Whether the run's evaluation (finished or under way) covers its generator as training left it."""
+    if evaluating_alongside(d):
+        return True
+    m = read_json(Path(d) / "eval" / "metrics.json", {})
+    return isinstance(m, dict) and (m.get("run") or {}).get("training_state") == "done"
 
 
 def evaluating_alongside(d: Path) -> bool:

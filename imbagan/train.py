@@ -302,8 +302,9 @@ def worker_main(d: Path, resume: bool = False, foreground: bool = False) -> int:
         state = train(d, resume=resume, should_stop=flag, status=status)
         flag.in_loop = False
         cfg = TrainConfig.load(d / "config.json")
-        if state == "done" and cfg.evaluate_after:
-            # The evaluation is its own background process (eval/status.json), launched by runs; a
+        if state == "done" and cfg.evaluate_after and not runs.evaluated_final(d):
+            # The evaluation is its own background process (eval/status.json), launched by runs: usually
+            # with the training (runs.start), here when there was none (a foreground or resumed run). A
             # failure to launch it leaves the training done.
             try:
                 runs.start_evaluation(d)

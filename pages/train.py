@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from imbagan import preview as pv
 from imbagan import runs
-from imbagan.evaluate import EvalConfig
 from ui import charts, live, widgets
 
 st.title("Train a balancing GAN")
@@ -71,7 +72,7 @@ with st.expander("New run", expanded=st.session_state["train_form_default"], key
              "generated images (the untreated one, the cheap fixes, the full set) train while the GAN does, and "
              "the GAN-balanced ones as soon as it has finished, so the verdict comes shortly after the last step.")
     if st.button("Launch training", type="primary", disabled=cfg is None, key="train.launch"):
-        run_id = runs.start(cfg, evaluate=EvalConfig().to_dict() if then_evaluate else None)
+        run_id = runs.start(dataclasses.replace(cfg, evaluate_after=then_evaluate))
         st.query_params["run"] = run_id
         st.session_state["train.run"] = run_id
         st.session_state["train_fold_form"] = True

@@ -45,22 +45,20 @@ def test_train_page_launches_and_shows_a_live_run(tmp_path, monkeypatch):
 
 
 def test_launch_also_launches_the_evaluation_unless_unticked(tmp_path, monkeypatch):
-    """"Evaluate it too" (on by default) hands the Evaluate page's default settings to runs.start, which launches
-    the evaluation alongside the training (tests/test_runs.py runs that for real)."""
-    from imbagan.evaluate import EvalConfig
-
+    """"Evaluate it too" (on by default) launches the run with evaluate_after, so runs.start launches its
+    evaluation alongside the training (tests/test_runs.py runs that for real)."""
     monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
     launched = []
-    monkeypatch.setattr(runs, "start", lambda cfg, root=None, evaluate=None: launched.append(evaluate)
-                        or runs.create(cfg, tmp_path).name)
+    monkeypatch.setattr(runs, "start", lambda cfg, root=None: launched.append(cfg) or runs.create(cfg, tmp_path).name)
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert at.checkbox(key="train.evaluate").value is True
     at.button(key="train.launch").click().run()
     assert not at.exception
-    assert launched == [EvalConfig().to_dict()]
+    assert [c.evaluate_after for c in launched] == [True]
     at.checkbox(key="train.evaluate").uncheck().run()
     at.button(key="train.launch").click().run()
-    assert launched[-1] is None and len(launched) == 2
+    assert [c.evaluate_after for c in launched] == [True, False]
+    assert launched[0].replace(evaluate_after=False) == launched[1]  # nothing else differs
 
 
 def test_train_page_reads_the_run_from_the_url(tmp_path, monkeypatch):

@@ -107,11 +107,15 @@ def test_an_evaluation_launched_with_the_training_trains_baselines_first_then_wa
     from imbagan.evaluate import EvalConfig
 
     monkeypatch.setenv("IMBAGAN_MAX_JOBS", "1")
-    cfg = tiny_config(method="gan", steps=40, tick_every=10, sample_every=20, checkpoint_every=20)
     ecfg = EvalConfig(conditions=("imbalanced", "logit_adjust", "gan", "full"), epochs=1, batch_size=32, width=4,
                       repeats=1, tsne_points=0, quality_images=20, ssim_pairs=5, device="cpu")
-    rid = runs.start(cfg, tmp_path, evaluate=ecfg.to_dict())
-    d = runs.run_dir(rid, tmp_path)
+    cfg = tiny_config(method="gan", steps=40, tick_every=10, sample_every=20, checkpoint_every=20, evaluate_after=True)
+    # runs.start's two launches, with the evaluation holding the one slot before the worker asks for it
+    # (runs.start does not wait for that; the worker may also win the race, and then nothing waits)
+    d = runs.create(cfg, tmp_path)
+    runs.start_evaluation(d, ecfg.to_dict(), alongside=True)
+    wait_for(lambda: runs.read_status(d / "eval").get("phase", "").startswith(("imbalanced", "training")), timeout=120)
+    runs._launch(d, resume=False)
     st = wait_for(lambda: (s := runs.read_status(d / "eval"))["state"] not in runs.ACTIVE and s, timeout=300)
     assert st["state"] == "done", runs.log_tail(d / "eval")
     assert runs.read_status(d)["state"] == "done"
@@ -124,6 +128,19 @@ def test_an_evaluation_launched_with_the_training_trains_baselines_first_then_wa
     assert log.index("waiting for the GAN to finish training") < log.index("the run's training ended: done") \
         < log.index("generated")
     assert m["verdict"]["conditions"]["gan"]["best_baseline"] == "logit_adjust"
+    assert runs.evaluated_final(d)  # so the worker did not launch a second evaluation when training ended
+    assert log.count("evaluating ") == 1
+
+
+def test_start_launches_the_evaluation_first_when_asked(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(runs, "start_evaluation", lambda d, cfg, alongside=False: calls.append(("eval", alongside)))
+    monkeypatch.setattr(runs, "_launch", lambda d, resume: calls.append(("worker", resume)))
+    runs.start(tiny_config(evaluate_after=True), tmp_path)
+    assert calls == [("eval", True), ("worker", False)]
+    calls.clear()
+    runs.start(tiny_config(), tmp_path)
+    assert calls == [("worker", False)]
 
 
 def test_cpu_threads_halves_the_cores_only_when_training_and_evaluation_share_them(monkeypatch):

@@ -98,6 +98,17 @@ def test_evaluate_after_is_launched_by_runs_and_a_failed_launch_leaves_the_run_d
     assert train.worker_main(d2) == 0
     assert runs.read_status(d2)["state"] == "done"
 
+    # An evaluation launched alongside (runs.start) that saw the training end "done" is not launched again;
+    # one that evaluated a stopped run's checkpoint is, once a resumed training is done.
+    calls.clear()
+    monkeypatch.setattr(runs, "start_evaluation", lambda d: calls.append(Path(d)))
+    for seen, relaunched in (("done", False), ("stopped", True)):
+        d3 = runs.create(tiny_config(evaluate_after=True), tmp_path)
+        (d3 / "eval").mkdir()
+        runs.write_json_atomic(d3 / "eval" / "metrics.json", {"run": {"training_state": seen}})
+        assert train.worker_main(d3) == 0
+        assert (d3 in calls) == relaunched
+
 
 def test_eta_uses_each_stage_own_pace():
     # 100 autoencoder steps at 0.01 s, then adversarial steps at 0.1 s: one average would say 0.055 s.
