@@ -21,8 +21,8 @@ st.page_link("pages/data.py", label=f"1. Data: drop {D.drop:g}% of the digits {_
              icon="🗂️")
 st.page_link("pages/train.py", label=f"2. Train: launch {catalog.card(D.method).title or D.method} and watch one row "
                                      "per class fill in", icon="🏋️")
-st.page_link("pages/evaluate.py", label="3. Evaluate: did the generated images beat the cheapest fix, and for which "
-                                        "classes?", icon="📊")
+st.page_link("pages/evaluate.py", label="3. Evaluate (launched with the training): did the generated images beat the "
+                                        "cheapest fix, and for which classes?", icon="📊")
 st.page_link("pages/taxonomy.py", label="Background: the survey's taxonomy of imbalance and of the methods",
              icon="🧭")
 
