@@ -83,3 +83,29 @@ def test_an_impossible_imbalance_is_a_readable_message(tmp_path, monkeypatch):
     assert not at.exception
     assert at.error and "class" in at.error[0].value
     assert at.button(key="train.launch").disabled
+
+
+def test_the_live_panel_shows_the_evaluation_launched_with_the_run(tmp_path, monkeypatch):
+    import os
+    import time as _time
+
+    from tests.conftest import tiny_config
+    from imbagan import train
+
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    d = runs.create(tiny_config(), tmp_path)
+    train.train(d)
+    (d / "eval").mkdir()
+    runs.write_json_atomic(d / "eval" / "status.json", {
+        "state": "running", "pid": os.getpid(), "heartbeat": _time.time(), "progress": 0.4,
+        "phase": "waiting for the GAN to finish training (step 30 of 60)"})
+    # through the app, whose navigation knows the Evaluate page the panel links to
+    at = AppTest.from_file(str(Path(PAGE).parent.parent / "app.py"), default_timeout=60).run()
+    at.query_params["run"] = d.name
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    texts = [p.proto.text for p in at.get("progress")]
+    assert any(t == "evaluating: waiting for the GAN to finish training (step 30 of 60)" for t in texts), texts
+    runs.write_json_atomic(d / "eval" / "status.json", {"state": "done", "pid": None, "heartbeat": _time.time()})
+    at.run()
+    assert any(c.value == "evaluated: the verdict is ready" for c in at.caption)
