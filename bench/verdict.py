@@ -16,7 +16,8 @@ against the untreated classifier and the best baseline, each difference with its
 the word the rule gives (imbagan.verdict.RULE).
 
 Budgets: ``quick`` (for a CPU) trains the GAN ``--steps`` steps at width ``--width`` and the classifiers
-``--epochs`` epochs of the balanced set; ``full`` keeps TrainConfig's and EvalConfig's own budgets.
+``--epochs`` epochs of the balanced set at width ``--eval-width``; ``full`` keeps TrainConfig's and
+EvalConfig's own budgets.
 Generated-image quality and t-SNE are off: the verdict does not use them.
 """
 
@@ -91,6 +92,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=32, help="quick budget: the GAN's width")
     ap.add_argument("--epochs", type=int, default=evaluate.EvalConfig.epochs,
                     help="quick budget: classifier epochs of the balanced set (capped at evaluate.STEP_CAP steps)")
+    ap.add_argument("--eval-width", type=int, default=evaluate.EvalConfig.width,
+                    help="quick budget: the classifier CNN's width")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0, help="data subsample, GAN and first classifier seed")
     ap.add_argument("--runs", default=None, help="keep the run here (default: a temporary folder)")
@@ -108,7 +111,7 @@ def main() -> None:
                device=a.device, seed=a.seed)
     if a.budget == "quick":
         kw.update(steps=a.steps, width=a.width, sample_every=max(50, a.steps // 4), checkpoint_every=a.steps)
-        ekw.update(epochs=a.epochs)
+        ekw.update(epochs=a.epochs, width=a.eval_width)
     cfg = starting_config(**kw)  # the method's paper defaults under the setting and the budget
     ecfg = evaluate.EvalConfig(**ekw)
     budget = (f"{a.budget}: {cfg.method} {cfg.steps} steps, width {cfg.width}; classifier {ecfg.classifier} "
