@@ -66,7 +66,8 @@ def test_gan_rows_carry_the_verdict_and_an_old_evaluation_says_it_has_none(tmp_p
     assert row["vs_best_acsa"] == "-4.0 ± 0.3 (worse)"
     assert row["vs_best_minority_recall"] == "-20.0 ± 0.0 (worse)"
     assert row["vs_imbalanced_acsa"] == "+2.5 ± 0.3 (better)"  # 0.03, 0.025, 0.02
-    assert row["vs_imbalanced_minority_recall"].startswith("+16.0 ± ") and row["vs_imbalanced_minority_recall"].endswith("(better)")
+    recall = row["vs_imbalanced_minority_recall"]
+    assert recall.startswith("+16.0 ± ") and recall.endswith("(better)")
     old_row = df[(df["id"] == old.name) & (df["condition"] == "gan")].iloc[0]
     assert old_row["verdict"] == cmp.NO_VERDICT
     assert all(old_row[c] is None or (isinstance(old_row[c], float) and math.isnan(old_row[c]))

@@ -35,7 +35,8 @@ def test_rows_carry_the_spread_and_the_gan_its_verdict():
     assert set(bench.CONDITIONS) == {"imbalanced", "logit_adjust", "la_loss", "drw", "augment", "oversample",
                                      "class_weight", "gan", "full"}
     rows = {r["condition"]: r for r in bench.rows_of(out, {"dataset": "mnist"})}
-    assert rows["imbalanced"]["acsa_mean"] == pytest.approx(0.91) and rows["imbalanced"]["acsa_std"] == pytest.approx(0.01)
+    imb = rows["imbalanced"]
+    assert imb["acsa_mean"] == pytest.approx(0.91) and imb["acsa_std"] == pytest.approx(0.01)
     assert rows["imbalanced"]["seeds"] == 3 and "verdict" not in rows["imbalanced"]
     g = rows["gan"]
     assert g["best_baseline"] == "logit_adjust" and g["dataset"] == "mnist"

@@ -91,12 +91,12 @@ def test_one_repeat_has_no_spread_and_a_cell_without_acsa_is_left_out(tmp_path, 
     assert main(["reproduce", "tiny", "--plan"]) == 0  # CN is tiny's only classifier row
     folder = store.default_folder("tiny", "quick")
     for j in store.read_jobs(folder):
-        if j["kind"] == "baseline":
-            store.write_cell(folder, {"job": j["id"], "hash": j["hash"], "values": {"cn": {"honest": _honest("imbalanced", 0)}}})
-        elif j["row"] == "gan":
-            store.write_cell(folder, {"job": j["id"], "hash": j["hash"], "values": {"gan": {"honest": _honest("gan", 0)}}})
-        elif j["row"] == "acgan":  # an older cell: the spec's metric only
-            store.write_cell(folder, {"job": j["id"], "hash": j["hash"], "values": {"acgan": {"honest": {"value": 91.0}}}})
+        values = {"cn": {"honest": _honest("imbalanced", 0)}} if j["kind"] == "baseline" else {
+            "gan": {"gan": {"honest": _honest("gan", 0)}},
+            "acgan": {"acgan": {"honest": {"value": 91.0}}},  # an older cell: the spec's metric only
+        }.get(j["row"])
+        if values is not None:
+            store.write_cell(folder, {"job": j["id"], "hash": j["hash"], "values": values})
     table.write(folder)
     vdf = pd.read_csv(folder / "verdict.csv")
     assert list(vdf["row"]) == ["gan"]

@@ -41,7 +41,8 @@ VERDICT_HELP = {
                                      "standard error.",
 }
 VERDICT_LABELS = {"verdict": "verdict", "best_baseline": "best baseline", "vs_best_acsa": "Δ ACSA vs best",
-                  "vs_best_minority_recall": "Δ minority recall vs best", "vs_imbalanced_acsa": "Δ ACSA vs imbalanced",
+                  "vs_best_minority_recall": "Δ minority recall vs best",
+                  "vs_imbalanced_acsa": "Δ ACSA vs imbalanced",
                   "vs_imbalanced_minority_recall": "Δ minority recall vs imbalanced"}
 NO_VERDICT = "no verdict: evaluated before verdicts existed"
 RULE_NOTE = ("Verdict columns: GAN minus reference, in points, mean ± standard error over the classifier seeds. "
