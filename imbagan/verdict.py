@@ -51,32 +51,49 @@ def judge(diffs: Sequence[float]) -> dict:
     return {"diff": m, "se": se, "word": word}
 
 
-def best_baseline(per_seed: dict[str, dict[str, list[float]]]) -> str | None:
-    """The cheap fix with the highest mean ACSA: no generated images, not the untreated set, not the ceiling."""
+def best_baseline(per_seed: dict[str, dict[str, list[float]]], gans: Iterable[str] | None = None) -> str | None:
+    """The cheap fix with the highest mean ACSA: no generated images, not the untreated set, not the ceiling.
+
+    ``gans``: the names that use generated images (default: gan and gan_<ratio>, the evaluation's)."""
+    gan = _gan_test(gans)
     cands = {n: spread(v["acsa"])["mean"] for n, v in per_seed.items()
-             if not is_gan(n) and n not in (CEILING, UNTREATED) and v.get("acsa")}
+             if not gan(n) and n not in (CEILING, UNTREATED) and v.get("acsa")}
     cands = {n: m for n, m in cands.items() if m is not None}
     return max(cands, key=cands.get) if cands else None
 
 
-def verdicts(per_seed: dict[str, dict[str, list[float]]]) -> dict[str, dict]:
+def _gan_test(gans: Iterable[str] | None):
+    if gans is None:
+        return is_gan
+    names = set(gans)
+    return names.__contains__
+
+
+def paired(a: Sequence[float | None], b: Sequence[float | None]) -> list[float]:
+    """Differences a_i − b_i over the seeds (positions) where both were measured."""
+    return [x - y for x, y in zip(a, b) if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
+
+
+def verdicts(per_seed: dict[str, dict[str, list[float]]], gans: Iterable[str] | None = None) -> dict[str, dict]:
     """{gan condition: {"vs": {reference: {metric: judge(...)}}, "best_baseline": name, "text": sentence}}.
 
-    ``per_seed[condition][metric]`` lists that metric for seeds 0..N-1 (the same seeds everywhere).
+    ``per_seed[condition][metric]`` lists that metric for seeds 0..N-1 (the same seeds everywhere; None
+    where a seed was not measured, and that seed is left out of the pair). ``gans``: the names judged
+    (default: gan and gan_<ratio>); every other name but the ceiling can be a baseline.
     """
-    best = best_baseline(per_seed)
+    gans = None if gans is None else list(gans)
+    best = best_baseline(per_seed, gans)
+    gan = _gan_test(gans)
     out = {}
     for name, vals in per_seed.items():
-        if not is_gan(name):
+        if not gan(name):
             continue
         refs = [r for r in (UNTREATED, best) if r is not None and r in per_seed]
         vs = {}
         for ref in dict.fromkeys(refs):
             vs[ref] = {}
             for metric in METRICS:
-                a, b = vals.get(metric) or [], per_seed[ref].get(metric) or []
-                n = min(len(a), len(b))
-                vs[ref][metric] = judge([x - y for x, y in zip(a[:n], b[:n])])
+                vs[ref][metric] = judge(paired(vals.get(metric) or [], per_seed[ref].get(metric) or []))
         out[name] = {"vs": vs, "best_baseline": best, "text": sentence(name, vs, best)}
     return out
 
@@ -89,6 +106,21 @@ def _points(j: dict) -> str:
     if round(abs(d), 1) == 0:
         return f"level{spread} with"
     return f"{abs(d):.1f}{spread} points {'above' if d > 0 else 'below'}"
+
+
+def cell(j: dict | None) -> str:
+    """One difference as a table cell, in points: "-8.3 ± 0.6 (worse)"; "+2.0 (one seed: no spread)"."""
+    if not j or j.get("diff") is None:
+        return "—"
+    se = f" ± {100 * j['se']:.1f}" if j.get("se") is not None else ""
+    return f"{100 * j['diff']:+.1f}{se} ({j['word']})"
+
+
+def headline(v: dict) -> str:
+    """The word that sums up one GAN condition's verdict: against the best baseline on ACSA, else against
+    the untreated classifier."""
+    ref = v.get("best_baseline") if v.get("best_baseline") in v.get("vs", {}) else UNTREATED
+    return ((v.get("vs", {}).get(ref) or {}).get("acsa") or {}).get("word", "no data")
 
 
 def sentence(name: str, vs: dict, best: str | None) -> str:

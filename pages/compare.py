@@ -25,7 +25,9 @@ evaluated = table["condition"].notna()
 st.markdown("One row per run and GAN condition (the classifier trained on the set topped up by that run's GAN), "
             "and each baseline once per data setting: the imbalanced set, the classic fixes (oversampling, "
             "mirroring, SMOTE, class weights) and the full balanced set do not depend on the GAN. A run not yet "
-            "evaluated shows its training columns only.")
+            "evaluated shows its training columns only. Each GAN row carries its verdict: how far it lands from "
+            "the untreated classifier and from the **best cheap fix** of its evaluation, with the spread over "
+            "classifier seeds (the rule is under the table).")
 f1, f2, f3, f4 = st.columns(4)
 methods = f1.multiselect("Method", sorted(table["method"].dropna().unique()), key="cmp.methods",
                          placeholder="all methods", help="Baseline rows stay: they are what a method is judged against.")
@@ -45,10 +47,11 @@ if only_eval:
     shown = shown[shown["condition"].notna()]
 
 # Scores first, the run's name after the data, so the numbers that matter fit without scrolling sideways.
+# The verdict's columns right after the scores: did the GAN beat the cheapest fix, and by how much?
 order = ["run", "method", "dataset", "imbalance", "ir", "condition", "acsa", "gmean", "macro_f1", "minority_recall",
-         "accuracy", "steps", "state"]
+         *cmp.VERDICT_COLUMNS, "accuracy", "steps", "state"]
 s1, s2, s3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-sortable = [c for c in order if c != "run"]
+sortable = [c for c in order if c != "run" and c not in cmp.VERDICT_COLUMNS[1:]]
 default_sort = "acsa" if evaluated.any() else "steps"
 sort_by = s1.selectbox("Sort by", sortable, index=sortable.index(default_sort), key="cmp.sort",
                        format_func=label, help="Or click a column header in the table.")
@@ -64,10 +67,13 @@ columns["run"] = st.column_config.TextColumn("run", help="method · dataset · i
                                              "'baseline': a classic fix, the same for every run on that data.")
 columns["condition"] = st.column_config.TextColumn(
     "condition", help="What the classifier was trained on; empty: the run has not been evaluated yet.")
+for k in cmp.VERDICT_COLUMNS:
+    columns[k] = st.column_config.TextColumn(cmp.VERDICT_LABELS[k], help=cmp.VERDICT_HELP[k])
 st.dataframe(shown, hide_index=True, width="stretch", key="cmp.table", column_order=order, column_config=columns)
 n_runs = table["id"].dropna().nunique()
 st.caption(f"{len(shown)} of {len(table)} rows; {n_runs} runs, {table.loc[evaluated, 'id'].dropna().nunique()} "
            f"evaluated; {int(table['kind'].eq('baseline').sum())} baseline rows.")
+st.caption(cmp.RULE_NOTE)
 
 st.subheader("Training curves, overlaid")
 ids = st.multiselect("Runs", list(names), default=list(names)[:3], format_func=names.get, key="cmp.runs")

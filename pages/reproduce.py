@@ -65,6 +65,17 @@ def _cell(rec) -> str:
     return table.cell_text(rec)
 
 
+def verdict_panel() -> None:
+    """Under the honest table: each GAN row against CN and the best cheap fix of its setting."""
+    vdf = table.verdicts(folder)
+    if vdf.empty:
+        return
+    st.markdown("**Verdict: did the GAN beat the cheapest fix?** A GAN earns its place when it beats the best "
+                "cheap fix, not just the untreated classifier (CN).")
+    st.dataframe(table.verdict_display(vdf), hide_index=True, width="stretch", key="rep.verdict")
+    st.caption(table.VERDICT_NOTE)
+
+
 @st.fragment(run_every=live.REFRESH_S if running else None)
 def panel() -> None:
     if not (folder / "spec.json").exists():
@@ -97,6 +108,8 @@ def panel() -> None:
             if line:
                 grid[r["label"]] = line
         st.dataframe(pd.DataFrame(grid).T, width="stretch", key=f"rep.grid.{p}")
+        if p == "honest":
+            verdict_panel()
     measured = df[df["protocol"] != "published"]
     if not measured.empty and measured["n"].sum() > 0:
         st.plotly_chart(table_figure(df, saved.get("metric", "accuracy")), key="rep.fig")

@@ -7,7 +7,8 @@
       jobs/<id>.log      a job's log (local backend)
       cells/<id>.json    a finished job's numbers; its presence is what "finished" means
       driver.json        the driver: {"state", "pid", "backend", "jobs", "started", "finished"}
-      table.csv, table.md  rewritten whenever a cell lands
+      table.csv, table.md  rewritten whenever a cell lands (table.md with the honest protocol's verdict)
+      verdict.csv        each GAN row against CN and the best cheap fix (imbagan.reproduce.table.verdicts)
       log.txt            the driver's log (when launched in the background)
 
 Re-running a reproduction skips every job whose cell exists and continues the others (a GAN job

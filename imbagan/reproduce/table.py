@@ -4,6 +4,12 @@ published number, the difference, and how the number was selected.
 ``collect`` reads a reproduction folder (it works while jobs are still running: missing cells show
 as pending); ``write`` saves table.csv and table.md, the markdown in the paper's shape (rows = the
 paper's rows, columns = its settings), one table per protocol.
+
+``verdicts`` judges each GAN row of the honest protocol as the evaluation does (imbagan.verdict):
+against the untreated classifier (CN, the ``imbalanced`` condition) and the best cheap fix measured in
+the same setting, in ACSA and minority recall, repeat by repeat (a repeat's GAN and baselines share
+its data and classifier seed), each difference with its standard error over the repeats and the rule's
+word. ``write`` saves it as verdict.csv and under the honest table in table.md.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbagan import runs
+from imbagan import runs, verdict
 from imbagan.reproduce.spec import PROTOCOL_TITLES, PROTOCOLS
 
 COLUMNS = ["setting", "setting_title", "row", "row_label", "protocol", "selection", "test_selected", "n", "repeats", "mean", "std",
@@ -99,6 +105,108 @@ def collect(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(recs, columns=COLUMNS)
 
 
+VERDICT_COLUMNS = ["setting", "setting_title", "row", "row_label", "repeats", "best_baseline", "best_baseline_label",
+                   *(f"{tag}_{m}_{part}" for tag in ("vs_imbalanced", "vs_best") for m in verdict.METRICS
+                     for part in ("diff", "se", "word")), "verdict", "text"]
+# verdict.csv's differences and standard errors are in points (percent), as the tables' numbers.
+VERDICT_SHOWN = {"row_label": "GAN", "best_baseline_label": "best baseline", "vs_best_acsa": "Δ ACSA vs best",
+                 "vs_best_minority_recall": "Δ minority recall vs best", "vs_imbalanced_acsa": "Δ ACSA vs CN",
+                 "vs_imbalanced_minority_recall": "Δ minority recall vs CN", "verdict": "verdict"}
+
+
+def _labels(spec: dict) -> dict[str, str]:
+    """Row key or classifier condition -> the row's label (the full spec's, for rows a narrowing left out)."""
+    from imbagan.reproduce import SPECS
+
+    rows = list(spec.get("rows", []))
+    full = SPECS.get(spec.get("name"))
+    if full is not None:
+        rows += [{"key": r.key, "label": r.label, "condition": r.condition} for r in full.rows]
+    out: dict[str, str] = {}
+    for r in rows:
+        out.setdefault(r["key"], r["label"])
+        if r.get("condition"):
+            out.setdefault(r["condition"], r["label"])
+    return out
+
+
+def verdicts(folder: Path) -> pd.DataFrame:
+    """One line per (setting, GAN row) measured under the honest protocol with something to compare with."""
+    from imbagan.reproduce import store
+
+    spec = runs.read_json(folder / "spec.json", {}) or {}
+    if "honest" not in spec.get("protocols", []):
+        return pd.DataFrame(columns=VERDICT_COLUMNS)
+    labels = _labels(spec)
+    gan_rows = [r["key"] for r in spec.get("rows", []) if r.get("kind") == "gan"]
+    jobs = store.read_jobs(folder)
+    recs = []
+    for s in spec.get("settings", []):
+        mine = [j for j in jobs if j["setting"] == s["key"] and j["kind"] in ("gan", "baseline")]
+        n_rep = max((j["repeat"] for j in mine), default=-1) + 1
+        # per_seed[name][metric][repeat], in fractions as the evaluation's; a GAN by its row key, a
+        # baseline by its evaluation condition (imbalanced, logit_adjust, full, ...).
+        per_seed: dict[str, dict[str, list]] = {}
+        for j in mine:
+            cell = store.read_cell(folder, j)
+            for row, protos in ((cell or {}).get("values") or {}).items():
+                h = (protos or {}).get("honest") or {}
+                if h.get("value") is None or all(h.get(m) is None for m in verdict.METRICS):
+                    continue  # nothing measured, or a cell from before cells kept ACSA and minority recall
+                name = row if j["kind"] == "gan" else (j.get("conditions") or {}).get(row, row)
+                slot = per_seed.setdefault(name, {m: [None] * n_rep for m in verdict.METRICS})
+                for m in verdict.METRICS:
+                    if h.get(m) is not None:
+                        slot[m][j["repeat"]] = h[m] / 100.0
+        gans = [r for r in gan_rows if r in per_seed]
+        for row, cv in verdict.verdicts(per_seed, gans=gans).items():
+            if not cv["vs"]:
+                continue
+            best = cv["best_baseline"]
+            rec = {"setting": s["key"], "setting_title": s["title"], "row": row, "row_label": labels.get(row, row),
+                   "repeats": sum(x is not None for x in per_seed[row]["acsa"]), "best_baseline": best,
+                   "best_baseline_label": labels.get(best, best) if best else None,
+                   "verdict": f"{verdict.headline(cv)} vs {labels.get(best, best) if best in cv['vs'] else 'CN'}",
+                   "text": cv["text"]}
+            for tag, ref in (("vs_imbalanced", verdict.UNTREATED), ("vs_best", best)):
+                for m in verdict.METRICS:
+                    j = (cv["vs"].get(ref) or {}).get(m) if ref else None
+                    j = j or {}
+                    rec[f"{tag}_{m}_diff"] = 100 * j["diff"] if j.get("diff") is not None else math.nan
+                    rec[f"{tag}_{m}_se"] = 100 * j["se"] if j.get("se") is not None else math.nan
+                    rec[f"{tag}_{m}_word"] = j.get("word")
+            recs.append(rec)
+    return pd.DataFrame(recs, columns=VERDICT_COLUMNS)
+
+
+def verdict_cell(rec, tag: str, metric: str) -> str:
+    """'-4.0 ± 0.3 (worse)', in points; '+2.0 (one seed: no spread)' for one repeat; '—' without a reference."""
+    word = rec[f"{tag}_{metric}_word"]
+    if not isinstance(word, str):
+        return "—"
+    d, se = rec[f"{tag}_{metric}_diff"], rec[f"{tag}_{metric}_se"]
+    if d is None or math.isnan(d):
+        return "—"
+    return verdict.cell({"diff": d / 100, "se": None if se is None or math.isnan(se) else se / 100, "word": word})
+
+
+def verdict_display(vdf: pd.DataFrame) -> pd.DataFrame:
+    """The verdict lines as the page and table.md show them: one text cell per difference."""
+    out = pd.DataFrame({"setting": vdf["setting_title"], "GAN": vdf["row_label"], "repeats": vdf["repeats"],
+                        "best baseline": vdf["best_baseline_label"].astype(object).fillna("none measured")})
+    for tag in ("vs_best", "vs_imbalanced"):
+        for m in verdict.METRICS:
+            out[VERDICT_SHOWN[f"{tag}_{m}"]] = [verdict_cell(r, tag, m) for _, r in vdf.iterrows()]
+    out["verdict"] = vdf["verdict"]
+    return out.reset_index(drop=True)
+
+
+VERDICT_NOTE = ("Each GAN row of the honest protocol against CN (the untreated classifier) and the best cheap fix "
+                "the setting's baseline jobs measured (highest mean ACSA; not CN, not the full set; possibly a "
+                "row not selected for the table above): the difference "
+                "in points, repeat by repeat, mean ± standard error over the repeats. The rule: " + verdict.RULE)
+
+
 def _fmt(x, digits: int = 2) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
@@ -149,13 +257,30 @@ def markdown(folder: Path, df: pd.DataFrame | None = None) -> str:
             if any(line):
                 out.append(f"| {r['label']} | " + " | ".join(line) + " |")
         out.append("")
+        if p == "honest":
+            out += _verdict_markdown(folder)
     for n in spec.get("notes", []):
         out.append(f"- {n}")
     return "\n".join(out) + "\n"
 
 
+def _verdict_markdown(folder: Path) -> list[str]:
+    vdf = verdicts(folder)
+    if vdf.empty:
+        return []
+    shown = verdict_display(vdf)
+    out = ["### Verdict: did the GAN beat the cheapest fix?", "", VERDICT_NOTE, "",
+           "| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
+    out += ["| " + " | ".join(str(v) for v in r) + " |" for r in shown.itertuples(index=False)]
+    return out + [""]
+
+
 def write(folder: Path) -> pd.DataFrame:
     df = collect(folder)
+    vdf = verdicts(folder)
+    tmp = folder / f".verdict.csv.{os.getpid()}.tmp"
+    vdf.to_csv(tmp, index=False)
+    os.replace(tmp, folder / "verdict.csv")
     tmp = folder / f".table.csv.{os.getpid()}.tmp"
     df.to_csv(tmp, index=False)
     os.replace(tmp, folder / "table.csv")

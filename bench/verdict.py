@@ -1,0 +1,157 @@
+"""The honest verdict on one binary setting: the GAN against the fixes a practitioner tries first.
+
+    python bench/verdict.py --dataset fashion_mnist --data-root ../shared/datasets   # sandal (5) vs sneaker (7)
+    python bench/verdict.py --dataset mnist --data-root ../shared/datasets           # 5 vs 6
+    python bench/verdict.py --dataset mnist --budget full                            # a GPU
+
+The setting is imbagan's ``binary`` profile at IR 100: the minority class keeps majority / 100 of its
+training images, the majority keeps all, the test split keeps both classes whole. One run of
+``--method`` (default: ``gan``, the best of bench/quality.py on the default scenario) is trained with
+its paper defaults under the budget, then evaluated (imbagan.evaluate) with every condition below and
+``--repeats`` classifier seeds each (the same seeds for every condition, so differences are paired).
+
+It prints, and writes to ``--out`` (default bench/results/verdict-<dataset>.csv), one line per
+condition: ACSA and minority recall, mean ± std over the seeds; then the verdict of each GAN condition
+against the untreated classifier and the best baseline, each difference with its standard error and
+the word the rule gives (imbagan.verdict.RULE).
+
+Budgets: ``quick`` (for a CPU) trains the GAN ``--steps`` steps at width ``--width`` and the classifiers
+``--epochs`` epochs of the balanced set at width ``--eval-width``; ``full`` keeps TrainConfig's and
+EvalConfig's own budgets.
+Generated-image quality and t-SNE are off: the verdict does not use them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from imbagan import evaluate, runs, train, verdict  # noqa: E402
+from imbagan.config import starting_config  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model, load_average  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONDITIONS = ("imbalanced", "logit_adjust", "la_loss", "drw", "augment", "oversample", "class_weight", "gan", "full")
+# (minority, majority, title) per dataset: AGGAN Table 2's pairs.
+PAIRS = {"fashion_mnist": (5, 7, "Fashion-MNIST sandal (5, minority) vs sneaker (7)"),
+         "mnist": (5, 6, "MNIST 5 (minority) vs 6")}
+
+
+def machine() -> str:
+    return f"{cpu_model()}, {os.cpu_count()} cores"
+
+
+def pm(sp: dict) -> str:
+    return "—" if sp.get("mean") is None else f"{sp['mean']:.3f} ± {sp['std']:.3f}"
+
+
+def rows_of(out: dict, common: dict) -> list[dict]:
+    """One CSV row per condition; a GAN condition's row carries its verdict's columns too."""
+    rows = []
+    v = out.get("verdict") or {}
+    for name, m in out["conditions"].items():
+        sp = m["spread"]
+        row = {"condition": name, "acsa_mean": sp["acsa"]["mean"], "acsa_std": sp["acsa"]["std"],
+               "minority_recall_mean": sp["minority_recall"]["mean"],
+               "minority_recall_std": sp["minority_recall"]["std"], "seeds": sp["acsa"]["n"],
+               "acsa_values": " ".join(f"{r['acsa']:.4f}" for r in m["repeats"]),
+               "minority_recall_values": " ".join(f"{r['minority_recall']:.4f}" for r in m["repeats"]),
+               "train_size": m["train_size"], "note": m.get("note", "")}
+        cv = (v.get("conditions") or {}).get(name)
+        if cv:
+            row["best_baseline"] = cv["best_baseline"]
+            for ref, tag in ((verdict.UNTREATED, "vs_imbalanced"), (cv["best_baseline"], "vs_best")):
+                for metric in verdict.METRICS:
+                    j = (cv["vs"].get(ref) or {}).get(metric) or {}
+                    row[f"{tag}_{metric}_diff"] = j.get("diff")
+                    row[f"{tag}_{metric}_se"] = j.get("se")
+                    row[f"{tag}_{metric}_word"] = j.get("word")
+            row["verdict"] = cv["text"]
+        rows.append(row | common)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=sorted(PAIRS), default="fashion_mnist")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--ir", type=float, default=100.0)
+    ap.add_argument("--method", default="gan", help="the GAN (default: bench/quality.py's best on digits)")
+    ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
+    ap.add_argument("--repeats", type=int, default=3, help="classifier seeds per condition")
+    ap.add_argument("--budget", choices=("quick", "full"), default="quick")
+    ap.add_argument("--steps", type=int, default=600, help="quick budget: the GAN's adversarial steps")
+    ap.add_argument("--width", type=int, default=32, help="quick budget: the GAN's width")
+    ap.add_argument("--epochs", type=int, default=evaluate.EvalConfig.epochs,
+                    help="quick budget: classifier epochs of the balanced set (capped at evaluate.STEP_CAP steps)")
+    ap.add_argument("--eval-width", type=int, default=evaluate.EvalConfig.width,
+                    help="quick budget: the classifier CNN's width")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--seed", type=int, default=0, help="data subsample, GAN and first classifier seed")
+    ap.add_argument("--runs", default=None, help="keep the run here (default: a temporary folder)")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    os.environ.setdefault("IMBAGAN_THREADS", "1")  # a small CPU shared with others; the library reads it
+    import pandas as pd
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
+    minority, majority, title = PAIRS[a.dataset]
+    kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance="binary", ir=a.ir, minority=(minority,),
+              majority=majority, method=a.method, device=a.device, seed=a.seed)
+    ekw = dict(conditions=tuple(a.conditions), repeats=a.repeats, tsne_points=0, quality_images=0,
+               device=a.device, seed=a.seed)
+    if a.budget == "quick":
+        kw.update(steps=a.steps, width=a.width, sample_every=max(50, a.steps // 4), checkpoint_every=a.steps)
+        ekw.update(epochs=a.epochs, width=a.eval_width)
+    cfg = starting_config(**kw)  # the method's paper defaults under the setting and the budget
+    ecfg = evaluate.EvalConfig(**ekw)
+    budget = (f"{a.budget}: {cfg.method} {cfg.steps} steps, width {cfg.width}; classifier {ecfg.classifier} "
+              f"width {ecfg.width}, {ecfg.epochs} epochs (at most {evaluate.STEP_CAP} steps), {a.repeats} seeds")
+    start_load = load_average()
+    print(f"# {title}, binary IR {a.ir:g}; budget {budget}; {machine()}, torch threads "
+          f"{torch.get_num_threads()}; load average at start {start_load}", flush=True)
+    root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-verdict-"))
+    d = runs.create(cfg, root)
+    t = time.perf_counter()
+    train.train(d, log=lambda s: None)
+    t_train = time.perf_counter() - t
+    print(f"trained {d.name} in {t_train:.0f} s", flush=True)
+    t = time.perf_counter()
+    out = evaluate.evaluate_run(d, ecfg, log=None, log_file=False)
+    t_eval = time.perf_counter() - t
+    common = {"dataset": a.dataset, "setting": title, "ir": a.ir, "method": cfg.method, "budget": budget,
+              "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
+              "steps_per_classifier": out["timing"]["steps_per_condition"], "date": time.strftime("%Y-%m-%d"),
+              "machine": machine(), "load_avg_start": start_load, "load_avg_end": load_average(), "run": d.name}
+    rows = rows_of(out, common)
+    df = pd.DataFrame(rows)
+    path = Path(a.out) if a.out else RESULTS / f"verdict-{a.dataset}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+
+    print(f"\n{'condition':>13}  {'ACSA':>15}  {'minority recall':>15}  seeds")
+    for r in rows:
+        print(f"{r['condition']:>13}  {pm({'mean': r['acsa_mean'], 'std': r['acsa_std']}):>15}  "
+              f"{pm({'mean': r['minority_recall_mean'], 'std': r['minority_recall_std']}):>15}  {r['seeds']}")
+    v = out.get("verdict") or {}
+    print(f"\nbest baseline: {v.get('best_baseline')}; rule: {v.get('rule')}")
+    for name, cv in (v.get("conditions") or {}).items():
+        print(f"verdict: {cv['text']}")
+        for ref, per in cv["vs"].items():
+            print(f"  vs {ref:>13}: ACSA {verdict.cell(per['acsa'])}, minority recall "
+                  f"{verdict.cell(per['minority_recall'])} (points, ± standard error)")
+    print(f"\nGAN {t_train:.0f} s, evaluation {t_eval:.0f} s ({out['timing']['steps_per_condition']} steps per "
+          f"classifier); load average at the end {load_average()}; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

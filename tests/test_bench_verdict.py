@@ -1,0 +1,45 @@
+"""bench/verdict.py's table: one row per condition with mean ± std over seeds, the GAN's row with its verdict."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from imbagan import verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_verdict", ROOT / "bench" / "verdict.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _condition(acsa: list[float], recall: list[float]) -> dict:
+    reps = [{"acsa": a, "minority_recall": r} for a, r in zip(acsa, recall)]
+    return {"repeats": reps, "train_size": 100, "note": "",
+            "spread": {"acsa": verdict.spread(acsa), "minority_recall": verdict.spread(recall)}}
+
+
+def test_rows_carry_the_spread_and_the_gan_its_verdict():
+    per_seed = {"imbalanced": {"acsa": [0.90, 0.91, 0.92], "minority_recall": [0.5, 0.6, 0.55]},
+                "logit_adjust": {"acsa": [0.97, 0.98, 0.975], "minority_recall": [0.9, 0.92, 0.91]},
+                "gan": {"acsa": [0.93, 0.935, 0.94], "minority_recall": [0.7, 0.72, 0.71]}}
+    out = {"conditions": {k: _condition(v["acsa"], v["minority_recall"]) for k, v in per_seed.items()},
+           "verdict": {"rule": verdict.RULE, "conditions": verdict.verdicts(per_seed)}}
+    bench = _bench()
+    assert set(bench.CONDITIONS) == {"imbalanced", "logit_adjust", "la_loss", "drw", "augment", "oversample",
+                                     "class_weight", "gan", "full"}
+    rows = {r["condition"]: r for r in bench.rows_of(out, {"dataset": "mnist"})}
+    imb = rows["imbalanced"]
+    assert imb["acsa_mean"] == pytest.approx(0.91) and imb["acsa_std"] == pytest.approx(0.01)
+    assert rows["imbalanced"]["seeds"] == 3 and "verdict" not in rows["imbalanced"]
+    g = rows["gan"]
+    assert g["best_baseline"] == "logit_adjust" and g["dataset"] == "mnist"
+    assert g["vs_best_acsa_diff"] == pytest.approx(-0.04) and g["vs_best_acsa_word"] == "worse"
+    assert g["vs_imbalanced_minority_recall_diff"] == pytest.approx(0.16)
+    assert g["verdict"].startswith("gan: 4.0 ± ")
