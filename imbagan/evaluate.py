@@ -481,7 +481,8 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
 
     t_all = time.perf_counter()
     alongside = runs.read_status(d).get("state") in runs.ACTIVE  # launched with the training (runs.start)
-    default_threads = torch.get_num_threads()
+    # Half the cores while the GAN trains, and after it too: taking every core back measured 4x slower per
+    # classifier on a 2-core machine with one other busy process (threads that spin-wait for a descheduled peer).
     threads = runs.cpu_threads(sharing=alongside)
     if threads:
         torch.set_num_threads(threads)
@@ -542,7 +543,6 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
         t = time.perf_counter()
         result["run"]["training_state"] = wait_for_training(c, status, say)
         timing["waited_s"] = time.perf_counter() - t
-        torch.set_num_threads(runs.cpu_threads(sharing=False) or default_threads)  # the machine is ours again
     t = time.perf_counter()
     no_gen = step_pool(c, say)
     timing["generate_s"] = time.perf_counter() - t
