@@ -2,27 +2,39 @@
 
     python bench/quality.py                                   # digits, the app's default scenario
     python bench/quality.py --dataset mnist --data-root ../shared/datasets --imbalance step --ir 100
+    python bench/quality.py --dataset fashion_mnist --data-root ../shared/datasets --imbalance binary \\
+        --ir 100 --minority 5 --majority 7 --options none diffaugment lecam
+    python bench/quality.py --methods cagan --set cagan_d_norm=none --set cagan_reg=wgan-gp --out before.csv
     python bench/quality.py --budget full                     # the methods' full default budgets (GPU)
 
-For each method (its card's paper defaults over TrainConfig's, the same settings the app and the
-CLI start from), one run is trained in this process, then evaluated with the imbalanced, gan and
-full training sets only. It prints and writes (``--out``, default bench/results/quality-<dataset>.csv):
+For each (option, method), option first, one run is trained in this process (the method's card's
+paper defaults over TrainConfig's, the same settings the app and the CLI start from, then the
+option's fields, then ``--set``), then evaluated with the imbalanced, gan and full training sets.
+The imbalanced and full classifiers do not depend on the method, so they are trained once per
+scenario, with the first row; every later row trains only its gan classifier (the same models:
+``classifiers.fit_many`` gives each job the weights and batches ``fit`` would). It prints, and
+writes after every row (``--out``, default bench/results/quality-<scenario>.csv):
 
     class accuracy of generated images under the reference classifier, per class and the minimum
     SSIM diversity of generated images against real images' (lower = more diverse)
     nearest-real SSIM of generated images against real-to-real (high = memorised)
-    class-matched domain FID against held-out real images (the test split)
-    minority recall: imbalanced -> gan -> full
+    class-matched domain FID against held-out real images (the test split), overall and per class
+    minority recall (the rarest class; every minority class in JSON) and ACSA: imbalanced -> gan -> full
+
+``--options``: none (the defaults), diffaugment (DiffAugment with the paper's colour, translation and
+cutout policy, Zhao et al. 2020) and lecam (the LeCam regulariser at λ = 0.3, Tseng et al. 2021's
+limited-data setting); one row per (method, option), named in the ``options`` column.
 
 The budget is stated in the output and the CSV: ``--budget quick`` (the default on a CPU) trains
 ``--steps`` adversarial steps at width ``--width``; ``full`` keeps TrainConfig's own steps and width.
 The machine and its load average are printed beside the numbers. The app's Taxonomy page shows the
-newest CSV under bench/results/.
+newest table of each scenario under bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -39,37 +51,102 @@ from machine import cpu_model  # noqa: E402
 from imbagan.config import TrainConfig, starting_config  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The options of issue 16 §3, as TrainConfig fields. λ = 0.3: LeCam's limited-data CIFAR runs (see the README).
+OPTIONS: dict[str, dict] = {
+    "none": {},
+    "diffaugment": {"diffaugment": "color,translation,cutout"},
+    "lecam": {"lecam_weight": 0.3},
+}
+BASELINES = ("imbalanced", "full")  # conditions that do not depend on the method: trained once per scenario
 
 
 def machine() -> str:
     return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
-def method_row(method: str, a, root: Path) -> dict:
+def parse_set(items: list[str]) -> dict:
+    """``key=value`` pairs as TrainConfig fields, each value read as its field's type."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise SystemExit(f"--set wants key=value with a TrainConfig field as key (got {item!r}).")
+        default = getattr(TrainConfig, key)
+        if isinstance(default, bool):
+            out[key] = value.lower() in ("1", "true", "yes")
+        elif isinstance(default, tuple):
+            out[key] = tuple(int(v) for v in value.replace(",", " ").split())
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            out[key] = type(default)(value)
+        else:
+            out[key] = value
+    return out
+
+
+def scenario(a) -> tuple[str, str]:
+    """(a label for the table, a slug for its file name)."""
+    if a.imbalance == "binary":
+        what, slug = f"{a.minority[0]} vs {a.majority}, ir {a.ir:g}", f"{a.minority[0]}v{a.majority}-ir{a.ir:g}"
+    elif a.imbalance == "drop":
+        classes = ", ".join(map(str, a.minority))
+        what, slug = f"{a.drop:g}% of classes {classes} removed", f"{a.drop:g}-" + "-".join(map(str, a.minority))
+    else:
+        what, slug = f"ir {a.ir:g}", f"ir{a.ir:g}"
+    return f"{a.dataset} {a.imbalance}, {what}", f"{a.dataset}-{a.imbalance}-{slug}"
+
+
+def judge(d: Path, a, cache: dict) -> dict:
+    """Evaluate run ``d``: its gan classifier, the cached (or first-trained) baselines, its images."""
+    ecfg = evaluate.EvalConfig(conditions=("imbalanced", "gan", "full"), repeats=1, tsne_points=0,
+                               epochs=a.clf_epochs, quality_images=a.images, ssim_pairs=a.pairs, device=a.device,
+                               seed=a.seed)
+    say = lambda s: None  # noqa: E731
+    c = evaluate.step_load(d, ecfg, say)
+    evaluate.step_pool(c, say)
+    if cache and cache["counts"] != c.counts:
+        raise RuntimeError("the cached baselines belong to another scenario")
+    names = (["gan"] if c.pool else []) + [n for n in BASELINES if n not in cache]
+    sets = {n: evaluate.training_set(n, c) for n in names}
+    models = evaluate.step_fit(c, sets, {n: [a.seed] for n in sets}, lambda *_: None)
+    results = {}
+    for n, ms in models.items():
+        results[n] = evaluate.step_test(c, evaluate.test_logits(c, ms[0]), sets[n])
+        if n in BASELINES:
+            cache[n] = (results[n], ms[0])
+    cache["counts"] = c.counts
+    results.update({n: cache[n][0] for n in BASELINES})
+    quality = evaluate.step_quality(c, cache["full"][1]) if c.pool and a.images else None
+    return {"c": c, "results": results, "quality": quality}
+
+
+def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
     card = catalog.card(method)
     kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance=a.imbalance, ir=a.ir, drop=a.drop,
-              minority=tuple(a.minority), method=method, device=a.device, seed=a.seed)
+              minority=tuple(a.minority), majority=a.majority, method=method, device=a.device, seed=a.seed)
     if a.budget == "quick":
         kw.update(steps=a.steps, ae_steps=min(a.ae_steps, TrainConfig.ae_steps), width=a.width,
                   sample_every=max(50, a.steps // 4), checkpoint_every=a.steps)
-    cfg = starting_config(**kw)  # the paper defaults, under the budget's overrides
+    cfg = starting_config(**kw, **OPTIONS[option], **a.overrides)  # paper defaults, then budget, option, --set
     d = runs.create(cfg, root)
     t = time.perf_counter()
     train.train(d, log=lambda s: None)
     t_train = time.perf_counter() - t
-    ecfg = evaluate.EvalConfig(conditions=("imbalanced", "gan", "full"), repeats=1, tsne_points=0,
-                               quality_images=a.images, ssim_pairs=a.pairs, device=a.device, seed=a.seed)
     t = time.perf_counter()
-    out = evaluate.evaluate_run(d, ecfg, log=None, log_file=False)
+    out = judge(d, a, cache)
     t_eval = time.perf_counter() - t
-    q, conds = out.get("quality") or {}, out["conditions"]
+    c, res, q = out["c"], out["results"], out["quality"] or {}
     rows = q.get("per_class") or []
     modeled = [r for r in rows if r.get("generated")]
-    minority = out["run"]["minority"]
-    rec = lambda name: conds[name]["per_class"][minority]["recall"] if name in conds else None  # noqa: E731
+    minority = int(min(range(len(c.counts)), key=lambda i: c.counts[i]))
+    rec = lambda n: res[n]["per_class"][minority]["recall"] if n in res else None  # noqa: E731
+    acsa = lambda n: res[n]["acsa"] if n in res else None  # noqa: E731
+    minorities = lambda n: {m["class"]: round(m["recall"], 3) for m in res[n]["minorities"]} if n in res else {}  # noqa: E731
     ov = q.get("overall") or {}
     return {
-        "method": method, "steps": cfg.steps, "ae_steps": cfg.ae_steps if card.fields and "ae_steps" in card.fields else 0,
+        "method": method, "options": option + ("".join(f" {k}={v}" for k, v in a.overrides.items())),
+        "steps": cfg.steps, "ae_steps": cfg.ae_steps if "ae_steps" in (card.fields or ()) else 0,
         "width": cfg.width, "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
         "class_acc_min": min((r["class_accuracy"] for r in modeled), default=None),
         "class_acc": ov.get("class_accuracy"),
@@ -77,9 +154,13 @@ def method_row(method: str, a, root: Path) -> dict:
         "ssim_gen": ov.get("ssim_gen"), "ssim_real": ov.get("ssim_real"),
         "nn_ssim_gen": ov.get("nn_ssim_gen"), "nn_ssim_real": ov.get("nn_ssim_real"),
         "domain_fid": ov.get("domain_fid"), "fid_real": q.get("fid_real"),
-        "minority_class": out["run"]["classes"][minority],
+        "fid_per_class": json.dumps({r["class"]: round(r["domain_fid"], 2) for r in modeled}),
+        "minority_class": c.names[minority],
         "recall_imbalanced": rec("imbalanced"), "recall_gan": rec("gan"), "recall_full": rec("full"),
-        "run": d.name,
+        "minority_recalls_imbalanced": json.dumps(minorities("imbalanced")),
+        "minority_recalls_gan": json.dumps(minorities("gan")),
+        "acsa_imbalanced": acsa("imbalanced"), "acsa_gan": acsa("gan"), "acsa_full": acsa("full"),
+        "clf_steps": c.steps, "run": d.name,
     }
 
 
@@ -91,11 +172,18 @@ def main() -> None:
     ap.add_argument("--ir", type=float, default=TrainConfig.ir)
     ap.add_argument("--drop", type=float, default=TrainConfig.drop)
     ap.add_argument("--minority", type=int, nargs="+", default=list(TrainConfig.minority))
+    ap.add_argument("--majority", type=int, default=TrainConfig.majority, help="binary: the majority class")
     ap.add_argument("--methods", nargs="*", default=list(catalog.method_names()))
+    ap.add_argument("--options", nargs="+", choices=list(OPTIONS), default=["none"],
+                    help="one row per (method, option); all methods of one option before the next")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a TrainConfig field for every row, after the paper defaults and the option (repeatable)")
     ap.add_argument("--budget", choices=("quick", "full"), default="quick")
     ap.add_argument("--steps", type=int, default=600, help="quick budget: adversarial steps")
     ap.add_argument("--ae-steps", type=int, default=200, help="quick budget: autoencoder steps at most")
     ap.add_argument("--width", type=int, default=32, help="quick budget: network width")
+    ap.add_argument("--clf-epochs", type=int, default=evaluate.EvalConfig.epochs,
+                    help=f"classifier budget in epochs of the balanced set (at most {evaluate.STEP_CAP} steps)")
     ap.add_argument("--images", type=int, default=200, help="generated images per class judged")
     ap.add_argument("--pairs", type=int, default=100, help="SSIM pairs per class")
     ap.add_argument("--device", default="auto")
@@ -104,34 +192,40 @@ def main() -> None:
     ap.add_argument("--runs", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    a.overrides = parse_set(a.overrides)
     import pandas as pd
     import torch
 
     if a.threads:
         torch.set_num_threads(a.threads)
+        os.environ["IMBAGAN_THREADS"] = str(a.threads)  # the evaluation's steps read it too
     root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-quality-"))
+    label, slug = scenario(a)
     budget = (f"quick: {a.steps} adversarial steps (autoencoder ≤ {a.ae_steps}), width {a.width}"
               if a.budget == "quick" else "full: each method's default steps and width")
-    head = (f"# {a.dataset} {a.imbalance} (ir {a.ir}, drop {a.drop}, minority {a.minority}); budget {budget}; "
-            f"{machine()}, torch threads {torch.get_num_threads()}, load average at start "
-            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    budget += f"; classifiers {a.clf_epochs} epochs (≤ {evaluate.STEP_CAP} steps); {a.images} images, {a.pairs} pairs a class"
+    head = (f"# {label}; budget {budget}; {machine()}, torch threads {torch.get_num_threads()}, load average at "
+            f"start {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(head, flush=True)
-    rows = []
-    for m in a.methods:
-        t = time.perf_counter()
-        row = method_row(m, a, root)
-        row.update(dataset=a.dataset, imbalance=a.imbalance, budget=budget, date=time.strftime("%Y-%m-%d"),
-                   machine=machine(), load_avg=round(os.getloadavg()[0], 1))
-        rows.append(row)
-        print(f"{m:>9}: class acc min {row['class_acc_min']}, SSIM gen {row['ssim_gen']} vs real "
-              f"{row['ssim_real']}, NN-SSIM {row['nn_ssim_gen']} vs {row['nn_ssim_real']}, domain FID "
-              f"{row['domain_fid']}, minority recall {row['recall_imbalanced']} -> {row['recall_gan']} -> "
-              f"{row['recall_full']} ({time.perf_counter() - t:.0f} s)", flush=True)
-    df = pd.DataFrame(rows)
-    out = Path(a.out) if a.out else RESULTS / f"quality-{a.dataset}.csv"
+    out = Path(a.out) if a.out else RESULTS / f"quality-{slug}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
-    cols = ["method", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen", "nn_ssim_real", "domain_fid",
+    rows, cache = [], {}
+    for option in a.options:
+        for m in a.methods:
+            t = time.perf_counter()
+            row = method_row(m, option, a, root, cache)
+            row.update(dataset=a.dataset, imbalance=a.imbalance, scenario=label, budget=budget,
+                       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(),
+                       load_avg=round(os.getloadavg()[0], 1))
+            rows.append(row)
+            pd.DataFrame(rows).to_csv(out, index=False)  # after every row: a stopped bench keeps what it measured
+            print(f"{m:>9} [{row['options']}]: class acc min {row['class_acc_min']}, SSIM gen {row['ssim_gen']} vs "
+                  f"real {row['ssim_real']}, NN-SSIM {row['nn_ssim_gen']} vs {row['nn_ssim_real']}, domain FID "
+                  f"{row['domain_fid']} {row['fid_per_class']}, minority recall {row['recall_imbalanced']} -> "
+                  f"{row['recall_gan']} -> {row['recall_full']} (train {row['train_s']} s, eval {row['eval_s']} s, "
+                  f"load {row['load_avg']})", flush=True)
+    df = pd.DataFrame(rows)
+    cols = ["method", "options", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen", "nn_ssim_real", "domain_fid",
             "recall_imbalanced", "recall_gan", "recall_full", "train_s", "eval_s"]
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {out}; load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -82,20 +82,19 @@ with tab_levels:
                      key="tax.level_studies")
 
 with tab_methods:
-    tables = sorted(Path(__file__).resolve().parent.parent.joinpath("bench", "results").glob("quality-*.csv"))
+    tables = tx.quality_tables(Path(__file__).resolve().parent.parent / "bench" / "results")
     if tables:
-        st.markdown("**Which method to try first:** the latest `bench/quality.py` table, every method with its "
-                    "paper defaults on one scenario.")
-        for path in tables:
-            q = pd.read_csv(path)
-            first = q.iloc[0]
-            st.caption(f"{first.get('dataset')} · {first.get('imbalance')} · budget {first.get('budget')} · measured "
-                       f"{first.get('date')} on {first.get('machine')} (load {first.get('load_avg')})")
-            cols = [c for c in ("method", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen", "nn_ssim_real",
-                                "domain_fid", "recall_imbalanced", "recall_gan", "recall_full") if c in q.columns]
-            st.dataframe(q[cols], hide_index=True, width="stretch", key=f"tax.quality.{path.stem}",
+        st.markdown("**Which method to try first:** the newest `bench/quality.py` table of each scenario, every "
+                    "method with its paper defaults (and, where measured, with DiffAugment or LeCam). The recall and "
+                    "ACSA columns set the classifier trained on the imbalanced set beside the one trained on the set "
+                    "topped up with the method's images; the Evaluate page also sets it beside the cheap fixes.")
+        for t in tables:
+            st.caption(t["caption"])
+            cols = list(t["table"].columns)
+            st.dataframe(t["table"], hide_index=True, width="stretch", key=f"tax.quality.{t['path'].stem}",
                          column_config={c: st.column_config.NumberColumn(labels.label(c), help=labels.tooltip(c),
-                                                                         format=labels.number_format(c)) for c in cols[1:]})
+                                                                         format=labels.number_format(c))
+                                        for c in cols if c not in ("method", "options")})
     st.markdown("Every method imbagan implements works at the **image level**, on inter-class imbalance. "
                 "Each button opens the Train page with a setting that shows the method at work; "
                 "change anything there before launching.")

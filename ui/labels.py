@@ -57,6 +57,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "recall_imbalanced": ("minority recall, imbalanced", "The rarest class's recall when the classifier trains on the imbalanced set."),
     "recall_gan": ("minority recall, with the GAN", "The same after topping the set up with the method's images."),
     "recall_full": ("minority recall, full set", "The same on the dataset without imbalance: the ceiling."),
+    "acsa_imbalanced": ("ACSA, imbalanced", "Mean per-class recall of the classifier trained on the imbalanced set."),
+    "acsa_gan": ("ACSA, with the GAN", "The same after topping the set up with the method's images."),
+    "acsa_full": ("ACSA, full set", "The same on the dataset without imbalance: the ceiling."),
+    "options": ("options", "none, or the GAN option the row was trained with (DiffAugment, LeCam)."),
 }
 
 

@@ -216,3 +216,47 @@ TABLE1: list[tuple[str, str, str]] = [
 ]
 TABLE1_NOTE = ("The survey's Table 1 (GAN variants of §3.1), legible in the text extraction; the contributions "
                "are paraphrased.")
+
+
+# --- bench/quality.py's tables (the "Try it in imbagan" tab) -----------------------------------------
+QUALITY_COLUMNS = ("method", "options", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen", "nn_ssim_real",
+                   "domain_fid", "recall_imbalanced", "recall_gan", "recall_full", "acsa_imbalanced", "acsa_gan",
+                   "acsa_full")
+
+
+def quality_tables(folder) -> list[dict]:
+    """The newest ``quality-*.csv`` table of each scenario in ``folder``, newest scenario first.
+
+    A table's scenario is its ``scenario`` column (older tables: dataset and imbalance); when two files
+    hold one scenario, the one with the later ``date`` wins. Each entry: {"scenario", "table" (the
+    columns of QUALITY_COLUMNS it has), "caption" (budget, date, machine, load), "path"}.
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    best: dict[str, tuple[str, Path, "pd.DataFrame"]] = {}
+    for path in sorted(Path(folder).glob("quality-*.csv")):
+        try:
+            q = pd.read_csv(path)
+        except (OSError, ValueError):
+            continue
+        if q.empty or "method" not in q.columns:
+            continue
+        first = q.iloc[0]
+        name = str(first["scenario"]) if "scenario" in q.columns else f"{first.get('dataset')} {first.get('imbalance')}"
+        date = str(q["date"].max()) if "date" in q.columns else ""
+        if name not in best or date > best[name][0]:
+            best[name] = (date, path, q)
+    out = []
+    for name, (date, path, q) in sorted(best.items(), key=lambda kv: kv[1][0], reverse=True):
+        first = q.iloc[0]
+        loads = q["load_avg"].dropna() if "load_avg" in q.columns else []
+        load = (f"{loads.min():g}–{loads.max():g}" if len(loads) and loads.min() != loads.max()
+                else (f"{loads.iloc[0]:g}" if len(loads) else "?"))
+        options = sorted(set(q["options"].astype(str))) if "options" in q.columns else ["none"]
+        caption = (f"{name} · options {', '.join(options)} · budget {first.get('budget')} · measured {date} on "
+                   f"{first.get('machine')} (load average {load})")
+        out.append({"scenario": name, "table": q[[c for c in QUALITY_COLUMNS if c in q.columns]],
+                    "caption": caption, "path": path})
+    return out

@@ -1,0 +1,70 @@
+"""bench/quality.py's options and overrides, and the Taxonomy page's choice of its newest tables."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from imbagan.config import TrainConfig
+from ui import taxonomy as tx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "bench" / "quality.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_options_and_set_are_valid_config_fields():
+    q = _bench()
+    for option, fields in q.OPTIONS.items():
+        cfg = TrainConfig(**fields)  # a bad value would raise here
+        assert (cfg == TrainConfig()) == (option == "none")
+    sets = q.parse_set(["cagan_d_norm=none", "cagan-reg=wgan-gp", "latent_dim=100", "lecam_weight=0.3",
+                        "minority=3,8"])
+    assert sets == {"cagan_d_norm": "none", "cagan_reg": "wgan-gp", "latent_dim": 100, "lecam_weight": 0.3,
+                    "minority": (3, 8)}
+    TrainConfig(method="cagan", **sets)
+    with pytest.raises(SystemExit):
+        q.parse_set(["no_such_field=1"])
+
+
+def test_scenarios_get_distinct_file_names():
+    q = _bench()
+    a = dict(dataset="mnist", ir=100.0, drop=95.0, minority=[5], majority=6)
+    names = {q.scenario(SimpleNamespace(**a, imbalance=imb))[1] for imb in ("binary", "step", "drop")}
+    names.add(q.scenario(SimpleNamespace(**{**a, "dataset": "fashion_mnist", "minority": [5], "majority": 7},
+                                         imbalance="binary"))[1])
+    assert names == {"mnist-binary-5v6-ir100", "mnist-step-ir100", "mnist-drop-95-5",
+                     "fashion_mnist-binary-5v7-ir100"}
+
+
+def _table(path: Path, scenario: str | None, date: str, methods=("gan", "cagan")) -> None:
+    rows = [{"method": m, "options": "none", "class_acc_min": 0.5, "domain_fid": 3.0, "recall_gan": 0.9,
+             "dataset": "mnist", "imbalance": "step", "budget": f"b-{date}", "date": date,
+             "machine": "AMD EPYC, 2 cores", "load_avg": 2.0 + i} for i, m in enumerate(methods)]
+    df = pd.DataFrame(rows)
+    if scenario:
+        df["scenario"] = scenario
+    df.to_csv(path, index=False)
+
+
+def test_the_page_shows_the_newest_table_of_each_scenario(tmp_path):
+    _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC")
+    _table(tmp_path / "quality-b.csv", "mnist step ir 100", "2026-11-30 10:00 UTC", methods=("bagan",))
+    _table(tmp_path / "quality-digits.csv", None, "2026-11-28")  # an older table without a scenario column
+    (tmp_path / "before-digits.csv").write_text("method\nx\n")  # not a quality-*.csv: not shown
+    tables = tx.quality_tables(tmp_path)
+    assert [t["scenario"] for t in tables] == ["mnist step ir 100", "mnist step"]
+    newest = tables[0]
+    assert newest["table"]["method"].tolist() == ["bagan"]
+    assert "budget b-2026-11-30 10:00 UTC" in newest["caption"] and "measured 2026-11-30 10:00 UTC" in newest["caption"]
+    assert "AMD EPYC, 2 cores" in tables[1]["caption"] and "load average 2–3" in tables[1]["caption"]
+    assert list(newest["table"].columns) == [c for c in tx.QUALITY_COLUMNS if c in newest["table"].columns]
