@@ -191,6 +191,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--runs", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--append", action="store_true",
+                    help="keep the rows of --out for other (method, options) pairs; replace the ones measured again")
     a = ap.parse_args()
     a.overrides = parse_set(a.overrides)
     import pandas as pd
@@ -209,7 +211,19 @@ def main() -> None:
     print(head, flush=True)
     out = Path(a.out) if a.out else RESULTS / f"quality-{slug}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
+    kept = pd.DataFrame()
+    if a.append and out.exists():
+        kept = pd.read_csv(out)
     rows, cache = [], {}
+
+    def write() -> None:
+        new = pd.DataFrame(rows)
+        old = kept
+        if len(old) and len(new):
+            done = set(zip(new["method"], new["options"]))
+            old = old[[(m, o) not in done for m, o in zip(old["method"], old["options"].astype(str))]]
+        pd.concat([old, new], ignore_index=True).to_csv(out, index=False)
+
     for option in a.options:
         for m in a.methods:
             t = time.perf_counter()
@@ -218,7 +232,7 @@ def main() -> None:
                        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(),
                        load_avg=round(os.getloadavg()[0], 1))
             rows.append(row)
-            pd.DataFrame(rows).to_csv(out, index=False)  # after every row: a stopped bench keeps what it measured
+            write()  # after every row: a stopped bench keeps what it measured
             print(f"{m:>9} [{row['options']}]: class acc min {row['class_acc_min']}, SSIM gen {row['ssim_gen']} vs "
                   f"real {row['ssim_real']}, NN-SSIM {row['nn_ssim_gen']} vs {row['nn_ssim_real']}, domain FID "
                   f"{row['domain_fid']} {row['fid_per_class']}, minority recall {row['recall_imbalanced']} -> "
