@@ -60,10 +60,12 @@ def test_the_page_shows_the_newest_table_of_each_scenario(tmp_path):
     _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC")
     _table(tmp_path / "quality-b.csv", "mnist step ir 100", "2026-11-30 10:00 UTC", methods=("bagan",))
     _table(tmp_path / "quality-digits.csv", None, "2026-11-28")  # an older table without a scenario column
+    _table(tmp_path / "quality-c.csv", "mnist binary", "2026-11-27", methods=("gan", "cagan", "acgan"))
     (tmp_path / "before-digits.csv").write_text("method\nx\n")  # not a quality-*.csv: not shown
     tables = tx.quality_tables(tmp_path)
-    assert [t["scenario"] for t in tables] == ["mnist step ir 100", "mnist step"]
-    newest = tables[0]
+    # The table with most methods first, then the newest; of two files of one scenario, the newer.
+    assert [t["scenario"] for t in tables] == ["mnist binary", "mnist step", "mnist step ir 100"]
+    newest = tables[2]
     assert newest["table"]["method"].tolist() == ["bagan"]
     assert "budget b-2026-11-30 10:00 UTC" in newest["caption"] and "measured 2026-11-30 10:00 UTC" in newest["caption"]
     assert "AMD EPYC, 2 cores" in tables[1]["caption"] and "load average 2–3" in tables[1]["caption"]

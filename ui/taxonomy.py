@@ -225,7 +225,8 @@ QUALITY_COLUMNS = ("method", "options", "class_acc_min", "ssim_gen", "ssim_real"
 
 
 def quality_tables(folder) -> list[dict]:
-    """The newest ``quality-*.csv`` table of each scenario in ``folder``, newest scenario first.
+    """The newest ``quality-*.csv`` table of each scenario in ``folder``: those covering more methods
+    first, then the newest.
 
     A table's scenario is its ``scenario`` column (older tables: dataset and imbalance); when two files
     hold one scenario, the one with the later ``date`` wins. Each entry: {"scenario", "table" (the
@@ -249,7 +250,9 @@ def quality_tables(folder) -> list[dict]:
         if name not in best or date > best[name][0]:
             best[name] = (date, path, q)
     out = []
-    for name, (date, path, q) in sorted(best.items(), key=lambda kv: kv[1][0], reverse=True):
+    # Tables that cover more methods first (they answer "which method to try"), then the newest.
+    order = sorted(best.items(), key=lambda kv: (kv[1][2]["method"].nunique(), kv[1][0]), reverse=True)
+    for name, (date, path, q) in order:
         first = q.iloc[0]
         loads = q["load_avg"].dropna() if "load_avg" in q.columns else []
         load = (f"{loads.min():g}–{loads.max():g}" if len(loads) and loads.min() != loads.max()
