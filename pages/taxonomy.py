@@ -82,6 +82,7 @@ with tab_levels:
                      key="tax.level_studies")
 
 with tab_methods:
+    st.info(tx.VERDICT_TEXT, icon="⚖️")
     tables = tx.quality_tables(Path(__file__).resolve().parent.parent / "bench" / "results")
     if tables:
         st.markdown("**Which method to try first:** the newest `bench/quality.py` table of each scenario, every "

@@ -312,3 +312,13 @@ def test_taxonomy_shows_the_latest_quality_table_with_its_budget_and_date():
     tables = [t for t in at.dataframe if "class_acc_min" in t.value.columns]
     assert tables and set(METHODS) <= set(tables[0].value["method"])
     assert any("budget" in c.value and "measured" in c.value for c in at.caption)
+
+
+def test_taxonomy_says_what_a_verdict_means(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/taxonomy.py").run()
+    assert not at.exception
+    text = " ".join(i.value for i in at.info)
+    assert "beats the *cheapest fix*, not just the untreated classifier" in text
+    assert "twice its standard error" in text

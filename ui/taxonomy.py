@@ -263,3 +263,14 @@ def quality_tables(folder) -> list[dict]:
         out.append({"scenario": name, "table": q[[c for c in QUALITY_COLUMNS if c in q.columns]],
                     "caption": caption, "path": path})
     return out
+
+
+# What a verdict means (issue 16): shown above the method list; the Evaluate page gives each run's.
+VERDICT_TEXT = (
+    "**How to read a verdict.** A GAN earns its place when it beats the *cheapest fix*, not just the untreated "
+    "classifier. Logit adjustment (Menon et al. 2021: subtract the log of the class prior from the logits at test "
+    "time, or add it inside the training loss) costs next to nothing, and in every setting measured so far one of "
+    "the two beat every GAN-balanced set. So the Evaluate "
+    "page compares each GAN, seed by seed, with the untreated classifier *and* with the best baseline. It says "
+    "*better* or *worse* only when the mean difference is more than twice its standard error, and *within noise* "
+    "otherwise. When a method here does not beat the cheap fixes, that is the answer, not a failure of the app.")
