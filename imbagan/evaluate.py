@@ -187,10 +187,6 @@ def evaluate_run(run_dir: str | os.PathLike, cfg: EvalConfig | None = None,
     d = Path(run_dir)
     ev = d / "eval"
     ev.mkdir(exist_ok=True)
-    if os.environ.get("IMBAGAN_THREADS"):  # as in training: small nets run faster on fewer CPU threads
-        import torch
-
-        torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
     if cfg is None:
         cfg = EvalConfig.load(ev / "config.json") if (ev / "config.json").exists() else EvalConfig()
     cfg.save(ev / "config.json")

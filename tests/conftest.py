@@ -67,3 +67,15 @@ def wait_for(pred, timeout: float = 120.0, every: float = 0.1):
             return v
         time.sleep(every)
     raise AssertionError("timed out")
+
+
+def load_bench(name: str):
+    """A script under bench/ (not a package) as a module, for the tests of its helpers."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from imbagan import verdict
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import load_bench
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_verdict", ROOT / "bench" / "verdict.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("verdict")
 
 
 def _condition(acsa: list[float], recall: list[float]) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,15 +10,11 @@ import pytest
 
 from imbagan.config import TrainConfig
 from ui import taxonomy as tx
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import load_bench
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "bench" / "quality.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("quality")
 
 
 def test_options_and_set_are_valid_config_fields():

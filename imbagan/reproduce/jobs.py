@@ -196,8 +196,8 @@ def run_gan(job: dict, state, root: Path, log: Callable[[str], None] = print) ->
     else:
         log(f"{job['id']}: continuing run {d.name}")
     cfg = TrainConfig.load(d / "config.json")
-    if os.environ.get("IMBAGAN_THREADS"):
-        torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
+    if threads := runs.cpu_threads(sharing=False):  # $IMBAGAN_THREADS, as every worker reads it
+        torch.set_num_threads(threads)
     device = resolve_device(cfg.device)
     probe = P.HeadProbe(cfg, job["head"], d / P.PROBE_FILE, device) if job.get("head") else None
     if runs.read_json(d / "status.json", {}).get("state") != "done":
@@ -266,8 +266,8 @@ def run_cn(job: dict, state, folder: Path, log: Callable[[str], None] = print, s
     from imbagan.config import TrainConfig
     from imbagan.reproduce import protocols as P
 
-    if os.environ.get("IMBAGAN_THREADS"):
-        torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
+    if threads := runs.cpu_threads(sharing=False):  # $IMBAGAN_THREADS, as every worker reads it
+        torch.set_num_threads(threads)
     cfg = TrainConfig.from_dict(job["config"])
     out = folder / "jobs" / f"{job['id']}.probe.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
