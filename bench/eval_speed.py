@@ -44,8 +44,8 @@ from machine import cpu_model, load_average  # noqa: E402
 
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "full")
 SCENARIOS = {
-    # digits at step IR 10, issue 9's measurement
-    "digits": dict(dataset="digits", imbalance="step", ir=10.0),
+    # the app's default scenario (TrainConfig's defaults: digits, 95% of the 3s and 8s dropped)
+    "digits": dict(),
     # MNIST 5 (minority) vs 6 at IR 100, as in issue 9's 25-minute evaluation
     "mnist56": dict(dataset="mnist", imbalance="binary", ir=100.0, minority=(5,), majority=6),
 }
@@ -159,29 +159,69 @@ def compare(name: str, a, device) -> None:
     print(f"machine after: {machine()}")
 
 
+def validation_scenario(name: str, a, device, per_class: int, seed: int = 0):
+    """The scenario rebuilt on the training split minus a balanced validation split carved from it.
+
+    ``per_class`` images of each of the run's classes are held out of the dataset's training split
+    (seeded); the imbalance profile is then applied to the rest, and the "full" set is the rest. The
+    test split is not loaded: the budget is chosen on training data only.
+    """
+    from imbagan import data as datasets
+    from imbagan import imbalance as imb
+
+    cfg = TrainConfig(**SCENARIOS[name], data_root=a.data_root, device=str(device))
+    base = datasets.load(cfg.dataset, "train", root=cfg.data_root, image_size=cfg.image_size, channels=cfg.channels)
+    _, kept = imb.select(cfg.imbalance_spec(), base.y, cfg.seed, channels=base.shape[0])
+    rng = np.random.default_rng(seed)
+    val_idx = np.concatenate([rng.choice(np.flatnonzero(base.y == c), per_class, replace=False) for c in kept])
+    rest = np.setdiff1d(np.arange(len(base.y)), val_idx)
+    idx, kept2 = imb.select(cfg.imbalance_spec(), base.y[rest], cfg.seed, channels=base.shape[0])
+    assert tuple(kept2) == tuple(kept)
+    sel = rest[idx]
+    in_kept = rest[np.isin(base.y[rest], kept)]
+    mk = lambda ix: (base.x[ix], imb.remap(base.y[ix], kept))  # noqa: E731
+    train, full, val = mk(sel), mk(in_kept), mk(val_idx)
+    return train, full, val, len(kept)
+
+
 def budget_study(name: str, a, device) -> None:
-    """Test ACSA and minority recall against the number of steps, with fit_many (cosine schedule per budget)."""
-    train, test, full, k, counts = scenario(name, a, device)
+    """Validation ACSA and minority recall against the classifier's budget, with fit_many (cosine schedule
+    per budget). With ``--validation N`` (the default) every number comes from N images per class carved
+    out of the training split: the test split is never read, so the budget chosen from it is not selected
+    on the test split."""
+    from types import SimpleNamespace
+
+    if a.validation:
+        tr, fu, va, k = validation_scenario(name, a, device, a.validation)
+        train, full = SimpleNamespace(x=tr[0], y=tr[1]), SimpleNamespace(x=fu[0], y=fu[1])
+        x_eval, y_eval, where = torch.from_numpy(va[0]).to(device), va[1], f"validation ({a.validation} a class)"
+    else:
+        train, test, full, k, _ = scenario(name, a, device)
+        x_eval, y_eval, where = torch.from_numpy(test.x).to(device), test.y, "TEST split (not for choosing)"
+    counts = np.bincount(train.y, minlength=k).tolist()
     minority = int(np.argmin(counts))
-    x_test = torch.from_numpy(test.x).to(device)
     conds = a.study_conditions
-    print(f"\n## budget study, {name}: train counts {counts}; today's budget "
-          f"{clf.budget_steps(counts, a.batch_size, a.epochs)} steps; seeds {a.seeds}")
-    print("| condition | steps | ACSA (mean ± std) | minority recall | seconds |")
-    print("|---|---|---|---|---|")
-    sets = {c: condition_sets(c, train, full, k, 0, device) for c in conds}
+    per_epoch = clf.budget_steps(counts, a.batch_size, 1)
+    print(f"\n## budget study, {name}: train counts {counts}; {per_epoch} steps per balanced epoch; "
+          f"scored on the {where}; seeds {a.seeds}; {machine()}")
+    print("| condition | steps | epochs | ACSA (mean ± std) | minority recall | seconds |")
+    print("|---|---|---|---|---|---|")
+    sets = {c: condition_sets("imbalanced" if c == "la_loss" else c, train, full, k, 0, device) for c in conds}
     for steps in a.budget_study:
         t = time.perf_counter()
-        jobs = [clf.Job(x, y, s, class_weight=w, name=c) for c, (x, y, w) in sets.items() for s in a.seeds]
+        jobs = [clf.Job(x, y, s, class_weight=w, name=c,
+                        logit_offset=clf.log_prior(y, k) if c == "la_loss" else None)
+                for c, (x, y, w) in sets.items() for s in a.seeds]
         models = clf.fit_many(jobs, k, arch=a.arch, width=a.width, steps=steps, batch_size=a.batch_size, lr=a.lr,
                               precision=a.precision)
         dt = time.perf_counter() - t
         for i, c in enumerate(conds):
             ms = models[i * len(a.seeds):(i + 1) * len(a.seeds)]
-            r = [acsa(m, x_test, test.y, minority) for m in ms]
+            r = [acsa(m, x_eval, y_eval, minority) for m in ms]
             s, sd = mean_std([v[0] for v in r])
             mr, mrs = mean_std([v[1] for v in r])
-            print(f"| {c} | {steps} | {s:.4f} ± {sd:.4f} | {mr:.3f} ± {mrs:.3f} | {dt:.0f} |", flush=True)
+            print(f"| {c} | {steps} | {steps / per_epoch:.1f} | {s:.4f} ± {sd:.4f} | {mr:.3f} ± {mrs:.3f} | {dt:.0f} |",
+                  flush=True)
 
 
 def main() -> None:
@@ -200,7 +240,10 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=int(os.environ.get("IMBAGAN_THREADS", "0")) or None)
     p.add_argument("--budget-study", nargs="+", type=int, default=None, metavar="STEPS")
-    p.add_argument("--study-conditions", nargs="+", default=["imbalanced"], choices=list(CONDITIONS))
+    p.add_argument("--study-conditions", nargs="+", default=["imbalanced"], choices=[*CONDITIONS, "la_loss"])
+    p.add_argument("--validation", type=int, default=30, metavar="N",
+                   help="budget study: score on N images a class carved from the training split (0: the test "
+                        "split, for illustration only; never choose a budget from it)")
     a = p.parse_args()
     a.epochs = a.epochs or (2 if a.quick else 15)
     if a.threads:

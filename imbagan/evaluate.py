@@ -461,8 +461,10 @@ def wait_for_training(c: Context, status: runs.StatusWriter, say, poll_s: float 
     while (st := runs.read_status(c.run_dir)).get("state") in runs.ACTIVE:
         step, total = st.get("step") or 0, st.get("total")
         status.update(phase="waiting for the GAN to finish training"
-                      + (f" (step {step:,} of {total:,})" if total else ""), eta_s=None)
+                      + (f" (step {step:,} of {total:,})" if total else ""), eta_s=None,
+                      waiting_for_training=True)  # the training takes our cores meanwhile (train.train)
         time.sleep(poll_s)
+    status.update(waiting_for_training=False)
     if had_slot:
         runs.wait_for_slot(c.run_dir / "eval" / "status.json", c.run_dir.parent / runs.SLOTS_DIR)
         status.update(state="running")
@@ -477,8 +479,11 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
 
     t_all = time.perf_counter()
     alongside = runs.read_status(d).get("state") in runs.ACTIVE  # launched with the training (runs.start)
-    # Half the cores while the GAN trains, and after it too: taking every core back measured 4x slower per
-    # classifier on a 2-core machine with one other busy process (threads that spin-wait for a descheduled peer).
+    all_threads = torch.get_num_threads()  # torch's default: every core
+    # Half the cores while the GAN trains beside us; while we wait for it, it takes ours (train.train), and once
+    # it has ended we take every core back (below), as any torch program would. Threads that outnumber the free
+    # cores are far slower than fewer threads (they spin-wait for descheduled peers: 4x slower per classifier
+    # measured on 2 cores beside an unrelated busy process), hence the hand-over rather than a free-for-all.
     threads = runs.cpu_threads(sharing=alongside)
     if threads:
         torch.set_num_threads(threads)
@@ -539,6 +544,8 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
         t = time.perf_counter()
         result["run"]["training_state"] = wait_for_training(c, status, say)
         timing["waited_s"] = time.perf_counter() - t
+        torch.set_num_threads(runs.cpu_threads(sharing=False) or all_threads)  # the training's cores are free now
+        timing["threads_after_training"] = torch.get_num_threads()
     t = time.perf_counter()
     no_gen = step_pool(c, say)
     timing["generate_s"] = time.perf_counter() - t
@@ -619,7 +626,8 @@ def _tsne(ev: Path, embed: Callable[[np.ndarray], np.ndarray], sets: list[tuple[
           names: list[str], cfg: EvalConfig) -> dict:
     """AGGAN §5.3 / Fig. 4a: reference features of real train (kind 0), generated (1) and test (2) images.
 
-    "before" embeds kinds 0 and 2 (its rows of generated images are NaN), "after" all three. A
+    One embedding of all three kinds: "after" is all of it, "before" the same coordinates with the rows of
+    generated images NaN (so the two panels share their axes). A
     re-run with the same features reuses eval/tsne.npz (the hash covers features, labels and kinds).
     """
     from imbagan import quality as q
@@ -635,7 +643,7 @@ def _tsne(ev: Path, embed: Callable[[np.ndarray], np.ndarray], sets: list[tuple[
         kind.append(np.full(n, i, dtype=np.int8))
     labels, kind = np.concatenate(labels), np.concatenate(kind)
     feats = embed(np.concatenate(xs)).astype(np.float32)
-    h = hashlib.sha256(f"openTSNE perplexity<=30 seed={cfg.seed}".encode())
+    h = hashlib.sha256(f"openTSNE perplexity<=30 seed={cfg.seed} one map".encode())
     for a in (feats, labels, kind):
         h.update(np.ascontiguousarray(a).tobytes())
     digest, path = h.hexdigest(), ev / "tsne.npz"
@@ -645,10 +653,14 @@ def _tsne(ev: Path, embed: Callable[[np.ndarray], np.ndarray], sets: list[tuple[
                 return {"points": int(len(labels)), "cached": True}
     except (OSError, KeyError, ValueError):
         pass
-    before = kind != 1
-    xy_before = np.full((len(labels), 2), np.nan, dtype=np.float32)
-    xy_before[before] = q.tsne(feats[before], cfg.seed)
-    xy_after = q.tsne(feats, cfg.seed) if (kind == 1).any() else np.full_like(xy_before, np.nan)
+    # One map for both panels: "after" embeds every point, "before" is the same map without the generated
+    # images, so a real digit sits at the same place in both and the eye sees only what the GAN adds (and half
+    # the cost of two embeddings). Without generated images there is only "before".
+    generated = kind == 1
+    xy = q.tsne(feats, cfg.seed)
+    xy_before = xy.copy()
+    xy_before[generated] = np.nan
+    xy_after = xy if generated.any() else np.full_like(xy, np.nan)
     tmp = ev / f".tsne.{os.getpid()}.tmp.npz"
     np.savez_compressed(tmp, xy_before=xy_before, xy_after=xy_after, labels=labels, kind=kind,
                         classes=np.array(names), features=feats, hash=np.array(digest))

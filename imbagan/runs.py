@@ -539,6 +539,17 @@ def evaluating_alongside(d: Path) -> bool:
     return (ev / "status.json").exists() and read_status(ev).get("state") in ACTIVE
 
 
+def evaluation_idle(d: Path) -> bool:
+    """Whether run ``d``'s evaluation leaves the CPU to the training: it has ended (or never started), or it
+    runs but only waits for the training to end (``evaluate.wait_for_training`` marks that in its status as
+    ``waiting_for_training``). Queued counts as busy: it is starting up, or about to run."""
+    st = read_status(Path(d) / "eval")
+    state = st.get("state")
+    if state not in ACTIVE:
+        return True
+    return state == "running" and bool(st.get("waiting_for_training"))
+
+
 def cpu_threads(sharing: bool) -> int | None:
     """CPU intra-op threads for a worker: $IMBAGAN_THREADS if set; else half the cores when a run's training and
     its evaluation share the machine (two processes each taking every core is far slower than each taking

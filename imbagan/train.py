@@ -189,7 +189,9 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     """Train the run in directory ``d``; returns the final state ('done' or 'stopped')."""
     cfg = TrainConfig.load(d / "config.json")
     status = status or runs.StatusWriter(d)
-    threads = runs.cpu_threads(sharing=runs.evaluating_alongside(d))  # small nets run faster on fewer threads
+    all_threads = torch.get_num_threads()  # torch's default: every core
+    sharing = runs.evaluating_alongside(d)
+    threads = runs.cpu_threads(sharing=sharing)  # half the cores while the evaluation computes beside us
     if threads:
         torch.set_num_threads(threads)
     device = resolve_device(cfg.device)
@@ -223,6 +225,7 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     phase_time: dict[str, list[float]] = {"pretrain": [0.0, 0], "adversarial": [0.0, 0]}
 
     def do_tick(phase: str) -> None:
+        nonlocal sharing
         values, dt, n = tick.read()
         rate = n / dt if dt > 0 else 0.0
         phase_time[phase][0] += dt
@@ -235,6 +238,12 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
         check_losses(values, step, cfg.lr)  # before this step's checkpoint: the last one stays good
         status.update(step=step, phase=phase, steps_per_s=rate, img_per_s=rate * cfg.batch_size, eta_s=eta,
                       stage_eta_s=stage_eta)
+        if sharing and runs.evaluation_idle(d):
+            # The evaluation has trained its baselines and now only waits for us (or it ended): its cores are
+            # idle, so take them. One status read per tick; the thread count changes once.
+            sharing = False
+            torch.set_num_threads(runs.cpu_threads(sharing=False) or all_threads)
+            log(f"the evaluation is waiting for this run: training on {torch.get_num_threads()} threads from step {step}")
 
     row_labels = [f"{name} ({n:,})" for name, n in zip(data.class_names, data.counts)]
     marked = minority_classes(data.counts)

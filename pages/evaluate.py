@@ -193,7 +193,8 @@ def _results(res: dict, running: bool = False) -> None:
     if tsne is not None:
         st.subheader("t-SNE of classifier features")
         st.caption("Features from a reference classifier trained on the full real set; crosses are generated "
-                   "images, faint points the test set.")
+                   "images, faint points the test set. One map: the left panel is the right one without the "
+                   "generated images, so every real image sits at the same place in both.")
         left, right = st.columns(2)
         tn = [str(c) for c in tsne["classes"]]
         kind, lab = np.asarray(tsne["kind"]), np.asarray(tsne["labels"])

@@ -214,6 +214,8 @@ def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     assert 250 <= n <= 310 and set(np.unique(t["kind"])) == {0, 1, 2}
     assert np.isnan(t["xy_before"][t["kind"] == 1]).all() and np.isfinite(t["xy_before"][t["kind"] != 1]).all()
     assert np.isfinite(t["xy_after"]).all()
+    real = t["kind"] != 1  # one map: the real points sit at the same place in both panels
+    np.testing.assert_array_equal(t["xy_before"][real], t["xy_after"][real])
 
     # Same inputs again (the reference is retrained deterministically on CPU): the t-SNE is reused.
     again = evaluate.evaluate_run(d, ecfg.replace(conditions=("full",)), log=None)

@@ -152,3 +152,24 @@ def test_cpu_threads_halves_the_cores_only_when_training_and_evaluation_share_th
     assert runs.cpu_threads(sharing=True) == 1
     monkeypatch.setenv("IMBAGAN_THREADS", "3")
     assert runs.cpu_threads(sharing=True) == runs.cpu_threads(sharing=False) == 3
+
+
+def test_evaluation_idle_only_when_it_has_ended_or_waits_for_the_training(tmp_path):
+    d = tmp_path / "run"
+    (d / "eval").mkdir(parents=True)
+    assert runs.evaluation_idle(d)  # no evaluation at all
+
+    def say(**st):
+        runs.write_json_atomic(d / "eval" / "status.json",
+                               {"pid": os.getpid(), "heartbeat": time.time(), "error": None, **st})
+
+    say(state="queued")  # starting up or about to run: it will want its cores
+    assert not runs.evaluation_idle(d)
+    say(state="running", phase="training 6 classifiers together")
+    assert not runs.evaluation_idle(d)
+    say(state="running", phase="waiting for the GAN to finish training", waiting_for_training=True)
+    assert runs.evaluation_idle(d)
+    say(state="running", phase="training 2 classifiers together", waiting_for_training=False)
+    assert not runs.evaluation_idle(d)
+    say(state="done")
+    assert runs.evaluation_idle(d)

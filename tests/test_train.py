@@ -1,6 +1,8 @@
 """The loop: run-directory outputs, resume equal to uninterrupted, the balanced dataset."""
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +120,30 @@ def test_eta_uses_each_stage_own_pace():
     assert train.eta_seconds(t, 110, 100, 300) == (pytest.approx(19.0), pytest.approx(19.0))
     t = {"pretrain": [0.5, 50], "adversarial": [1.0, 10]}  # resumed: both paces known while pre-training
     assert train.eta_seconds(t, 50, 100, 300) == (pytest.approx(0.5 + 20.0), pytest.approx(0.5))
+
+
+def test_the_training_takes_the_cores_its_waiting_evaluation_leaves(tmp_path, monkeypatch):
+    monkeypatch.delenv("IMBAGAN_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    d = runs.create(tiny_config(method="gan"), tmp_path)
+    (d / "eval").mkdir()
+    ev = {"state": "running", "pid": os.getpid(), "heartbeat": time.time(), "error": None,
+          "phase": "training 6 classifiers together"}
+    runs.write_json_atomic(d / "eval" / "status.json", ev)
+    before, lines, seen = torch.get_num_threads(), [], []
+    torch.set_num_threads(2)  # torch's default on 2 cores, whatever an earlier test left
+
+    def stop() -> bool:  # called every step: the evaluation starts waiting after step 3
+        seen.append(torch.get_num_threads())
+        if len(seen) == 4:
+            runs.write_json_atomic(d / "eval" / "status.json", {**ev, "heartbeat": time.time(),
+                                                                "waiting_for_training": True})
+        return False
+
+    try:
+        assert train.train(d, should_stop=stop, log=lines.append) == "done"
+        assert seen[0] == 1  # half of 2 cores while the evaluation computes
+        assert seen[-1] == 2  # every core (torch's default) once it only waits
+        assert any("the evaluation is waiting for this run" in s for s in lines)
+    finally:
+        torch.set_num_threads(before)
