@@ -30,6 +30,17 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 arithmetic is native on ``device``: CUDA, or a CPU with AVX512-BF16 / AMX, where oneDNN's
+    bf16 convolutions beat float32 (emulated bf16 is slower than float32)."""
+    if device.type == "cuda":
+        return True
+    try:
+        return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def to_float(x: Tensor) -> Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return x.float().div_(127.5).sub_(1.0)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
-from imbagan.batches import to_float
+from imbagan.batches import native_bf16, to_float
 
 ARCHS = ("cnn", "resnet18")
 
@@ -216,15 +216,6 @@ def job_losses(logits: Tensor, y: Tensor, weight: Tensor, offset: Tensor) -> Ten
     return (w * nll).sum(1) / w.sum(1)
 
 
-def _bf16_ok(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return True
-    try:  # native bf16 (AVX512-BF16, AMX): oneDNN's bf16 convs beat float32; emulated bf16 is slower
-        return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 class _Stacked(nn.Module):
     """M classifiers of one architecture as one wide network: every conv gets ``groups * M``.
 
@@ -352,7 +343,7 @@ def _fit_pass(jobs: Sequence[Job], k: int, arch: str, width: int, steps: int, bs
         nets.append(build_classifier(arch, c, k, width))
     model = _Stacked(nets).to(device).to(memory_format=torch.channels_last)
     model.train()
-    bf16 = precision == "bf16" or (precision == "auto" and _bf16_ok(device))
+    bf16 = precision == "bf16" or (precision == "auto" and native_bf16(device))
     # One set on the device, with offsets; (steps, M, B) global indices of every batch of every job.
     x_all = torch.cat([j.x for j in jobs])
     y_all = torch.cat([j.y for j in jobs])

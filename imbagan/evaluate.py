@@ -487,13 +487,14 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
     threads = runs.cpu_threads(sharing=alongside)
     if threads:
         torch.set_num_threads(threads)
+    timing_threads = torch.get_num_threads()
     c = step_load(d, cfg, say)
     todo = cfg.condition_names(c.device)
     say(f"evaluating {d.name}: {c.run_cfg.dataset}, {len(c.names)} classes, train counts {c.counts}, test "
         f"{len(c.test)} images; {cfg.classifier} for {c.steps} steps per condition on {c.device}; "
         f"conditions {', '.join(todo)}" + ("; the GAN is still training: the baselines go first" if alongside else ""))
     timing: dict[str, Any] = {"device": str(c.device), "steps_per_condition": c.steps, "conditions": {},
-                              "alongside_training": alongside}
+                              "alongside_training": alongside, "threads": timing_threads}
     result: dict[str, Any] = {
         "run": {"id": d.name, "dataset": c.run_cfg.dataset, "method": c.run_cfg.method,
                 "imbalance": c.run_cfg.imbalance, "classes": c.names, "train_counts": c.counts,
@@ -532,7 +533,17 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
             overall = (done + frac * count) / n_jobs
             eta = spent * (1 - overall) / overall * 1.25 if overall > 0 else None
             status.update(progress=min(0.99, 0.8 * overall), phase=phase, loss=float(loss), eta_s=eta)  # one sync
+            take_freed_cores()
         return progress
+
+    sharing = [alongside]
+
+    def take_freed_cores() -> None:
+        """Once the training beside us has ended, its cores are free: take every core (between two steps)."""
+        if sharing[0] and runs.read_status(d).get("state") not in runs.ACTIVE:
+            sharing[0] = False
+            torch.set_num_threads(runs.cpu_threads(sharing=False) or all_threads)
+            timing["training_ended_at_s"] = round(time.perf_counter() - t_all, 1)
 
     models: dict[str, list] = {}
     if fit_sets:
@@ -544,7 +555,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
         t = time.perf_counter()
         result["run"]["training_state"] = wait_for_training(c, status, say)
         timing["waited_s"] = time.perf_counter() - t
-        torch.set_num_threads(runs.cpu_threads(sharing=False) or all_threads)  # the training's cores are free now
+        take_freed_cores()  # the training's cores are free now (if the baselines did not take them already)
         timing["threads_after_training"] = torch.get_num_threads()
     t = time.perf_counter()
     no_gen = step_pool(c, say)

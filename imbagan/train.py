@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from imbagan import runs
-from imbagan.batches import DeviceData, resolve_device
+from imbagan.batches import DeviceData, native_bf16, resolve_device
 from imbagan.config import TrainConfig
 from imbagan.grids import grid_noise, sample_grid, save_grid
 from imbagan.imbalance import minority_classes
@@ -184,6 +184,14 @@ def eta_seconds(phase_time: dict[str, list[float]], step: int, pre: int, total: 
     return whole, whole
 
 
+def uses_bf16(cfg: TrainConfig, method, device: torch.device) -> bool:
+    """Whether the run's steps run under bf16 autocast (parameters, optimiser state and checkpoints stay
+    float32): asked for, or precision "auto" on a CPU with native bf16 for a method measured in it."""
+    if cfg.precision != "auto":
+        return cfg.precision == "bf16"
+    return device.type == "cpu" and bool(getattr(method, "bf16_measured", False)) and native_bf16(device)
+
+
 def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambda: False,
           status: runs.StatusWriter | None = None, log: Callable[[str], None] = print) -> str:
     """Train the run in directory ``d``; returns the final state ('done' or 'stopped')."""
@@ -199,6 +207,10 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     method, data = build(cfg, device)
     pre = int(method.pretrain_steps)
     total = pre + cfg.steps
+    bf16 = uses_bf16(cfg, method, device)
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
     labels, noise = grid_noise(cfg, method.noise_dim, data.num_classes, device)
     ckpt_path = d / "checkpoint.pt"
     step, pretrained = 0, False
@@ -215,11 +227,11 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
         log("no checkpoint yet: starting from the beginning")
     if resume and (dropped := drop_metrics_after(d, step)):
         log(f"dropped {dropped} metric record(s) logged after the checkpoint")
-    status.update(step=step, total=total, counts=data.counts, classes=list(data.class_names),
+    status.update(step=step, total=total, precision="bf16" if bf16 else "fp32", counts=data.counts, classes=list(data.class_names),
                   classes_modeled=list(method.classes_modeled), pretrain_steps=pre,
                   phase="pretrain" if step < pre else "adversarial")
-    log(f"{cfg.method} on {cfg.dataset} ({len(data)} images, counts {data.counts}) on {device}: "
-        f"{pre} pretraining + {cfg.steps} adversarial steps")
+    log(f"{cfg.method} on {cfg.dataset} ({len(data)} images, counts {data.counts}) on {device}"
+        f"{' (bf16 autocast)' if bf16 else ''}: {pre} pretraining + {cfg.steps} adversarial steps")
     metrics_f = open(d / "metrics.jsonl", "a")
     tick = _Ticker()
     phase_time: dict[str, list[float]] = {"pretrain": [0.0, 0], "adversarial": [0.0, 0]}
@@ -259,14 +271,16 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     try:
         while step < total and not should_stop():
             if step < pre:
-                tick.add(method.pretrain_step())
+                with autocast():
+                    tick.add(method.pretrain_step())
                 phase = "pretrain"
             else:
                 if not pretrained:
                     method.finish_pretrain()  # e.g. BAGAN §4b: fit class latents, seed D from E
                     pretrained = True
                     grid()  # the generator as initialised, before adversarial training
-                tick.add(method.train_step())
+                with autocast():
+                    tick.add(method.train_step())
                 phase = "adversarial"
             step += 1
             last = step == total

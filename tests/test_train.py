@@ -147,3 +147,43 @@ def test_the_training_takes_the_cores_its_waiting_evaluation_leaves(tmp_path, mo
         assert any("the evaluation is waiting for this run" in s for s in lines)
     finally:
         torch.set_num_threads(before)
+
+
+def test_precision_auto_uses_bf16_only_for_a_method_measured_in_it_on_a_native_bf16_cpu(monkeypatch):
+    from types import SimpleNamespace
+
+    from imbagan.config import TrainConfig
+
+    cpu = torch.device("cpu")
+    measured, unmeasured = SimpleNamespace(bf16_measured=True), SimpleNamespace(bf16_measured=False)
+    assert METHODS["gan"].bf16_measured and not METHODS["bagan_gp"].bf16_measured
+    for native in (True, False):
+        monkeypatch.setattr(train, "native_bf16", lambda device, native=native: native)
+        assert train.uses_bf16(TrainConfig(precision="auto"), measured, cpu) is native
+        assert train.uses_bf16(TrainConfig(precision="auto"), unmeasured, cpu) is False
+        assert train.uses_bf16(TrainConfig(precision="bf16"), unmeasured, cpu) is True
+        assert train.uses_bf16(TrainConfig(precision="fp32"), measured, cpu) is False
+    monkeypatch.setattr(train, "native_bf16", lambda device: True)
+    assert train.uses_bf16(TrainConfig(precision="auto"), measured, torch.device("cuda")) is False  # not measured
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
+        TrainConfig(precision="fp16")
+
+
+def test_a_bf16_run_trains_under_autocast_and_keeps_float32_weights(tmp_path, monkeypatch):
+    seen = []
+    real_autocast = torch.autocast
+
+    def spy(*a, **kw):
+        seen.append((kw.get("dtype"), kw.get("enabled")))
+        return real_autocast(*a, **kw)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    d = runs.create(tiny_config(method="gan", precision="bf16"), tmp_path)
+    lines = []
+    assert train.train(d, log=lines.append) == "done"
+    assert seen and all(s == (torch.bfloat16, True) for s in seen)
+    assert json.loads((d / "status.json").read_text())["precision"] == "bf16"
+    assert any("bf16 autocast" in s for s in lines)
+    ck = load_checkpoint(d / "checkpoint.pt")
+    weights = [v for k, v in ck["method"]["G"].items() if k.endswith("weight")]
+    assert weights and all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights)

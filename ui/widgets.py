@@ -154,7 +154,8 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
     with st.expander("Loop and device"):
         c = st.columns(3)
         # (evaluate_after is the page's "Evaluate it too" box, beside Launch)
-        for i, f in enumerate(["sample_every", "tick_every", "checkpoint_every", "samples_per_class", "device"]):
+        for i, f in enumerate(["sample_every", "tick_every", "checkpoint_every", "samples_per_class", "device",
+                               "precision"]):
             with c[i % 3]:
                 out[f] = _field_widget(f, d[f], f"{key}.loop.{f}")
     return out

@@ -52,6 +52,9 @@ class Method:
     pretrain_steps: int = 0
     # Networks put in eval mode while generating (dropout off, batch norm on running statistics).
     eval_modules: tuple[str, ...] = ("G",)
+    # precision="auto" trains the method under bf16 autocast on a CPU with native bf16 only where that was
+    # measured to give the same images (bench/quality.py, fp32 against bf16); every other method stays float32.
+    bf16_measured: bool = False
 
     def init_small_data_options(self, cfg, data, lecam_heads: int | None = None) -> None:
         """The two options for a few dozen minority images (issue 16 §3), off unless the config asks.
