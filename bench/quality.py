@@ -161,6 +161,7 @@ def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
         "minority_recalls_gan": json.dumps(minorities("gan")),
         "acsa_imbalanced": acsa("imbalanced"), "acsa_gan": acsa("gan"), "acsa_full": acsa("full"),
         "clf_steps": c.steps, "run": d.name,
+        "precision": runs.read_status(d).get("precision"),  # what the GAN trained in (TrainConfig.precision)
     }
 
 

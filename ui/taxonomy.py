@@ -219,9 +219,9 @@ TABLE1_NOTE = ("The survey's Table 1 (GAN variants of §3.1), legible in the tex
 
 
 # --- bench/quality.py's tables (the "Try it in imbagan" tab) -----------------------------------------
-QUALITY_COLUMNS = ("method", "options", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen", "nn_ssim_real",
-                   "domain_fid", "recall_imbalanced", "recall_gan", "recall_full", "acsa_imbalanced", "acsa_gan",
-                   "acsa_full")
+QUALITY_COLUMNS = ("method", "options", "precision", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen",
+                   "nn_ssim_real", "domain_fid", "recall_imbalanced", "recall_gan", "recall_full", "acsa_imbalanced",
+                   "acsa_gan", "acsa_full")
 
 
 def quality_tables(folder) -> list[dict]:
