@@ -536,12 +536,13 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
             take_freed_cores()
         return progress
 
-    sharing = [alongside]
+    sharing = alongside
 
     def take_freed_cores() -> None:
         """Once the training beside us has ended, its cores are free: take every core (between two steps)."""
-        if sharing[0] and runs.read_status(d).get("state") not in runs.ACTIVE:
-            sharing[0] = False
+        nonlocal sharing
+        if sharing and runs.read_status(d).get("state") not in runs.ACTIVE:
+            sharing = False
             torch.set_num_threads(runs.cpu_threads(sharing=False) or all_threads)
             timing["training_ended_at_s"] = round(time.perf_counter() - t_all, 1)
 

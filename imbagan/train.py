@@ -227,8 +227,8 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
         log("no checkpoint yet: starting from the beginning")
     if resume and (dropped := drop_metrics_after(d, step)):
         log(f"dropped {dropped} metric record(s) logged after the checkpoint")
-    status.update(step=step, total=total, precision="bf16" if bf16 else "fp32", counts=data.counts, classes=list(data.class_names),
-                  classes_modeled=list(method.classes_modeled), pretrain_steps=pre,
+    status.update(step=step, total=total, precision="bf16" if bf16 else "fp32", counts=data.counts,
+                  classes=list(data.class_names), classes_modeled=list(method.classes_modeled), pretrain_steps=pre,
                   phase="pretrain" if step < pre else "adversarial")
     log(f"{cfg.method} on {cfg.dataset} ({len(data)} images, counts {data.counts}) on {device}"
         f"{' (bf16 autocast)' if bf16 else ''}: {pre} pretraining + {cfg.steps} adversarial steps")
@@ -255,7 +255,8 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
             # idle, so take them. One status read per tick; the thread count changes once.
             sharing = False
             torch.set_num_threads(runs.cpu_threads(sharing=False) or all_threads)
-            log(f"the evaluation is waiting for this run: training on {torch.get_num_threads()} threads from step {step}")
+            log(f"the evaluation is waiting for this run: training on {torch.get_num_threads()} threads "
+                f"from step {step}")
 
     row_labels = [f"{name} ({n:,})" for name, n in zip(data.class_names, data.counts)]
     marked = minority_classes(data.counts)

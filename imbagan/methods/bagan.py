@@ -13,11 +13,11 @@ CPU). Label handling (real labels as given, fake labels uniform, target n for fa
 class asked), the fake fraction (``fake_size = ceil(batch / nclasses)`` added to a full real batch,
 i.e. 1/(n+1)), the optimiser (Adam lr 5e-5, beta1 0.5), the latent sampling
 (``np.random.multivariate_normal`` of the class means and ``np.cov`` covariances) and D_e <- E follow
-the same file; batches of 128 follow ``bagan_train.py`` at the repository's head. Kept different, by measurement: E and D use our 4x4 stride-2 trunk with Dropout(0.3),
-not the official 3x3 strides-2,1,2,1 trunk with LeakyReLU(0.3): on digits at the default budget the
-official trunk gave class accuracy 0.69 (ours 0.85) at the same SSIM diversity. The official
-autoencoder trains as many epochs as the GAN; ours ``ae_steps``, by default as many as the GAN's default
-steps, with the official batch of 32.
+the same file; batches of 128 follow ``bagan_train.py`` at the repository's head. Kept different, by
+measurement: E and D use our 4x4 stride-2 trunk with Dropout(0.3), not the official 3x3 strides-2,1,2,1
+trunk with LeakyReLU(0.3): on digits at the default budget the official trunk gave class accuracy 0.69
+(ours 0.85) at the same SSIM diversity. The official autoencoder trains as many epochs as the GAN; ours
+``ae_steps``, by default as many as the GAN's default steps, with the official batch.
 
 Still collapsing within classes on digits (issue 9): with the default scenario at 3,000 autoencoder +
 3,000 adversarial steps, batch 32, the worst class's accuracy is 0.15 and SSIM diversity 0.84 against
