@@ -25,8 +25,11 @@ writes after every row (``--out``, default bench/results/quality-<scenario>.csv)
 cutout policy, Zhao et al. 2020) and lecam (the LeCam regulariser at λ = 0.3, Tseng et al. 2021's
 limited-data setting); one row per (method, option), named in the ``options`` column.
 
-The budget is stated in the output and the CSV: ``--budget quick`` (the default on a CPU) trains
-``--steps`` adversarial steps at width ``--width``; ``full`` keeps TrainConfig's own steps and width.
+The budget is stated in the output and the CSV (and each row's ``steps``): ``--budget measured`` (the
+default) trains each method for its measured budget on the dataset's family (imbagan.budgets, from
+bench/converge.py) and refuses a method without one; ``quick`` trains ``--steps`` adversarial steps at
+width ``--width``; ``full`` keeps TrainConfig's own steps and width. The Taxonomy page labels every row
+trained below its method's measured budget "NOT converged".
 The machine and its load average are printed beside the numbers. The app's Taxonomy page shows the
 newest table of each scenario under bench/results/.
 """
@@ -44,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imbagan import catalog, evaluate, runs, train  # noqa: E402
+from imbagan import budgets, catalog, evaluate, runs, train  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
@@ -128,6 +131,12 @@ def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
     if a.budget == "quick":
         kw.update(steps=a.steps, ae_steps=min(a.ae_steps, TrainConfig.ae_steps), width=a.width,
                   sample_every=max(50, a.steps // 4), checkpoint_every=a.steps)
+    elif a.budget == "measured":
+        steps = budgets.default_steps(method, a.dataset)
+        if not steps:
+            raise SystemExit(f"{method} has no measured budget on {budgets.family(a.dataset)}: run bench/converge.py "
+                             "first, or pass --budget quick.")
+        kw.update(steps=steps, checkpoint_every=steps)  # the card's width and autoencoder budget
     cfg = starting_config(**kw, **OPTIONS[option], **a.overrides)  # paper defaults, then budget, option, --set
     d = runs.create(cfg, root)
     t = time.perf_counter()
@@ -179,7 +188,8 @@ def main() -> None:
                     help="one row per (method, option); all methods of one option before the next")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="a TrainConfig field for every row, after the paper defaults and the option (repeatable)")
-    ap.add_argument("--budget", choices=("quick", "full"), default="quick")
+    ap.add_argument("--budget", choices=("measured", "quick", "full"), default="measured",
+                    help="measured: each method's converged budget on the dataset's family (bench/converge.py)")
     ap.add_argument("--steps", type=int, default=600, help="quick budget: adversarial steps")
     ap.add_argument("--ae-steps", type=int, default=200, help="quick budget: autoencoder steps at most")
     ap.add_argument("--width", type=int, default=32, help="quick budget: network width")
@@ -204,8 +214,9 @@ def main() -> None:
         os.environ["IMBAGAN_THREADS"] = str(a.threads)  # the evaluation's steps read it too
     root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-quality-"))
     label, slug = scenario(a)
-    budget = (f"quick: {a.steps} adversarial steps (autoencoder ≤ {a.ae_steps}), width {a.width}"
-              if a.budget == "quick" else "full: each method's default steps and width")
+    budget = {"quick": f"quick: {a.steps} adversarial steps (autoencoder ≤ {a.ae_steps}), width {a.width}",
+              "measured": "measured: each method's converged budget (bench/converge.py), its card's width",
+              "full": "full: each method's default steps and width"}[a.budget]
     budget += f"; classifiers {a.clf_epochs} epochs (≤ {evaluate.STEP_CAP} steps); {a.images} images, {a.pairs} pairs a class"
     head = (f"# {label}; budget {budget}; {machine()}, torch threads {torch.get_num_threads()}, load average at "
             f"start {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -15,7 +15,13 @@ condition: ACSA and minority recall, mean ± std over the seeds; then the verdic
 against the untreated classifier and the best baseline, each difference with its standard error and
 the word the rule gives (imbagan.verdict.RULE).
 
-Budgets: ``quick`` (for a CPU) trains the GAN ``--steps`` steps at width ``--width`` and the classifiers
+``--gan-seeds 0 1`` trains one run per GAN seed (the seed also draws the minority subset) and evaluates
+each with the same classifier seeds; the verdict then pools the (GAN seed, classifier seed) pairs, so its
+spread includes the GAN's own seed (issue 21 §4). Each condition's row lists every pair's value.
+
+Budgets: ``measured`` (the default) trains the GAN for its method's measured budget on the dataset's
+family (imbagan.budgets; bench/converge.py), at the card's width, and refuses a method without one;
+``quick`` (for a CPU) trains the GAN ``--steps`` steps at width ``--width``; both train the classifiers
 ``--epochs`` epochs of the balanced set at width ``--eval-width``; ``full`` keeps TrainConfig's and
 EvalConfig's own budgets.
 Generated-image quality and t-SNE are off: the verdict does not use them.
@@ -32,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imbagan import evaluate, runs, train, verdict  # noqa: E402
+from imbagan import budgets, evaluate, runs, train, verdict  # noqa: E402
 from imbagan.config import starting_config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,6 +85,29 @@ def rows_of(out: dict, common: dict) -> list[dict]:
     return rows
 
 
+def pooled(outs: list[tuple[Path, dict]]) -> dict:
+    """One evaluation's shape from several GAN seeds' evaluations: each condition's repeats are the
+    (GAN seed, classifier seed) pairs in one order, so differences stay paired, and the verdict is taken
+    over all of them (imbagan.verdict's rule, with N = GAN seeds x classifier seeds)."""
+    if len(outs) == 1:
+        return outs[0][1]
+    first = outs[0][1]
+    conditions = {}
+    for name in first["conditions"]:
+        reps = [r for _, o in outs for r in o["conditions"][name]["repeats"]]
+        m = dict(first["conditions"][name])
+        m["repeats"] = reps
+        m["spread"] = {"acsa": verdict.spread([r["acsa"] for r in reps]),
+                       "minority_recall": verdict.spread([r["minority_recall"] for r in reps])}
+        conditions[name] = m
+    per_seed = {n: {"acsa": [r["acsa"] for r in m["repeats"]],
+                    "minority_recall": [r["minority_recall"] for r in m["repeats"]]} for n, m in conditions.items()}
+    v = verdict.verdicts(per_seed)
+    best = next(iter(v.values()))["best_baseline"] if v else None
+    return {"conditions": conditions, "verdict": {"conditions": v, "best_baseline": best, "rule": verdict.RULE},
+            "timing": first["timing"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(PAIRS), default="fashion_mnist")
@@ -87,7 +116,9 @@ def main() -> None:
     ap.add_argument("--method", default="gan", help="the GAN (default: bench/quality.py's best on digits)")
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
     ap.add_argument("--repeats", type=int, default=3, help="classifier seeds per condition")
-    ap.add_argument("--budget", choices=("quick", "full"), default="quick")
+    ap.add_argument("--budget", choices=("measured", "quick", "full"), default="measured")
+    ap.add_argument("--gan-seeds", type=int, nargs="+", default=None,
+                    help="one GAN run per seed, pooled in the verdict (default: --seed alone)")
     ap.add_argument("--steps", type=int, default=600, help="quick budget: the GAN's adversarial steps")
     ap.add_argument("--width", type=int, default=32, help="quick budget: the GAN's width")
     ap.add_argument("--epochs", type=int, default=evaluate.EvalConfig.epochs,
@@ -105,33 +136,48 @@ def main() -> None:
 
     torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
     minority, majority, title = PAIRS[a.dataset]
-    kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance="binary", ir=a.ir, minority=(minority,),
-              majority=majority, method=a.method, device=a.device, seed=a.seed)
+    gan_seeds = a.gan_seeds or [a.seed]
     ekw = dict(conditions=tuple(a.conditions), repeats=a.repeats, tsne_points=0, quality_images=0,
                device=a.device, seed=a.seed)
-    if a.budget == "quick":
-        kw.update(steps=a.steps, width=a.width, sample_every=max(50, a.steps // 4), checkpoint_every=a.steps)
+    if a.budget != "full":
         ekw.update(epochs=a.epochs, width=a.eval_width)
-    cfg = starting_config(**kw)  # the method's paper defaults under the setting and the budget
     ecfg = evaluate.EvalConfig(**ekw)
-    budget = (f"{a.budget}: {cfg.method} {cfg.steps} steps, width {cfg.width}; classifier {ecfg.classifier} "
-              f"width {ecfg.width}, {ecfg.epochs} epochs (at most {evaluate.STEP_CAP} steps), {a.repeats} seeds")
-    start_load = load_average()
-    print(f"# {title}, binary IR {a.ir:g}; budget {budget}; {machine()}, torch threads "
-          f"{torch.get_num_threads()}; load average at start {start_load}", flush=True)
     root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-verdict-"))
-    d = runs.create(cfg, root)
-    t = time.perf_counter()
-    train.train(d, log=lambda s: None)
-    t_train = time.perf_counter() - t
-    print(f"trained {d.name} in {t_train:.0f} s", flush=True)
-    t = time.perf_counter()
-    out = evaluate.evaluate_run(d, ecfg, log=None, log_file=False)
-    t_eval = time.perf_counter() - t
-    common = {"dataset": a.dataset, "setting": title, "ir": a.ir, "method": cfg.method, "budget": budget,
-              "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
+    start_load = load_average()
+    outs, cfgs, t_train, t_eval = [], [], 0.0, 0.0
+    for g in gan_seeds:
+        kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance="binary", ir=a.ir, minority=(minority,),
+                  majority=majority, method=a.method, device=a.device, seed=g)
+        if a.budget == "quick":
+            kw.update(steps=a.steps, width=a.width, sample_every=max(50, a.steps // 4), checkpoint_every=a.steps)
+        elif a.budget == "measured":
+            steps = budgets.default_steps(a.method, a.dataset)
+            if not steps:
+                raise SystemExit(f"{a.method} has no measured budget on {budgets.family(a.dataset)}: run "
+                                 "bench/converge.py first, or pass --budget quick --steps N.")
+            kw.update(steps=steps, checkpoint_every=steps)
+        cfg = starting_config(**kw)  # the method's paper defaults under the setting and the budget
+        cfgs.append(cfg)
+        if g == gan_seeds[0]:
+            budget = (f"{a.budget}: {cfg.method} {cfg.steps} steps, width {cfg.width}, GAN seeds "
+                      f"{' '.join(map(str, gan_seeds))}; classifier {ecfg.classifier} width {ecfg.width}, "
+                      f"{ecfg.epochs} epochs (at most {evaluate.STEP_CAP} steps), {a.repeats} seeds")
+            print(f"# {title}, binary IR {a.ir:g}; budget {budget}; {machine()}, torch threads "
+                  f"{torch.get_num_threads()}; load average at start {start_load}", flush=True)
+        d = runs.create(cfg, root)
+        t = time.perf_counter()
+        train.train(d, log=lambda s: None)
+        t_train += time.perf_counter() - t
+        print(f"trained {d.name} (GAN seed {g}) in {time.perf_counter() - t:.0f} s", flush=True)
+        t = time.perf_counter()
+        outs.append((d, evaluate.evaluate_run(d, ecfg.replace(seed=g), log=None, log_file=False)))
+        t_eval += time.perf_counter() - t
+    out = pooled(outs)
+    common = {"dataset": a.dataset, "setting": title, "ir": a.ir, "method": a.method, "budget": budget,
+              "gan_seeds": " ".join(map(str, gan_seeds)), "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
               "steps_per_classifier": out["timing"]["steps_per_condition"], "date": time.strftime("%Y-%m-%d"),
-              "machine": machine(), "load_avg_start": start_load, "load_avg_end": load_average(), "run": d.name}
+              "machine": machine(), "load_avg_start": start_load, "load_avg_end": load_average(),
+              "run": " ".join(d.name for d, _ in outs)}
     rows = rows_of(out, common)
     df = pd.DataFrame(rows)
     path = Path(a.out) if a.out else RESULTS / f"verdict-{a.dataset}.csv"
@@ -149,7 +195,7 @@ def main() -> None:
         for ref, per in cv["vs"].items():
             print(f"  vs {ref:>13}: ACSA {verdict.cell(per['acsa'])}, minority recall "
                   f"{verdict.cell(per['minority_recall'])} (points, ± standard error)")
-    print(f"\nGAN {t_train:.0f} s, evaluation {t_eval:.0f} s ({out['timing']['steps_per_condition']} steps per "
+    print(f"\nGANs {t_train:.0f} s, evaluations {t_eval:.0f} s ({out['timing']['steps_per_condition']} steps per "
           f"classifier); load average at the end {load_average()}; wrote {path}")
 
 

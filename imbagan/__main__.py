@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 
 from imbagan import catalog, runs
-from imbagan.config import CHOICES, FIELD_HELP, TrainConfig
+from imbagan.config import CHOICES, FIELD_HELP, TrainConfig, measured_defaults
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -50,7 +50,9 @@ def _config_from_args(a: argparse.Namespace) -> TrainConfig:
     kw = {}
     if method in catalog.method_names():
         card = catalog.card(method)
-        kw.update(card.paper_defaults)
+        # the paper's settings and, unless --steps says otherwise, the measured budget of the dataset's family
+        kw.update(measured_defaults(method, {k: getattr(a, k, None) for k in ("dataset", "image_size", "channels")
+                                             if getattr(a, k, None) is not None}))
         if getattr(a, "preset", None):
             if a.preset not in card.presets:
                 raise ValueError(f"{method} has no preset {a.preset!r}; its presets: "
@@ -186,6 +188,10 @@ def _dispatch(a: argparse.Namespace) -> int:
         return train.worker_main(Path(a.dir), resume=a.resume)
     if a.cmd == "train":
         cfg = _config_from_args(a)
+        from imbagan import budgets
+
+        text, below = budgets.note(cfg.method, cfg.dataset, cfg.steps, cfg.image_size, cfg.channels)
+        print(("warning: " if below else "") + text, file=sys.stderr if below else sys.stdout)
         if a.background:
             _check_data(cfg)
             print(runs.start(cfg, a.runs))

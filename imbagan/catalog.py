@@ -22,7 +22,7 @@ METHODS_DIR = Path(__file__).resolve().parent / "methods"
 # The card attributes and their defaults (imbagan.methods.base.Method has the same).
 CARD_DEFAULTS: dict[str, Any] = {
     "title": "", "paper": "", "taxonomy": "", "summary": "", "paper_defaults": {}, "defaults_source": "",
-    "fields": (), "field_when": {}, "presets": {}, "demo": {},
+    "fields": (), "field_when": {}, "presets": {}, "demo": {}, "budgets": {},
 }
 
 
@@ -39,6 +39,7 @@ class MethodCard:
     field_when: dict = field(default_factory=dict)
     presets: dict = field(default_factory=dict)
     demo: dict = field(default_factory=dict)
+    budgets: dict = field(default_factory=dict)  # {"28px grey": {"steps", "seconds_per_step", "source"}, ...}
 
     def applies(self, name: str, values: dict) -> bool:
         """Whether config field ``name`` matters given the other ``values`` (field_when)."""

@@ -22,11 +22,14 @@ AGGAN_SAMPLE_FROM = ("g", "g_b")
 # DiffAugment policies (imbagan.augment): the paper's small-data choice and two lighter ones.
 DIFFAUGMENT_POLICIES = ("none", "color,translation,cutout", "translation,cutout", "translation")
 PRECISIONS = ("auto", "fp32", "bf16")
+QUALITY_CURVES = ("auto", "on", "off")
+STOP_WHEN = ("steps", "converged")
 # The string choices of a config, for the CLI's and the app's selectors.
 CHOICES = {"adv_loss": ADV_LOSSES, "acgan_variant": ACGAN_VARIANTS, "cagan_d_norm": CAGAN_D_NORMS,
            "device": ("auto", "cpu", "cuda", "mps"), "cagan_reg": CAGAN_REGS,
            "bagan_gp_variant": BAGAN_GP_VARIANTS, "aggan_sample_from": AGGAN_SAMPLE_FROM,
-           "diffaugment": DIFFAUGMENT_POLICIES, "precision": PRECISIONS}
+           "diffaugment": DIFFAUGMENT_POLICIES, "precision": PRECISIONS,
+           "quality_curve": QUALITY_CURVES, "stop_when": STOP_WHEN}
 
 
 def documented(default: Any, help: str) -> Any:
@@ -100,6 +103,16 @@ class TrainConfig:
     device: str = documented("auto", "auto (cuda, then mps, then cpu) | cuda | cuda:N | mps | cpu")
     precision: str = documented("auto", "auto (bf16 autocast on a CPU with native bf16, for the methods measured "
                                         "to train as well in it; float32 otherwise) | fp32 | bf16 (autocast)")
+    # The live convergence curve (imbagan.convergence): per-class domain FID, class accuracy and SSIM of a
+    # fixed noise batch at sample grids, judged by a reference CNN trained once per dataset and cached.
+    quality_curve: str = documented("auto", "auto (at sample grids, as often as a tenth of the training time "
+                                            "allows) | on (at every sample grid) | off: per-class image quality "
+                                            "(quality.jsonl, the Train page's convergence curve)")
+    # Off by default: a run that is asked for N steps trains N steps, so runs compare at equal budgets; the
+    # default N is already the measured converged budget (the method's card).
+    stop_when: str = documented("steps", "steps (train every step asked for) | converged (stop once the "
+                                         "convergence rule of imbagan.convergence confirms the curve; needs "
+                                         "quality_curve auto or on)")
     evaluate_after: bool = documented(False, "evaluate the run too (default settings): launched with a background "
                                       "run, its baselines train alongside the GAN; otherwise when training ends")
 
@@ -142,9 +155,12 @@ class TrainConfig:
             bad(f"cagan_d_norm must be one of {', '.join(CAGAN_D_NORMS)} (got {self.cagan_d_norm!r}).")
         for name, allowed in (("cagan_reg", CAGAN_REGS), ("bagan_gp_variant", BAGAN_GP_VARIANTS),
                               ("aggan_sample_from", AGGAN_SAMPLE_FROM), ("diffaugment", DIFFAUGMENT_POLICIES),
-                              ("precision", PRECISIONS)):
+                              ("precision", PRECISIONS), ("quality_curve", QUALITY_CURVES),
+                              ("stop_when", STOP_WHEN)):
             if getattr(self, name) not in allowed:
                 bad(f"{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r}).")
+        if self.stop_when == "converged" and self.quality_curve == "off":
+            bad("Stopping when converged needs the quality curve: set quality_curve to auto or on.")
         if self.cagan_reg_weight < 0:
             bad("cagan_reg_weight cannot be negative.")
         if self.lecam_weight < 0:
@@ -188,13 +204,24 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+def measured_defaults(method: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The method's paper defaults (its card), with ``steps`` at its measured budget for the dataset's family
+    (imbagan.budgets) where one was measured."""
+    from imbagan import budgets, catalog
+
+    out = dict(catalog.card(method).paper_defaults)
+    steps = budgets.default_steps(method, fields.get("dataset", TrainConfig.dataset), fields.get("image_size"),
+                                  fields.get("channels"))
+    if steps:
+        out["steps"] = steps
+    return out
+
+
 def starting_config(**fields: Any) -> TrainConfig:
     """What the Train form and the CLI start from: TrainConfig's defaults, then the chosen method's paper
-    defaults (its card), then ``fields``."""
-    from imbagan import catalog
-
+    defaults and measured budget (its card), then ``fields``."""
     method = fields.get("method", TrainConfig.method)
-    return TrainConfig(**{**catalog.card(method).paper_defaults, **fields})
+    return TrainConfig(**{**measured_defaults(method, fields), **fields})
 
 
 # One line of help per field, from the fields' metadata.

@@ -89,6 +89,9 @@ def check_allowed(root: str | os.PathLike | None) -> Path:
     roots = allowed_roots()
     if any(path == r or r in path.parents for r in roots):
         return path
+    if not path.exists():  # most often a typo: say that first (a missing folder holds nothing to hide)
+        raise ValueError(f"{data_root(root)} does not exist: check its spelling. This app reads data folders "
+                         f"under {', '.join(map(str, roots))}.")
     raise ValueError(
         f"{data_root(root)} is outside the folders this app may read: {', '.join(map(str, roots))}. "
         f"Put the data under one of them, or allow another folder with the {ALLOWED_ROOTS_ENV} "

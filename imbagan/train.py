@@ -49,12 +49,12 @@ def check_losses(values: dict, step: int, lr: float) -> None:
                            f"Try a lower learning rate than {lr:g}.")
 
 
-def drop_metrics_after(d: Path, step: int) -> int:
-    """On resume: keep metrics.jsonl's records up to the checkpoint's step, so curves do not zigzag.
+def drop_metrics_after(d: Path, step: int, name: str = "metrics.jsonl") -> int:
+    """On resume: keep ``name``'s records up to the checkpoint's step, so curves do not zigzag.
 
     Returns how many records were dropped; the file is rewritten atomically.
     """
-    path = d / "metrics.jsonl"
+    path = d / name
     try:
         lines = path.read_text().splitlines(keepends=True)
     except FileNotFoundError:
@@ -227,6 +227,8 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
         log("no checkpoint yet: starting from the beginning")
     if resume and (dropped := drop_metrics_after(d, step)):
         log(f"dropped {dropped} metric record(s) logged after the checkpoint")
+    if resume:
+        drop_metrics_after(d, step, "quality.jsonl")
     status.update(step=step, total=total, precision="bf16" if bf16 else "fp32", counts=data.counts,
                   classes=list(data.class_names), classes_modeled=list(method.classes_modeled), pretrain_steps=pre,
                   phase="pretrain" if step < pre else "adversarial")
@@ -264,13 +266,55 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     def grid() -> None:
         save_grid(sample_grid(method, labels, noise), d / "samples" / f"{step:06d}.png", cfg.samples_per_class,
                   row_labels, marked)
+        if quality_due():
+            snapshot()
+
+    judge: list = []  # the convergence judge, built at the first snapshot (after the first grid is on disk)
+    curve: tuple[list[int], list[float]] = ([], [])
+    converged_at: list[int] = []
+    cost = {"last": 0.0, "trained_at": 0.0}  # the last snapshot's seconds; training seconds when it was taken
+
+    def quality_due() -> bool:
+        """Every grid when on; when auto, only once the training since the last snapshot is 9x its cost."""
+        from imbagan.convergence import MAX_SHARE
+
+        if cfg.quality_curve == "off":
+            return False
+        trained = phase_time["adversarial"][0] - cost["trained_at"]
+        return cfg.quality_curve == "on" or not judge or trained * MAX_SHARE >= cost["last"] * (1 - MAX_SHARE)
+
+    def snapshot() -> None:
+        """Per-class image quality of this grid's step (imbagan.convergence), one record in quality.jsonl."""
+        from imbagan import convergence
+        from imbagan.judge import Judge
+
+        t0 = time.perf_counter()
+        if not judge:  # the reference network may be trained here, once per dataset: not a snapshot's cost
+            judge.append(Judge(cfg, device, method.classes_modeled, method.noise_dim, log))
+        t = time.perf_counter()
+        rec = judge[0](method).record(marked)  # float32, as the grids and the balanced set draw
+        adv = step - pre
+        curve[0].append(adv)
+        curve[1].append(rec["fid_mean"] if rec["fid_mean"] is not None else float("nan"))
+        conv = convergence.converged_step(*curve)
+        rec.update(step=step, adv_step=adv, time=time.time(), train_s=phase_time["adversarial"][0],
+                   quality_s=time.perf_counter() - t, converged_step=conv,
+                   candidate_step=convergence.candidate_step(*curve),
+                   fid_ref=[judge[0].fid_ref.get(c) for c in range(data.num_classes)])
+        cost.update(last=rec["quality_s"], trained_at=phase_time["adversarial"][0])
+        tick.t0 += time.perf_counter() - t0  # the step rate, the ETA and train_s count training alone
+        with open(d / "quality.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if conv is not None and cfg.stop_when == "converged" and not converged_at:
+            converged_at.append(conv)
+            log(f"converged at adversarial step {conv} (quality curve confirmed at {adv}): stopping")
 
     if isinstance(should_stop, StopFlag):
         should_stop.in_loop = True
         if should_stop.requested:  # asked while loading: stop at once, nothing to save
             raise StopRequested()
     try:
-        while step < total and not should_stop():
+        while step < total and not should_stop() and not converged_at:
             if step < pre:
                 with autocast():
                     tick.add(method.pretrain_step())
@@ -289,7 +333,7 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
                 do_tick(phase)
             if step > pre and ((step - pre) % cfg.sample_every == 0 or last):
                 grid()
-            if step % cfg.checkpoint_every == 0 or last or should_stop():
+            if step % cfg.checkpoint_every == 0 or last or should_stop() or converged_at:
                 save_checkpoint(ckpt_path, method, step, pretrained, data.gen)
         if tick.steps:
             do_tick("pretrain" if step <= pre else "adversarial")
@@ -297,8 +341,9 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
             save_checkpoint(ckpt_path, method, step, pretrained, data.gen)
     finally:
         metrics_f.close()
-    state = "done" if step >= total else "stopped"
-    status.update(state=state, step=step, phase=state, eta_s=0 if state == "done" else None)
+    state = "done" if step >= total or converged_at else "stopped"
+    status.update(state=state, step=step, phase=state, eta_s=0 if state == "done" else None,
+                  **({"converged_step": converged_at[0]} if converged_at else {}))
     log(f"{state} at step {step}/{total}")
     return state
 

@@ -14,7 +14,7 @@ import streamlit as st
 from imbagan.config import TrainConfig
 from imbagan.imbalance import imbalance_ratio
 from imbagan import catalog
-from ui import charts, widgets
+from ui import charts, convergence_chart, widgets
 from ui import labels
 from ui import taxonomy as tx
 
@@ -91,11 +91,25 @@ with tab_methods:
                     "topped up with the method's images; the Evaluate page also sets it beside the cheap fixes.")
         for t in tables:
             st.caption(t["caption"])
+            if t["converged_rows"] < t["rows"]:
+                st.warning(f"{t['rows'] - t['converged_rows']} of {t['rows']} rows of this table were trained for "
+                           "fewer steps than their method's measured budget, or where none is measured (column "
+                           "*trained*): those GANs had not converged, and their numbers say little about the method.")
             cols = list(t["table"].columns)
             st.dataframe(t["table"], hide_index=True, width="stretch", key=f"tax.quality.{t['path'].stem}",
                          column_config={c: st.column_config.NumberColumn(labels.label(c), help=labels.tooltip(c),
                                                                          format=labels.number_format(c))
                                         for c in cols if c not in ("method", "options")})
+    conv = tx.convergence_tables(Path(__file__).resolve().parent.parent / "bench" / "results")
+    if conv:
+        with st.expander("How long each method must train: convergence curves (bench/converge.py)"):
+            st.markdown("Each method trained with its paper defaults, two GAN seeds, until the convergence rule "
+                        "confirmed its curve. The Train form starts from these budgets and warns below them.")
+            for c in conv:
+                st.caption(c["caption"])
+                st.dataframe(c["summary"], hide_index=True, width="stretch", key=f"tax.conv.{c['scenario']}")
+                st.plotly_chart(convergence_chart.curve_figure(c["curves"], c["scenario"]),
+                                key=f"tax.convfig.{c['scenario']}")
     st.markdown("Every method imbagan implements works at the **image level**, on inter-class imbalance. "
                 "Each button opens the Train page with a setting that shows the method at work; "
                 "change anything there before launching.")

@@ -48,7 +48,7 @@ with st.expander("New run", expanded=st.session_state["train_form_default"], key
         fields = widgets.data_widgets("train", defaults)
     with c_method:
         st.markdown("**Method**")
-        fields.update(widgets.method_widgets("train", defaults))
+        fields.update(widgets.method_widgets("train", defaults, data=fields))
     cfg, error = widgets.build_config(fields)
     error = error or pv.data_root_error(cfg)  # the app reads only its allowed data folders
     if error:

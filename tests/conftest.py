@@ -13,12 +13,20 @@ from imbagan.config import TrainConfig
 
 # A configuration every method can train on CPU in well under a second per step.
 TINY = dict(dataset="digits", imbalance="none", batch_size=8, width=8, latent_dim=16, ae_steps=3, steps=6,
-            tick_every=2, sample_every=3, checkpoint_every=3, samples_per_class=4, device="cpu")
+            tick_every=2, sample_every=3, checkpoint_every=3, samples_per_class=4, device="cpu",
+            quality_curve="off")  # tests/test_convergence.py turns the quality curve on
+
+
+@pytest.fixture(scope="session")
+def _reference_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("reference")
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory, monkeypatch):
+def _isolated(tmp_path_factory, monkeypatch, _reference_dir):
     """No test writes into the user's home or the working directory."""
+    # The quality curve's reference network is trained once per session (per dataset), not once per test.
+    monkeypatch.setenv("IMBAGAN_REFERENCE_DIR", str(_reference_dir))
     monkeypatch.setenv("IMBAGAN_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path_factory.mktemp("runs")))
     monkeypatch.setenv("IMBAGAN_THREADS", "1")  # background workers too: CI has 2 cores, tests share them

@@ -373,3 +373,42 @@ def test_13_compare_shows_baselines_once_and_gan_rows_first(tmp_path):
     for s in specs:
         assert len(s["data"]) == 1 and s["data"][0]["name"] in names.values()
     assert at.multiselect(key="cmp.runs").format_func(a.name) == names[a.name]
+
+
+# --- issue 23: stumbles of a second walk ------------------------------------------------------------------
+def test_23_7_run_links_with_a_percent_decode_to_their_name(tmp_path):
+    """The link column decodes the URL before it reads the display text: "drop 95% of 3,8" must survive."""
+    from urllib.parse import unquote
+
+    d = fake_run(tmp_path / "runs", imbalance="drop", drop=95.0, minority=(3, 8))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    link = at.dataframe[0].value["run"].iloc[0]
+    assert not re.search(r"%(?![0-9A-Fa-f]{2})", link), link  # every % is a valid escape
+    shown = re.search(r"#(.*)$", unquote(link)).group(1)
+    assert shown == live.run_labels(runs.list_runs(tmp_path / "runs"))[d.name]
+    assert "drop 95% of 3,8" in shown
+
+
+@pytest.mark.parametrize("page", ["pages/train.py", "pages/evaluate.py"])
+@pytest.mark.parametrize("bogus", ["../../etc", "no-such-run", "<script>alert(1)</script>"])
+def test_23_16_a_url_naming_no_run_says_so(tmp_path, page, bogus):
+    d = fake_run(tmp_path / "runs")
+    fake_eval(d, conditions={"imbalanced": _condition(0.9), "gan": _condition(0.95)})
+    at = open_app(page, run=bogus)
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "No run named" in text and "showing the newest run instead" in text
+    assert "<script>" not in text.replace("`<script>alert(1)</script>`", "")  # only inside a code span
+
+
+def test_23_4_no_autoencoder_line_for_a_method_without_one(tmp_path, monkeypatch):
+    """Resumed cagan: the adversarial pace is not known yet, but cagan has no autoencoder stage."""
+    d = fake_run(tmp_path / "runs", method="cagan", state="running")
+    runs.write_json_atomic(d / "status.json", {**json.loads((d / "status.json").read_text()), "pid": -1,
+                                               "img_per_s": 100.0, "eta_s": None, "stage_eta_s": 32.0,
+                                               "pretrain_steps": 0, "phase": "adversarial"})
+    alive(monkeypatch)
+    at = open_app("pages/train.py", run=d.name)
+    assert not at.exception
+    bars = " ".join(str(p.proto.text) for p in at.get("progress"))
+    assert "autoencoder" not in bars and "ETA" in bars

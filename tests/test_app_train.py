@@ -40,7 +40,8 @@ def test_train_page_launches_and_shows_a_live_run(tmp_path, monkeypatch):
     at.run()  # the run may have ended between the last render and the state check
     assert len(at.get("image")) >= 1  # the newest sample grid
     charts = at.get("plotly_chart")
-    assert len(charts) >= 2  # counts chart + loss curves
+    assert len(charts) >= 3  # counts chart + convergence curve + loss curves
+    assert any(str(c.key) == f"quality.{r.id}" for c in charts)
     assert any("done" in s.value for s in at.subheader)
 
 

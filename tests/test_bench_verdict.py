@@ -36,3 +36,24 @@ def test_rows_carry_the_spread_and_the_gan_its_verdict():
     assert g["vs_best_acsa_diff"] == pytest.approx(-0.04) and g["vs_best_acsa_word"] == "worse"
     assert g["vs_imbalanced_minority_recall_diff"] == pytest.approx(0.16)
     assert g["verdict"].startswith("gan: 4.0 ± ")
+
+
+def test_gan_seeds_pool_into_one_paired_verdict():
+    """Two GAN seeds, two classifier seeds each: the verdict is taken over the four (GAN, classifier) pairs."""
+    def out(gan_acsa):
+        per_seed = {"imbalanced": {"acsa": [0.90, 0.92], "minority_recall": [0.5, 0.6]},
+                    "la_loss": {"acsa": [0.95, 0.96], "minority_recall": [0.9, 0.9]},
+                    "gan": {"acsa": gan_acsa, "minority_recall": [0.7, 0.7]}}
+        return {"conditions": {k: _condition(v["acsa"], v["minority_recall"]) for k, v in per_seed.items()},
+                "verdict": {"conditions": verdict.verdicts(per_seed)}, "timing": {"steps_per_condition": 10}}
+
+    pooled = _bench().pooled([(None, out([0.94, 0.95])), (None, out([0.96, 0.97]))])
+    gan = pooled["conditions"]["gan"]
+    assert [r["acsa"] for r in gan["repeats"]] == [0.94, 0.95, 0.96, 0.97]
+    assert gan["spread"]["acsa"]["n"] == 4 and gan["spread"]["acsa"]["mean"] == pytest.approx(0.955)
+    v = pooled["verdict"]["conditions"]["gan"]
+    assert v["best_baseline"] == "la_loss"
+    # paired: (0.94-0.95, 0.95-0.96, 0.96-0.95, 0.97-0.96) -> mean 0, within noise
+    assert v["vs"]["la_loss"]["acsa"]["diff"] == pytest.approx(0.0, abs=1e-12)
+    assert v["vs"]["la_loss"]["acsa"]["word"] == "within noise"
+    assert _bench().pooled([(None, out([0.9, 0.9]))])["conditions"]["gan"]["spread"]["acsa"]["n"] == 2

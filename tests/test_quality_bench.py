@@ -64,4 +64,24 @@ def test_the_page_shows_the_newest_table_of_each_scenario(tmp_path):
     assert newest["table"]["method"].tolist() == ["bagan"]
     assert "budget b-2026-11-30 10:00 UTC" in newest["caption"] and "measured 2026-11-30 10:00 UTC" in newest["caption"]
     assert "AMD EPYC, 2 cores" in tables[1]["caption"] and "load average 2–3" in tables[1]["caption"]
-    assert list(newest["table"].columns) == [c for c in tx.QUALITY_COLUMNS if c in newest["table"].columns]
+    cols = list(newest["table"].columns)
+    assert cols[:2] == ["method", "trained"]
+    assert cols[2:] == [c for c in tx.QUALITY_COLUMNS if c in cols[2:]]
+    assert newest["table"]["trained"].tolist() == ["steps unknown"]  # an old table without a steps column
+
+
+def test_rows_below_the_measured_budget_are_labelled_not_converged(tmp_path, monkeypatch):
+    from imbagan import catalog
+
+    card = catalog.card("gan")
+    fake = {"28px grey": {"steps": 2000, "seconds_per_step": 0.1, "source": "x.csv"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake if key == "gan"
+                                                                   else {}}))
+    _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC", methods=("gan", "gan", "cagan"))
+    df = pd.read_csv(tmp_path / "quality-a.csv")
+    df["steps"] = [300, 2000, 4000]
+    df.to_csv(tmp_path / "quality-a.csv", index=False)
+    (t,) = tx.quality_tables(tmp_path)
+    assert t["table"]["trained"].tolist() == ["NOT converged (300 < 2,000)", "converged (2,000 ≥ 2,000)",
+                                              "4,000 steps; no budget measured"]
+    assert t["converged_rows"] == 1 and t["rows"] == 3

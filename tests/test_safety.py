@@ -102,8 +102,13 @@ def test_data_folders_outside_the_allowed_roots_are_refused_without_listing_them
     (tmp_path / "data" / "sneaky").symlink_to("/etc")
     with pytest.raises(ValueError, match="outside"):
         datasets.check_allowed(tmp_path / "data" / "sneaky")
+    (tmp_path / "elsewhere").mkdir()
     with pytest.raises(ValueError, match="outside"):
         datasets.check_allowed(tmp_path / "data" / ".." / "elsewhere")
+    # A typo names the mistake the user made: the folder does not exist (issue 23, 17).
+    with pytest.raises(ValueError, match="does not exist: check its spelling") as e:
+        datasets.check_allowed(tmp_path / "dtaa")
+    assert str(tmp_path / "data") in str(e.value)
     # More roots, on purpose.
     extra = image_folder(tmp_path / "extra" / "imgs")
     monkeypatch.setenv("IMBAGAN_ALLOWED_ROOTS", f"/nonexistent{os.pathsep}{tmp_path / 'extra'}")

@@ -123,3 +123,39 @@ def tsne_figure(xy, labels, kind, names: Sequence[str], title: str) -> go.Figure
                       legend=dict(orientation="v", itemsizing="constant"),
                       xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
     return fig
+
+
+# --- convergence -------------------------------------------------------------------------------
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+
+
+def quality_figure(records: list[dict], names: Sequence[str], metric: str = "fid") -> go.Figure:
+    """The live convergence curve: one line per modelled class (minority classes dashed) against the step.
+
+    ``metric``: "fid" (domain FID, log scale, lower is better) or "class_acc" (0-1, higher is better).
+    The mean over the classes, which the convergence rule reads, is the thick black line.
+    """
+    fig = go.Figure()
+    steps = [r.get("adv_step", r.get("step")) for r in records]
+    minority = set(records[-1].get("minority") or []) if records else set()
+    k = len(records[-1].get(metric) or []) if records else 0
+    for c in range(k):
+        ys = [(r.get(metric) or [None] * k)[c] for r in records]
+        if all(v is None for v in ys):
+            continue
+        name = str(names[c]) if c < len(names) else str(c)
+        fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=name,
+                                 line=dict(color=PALETTE[c % len(PALETTE)], dash="dash" if c in minority else None),
+                                 hovertemplate=f"{name}<br>step %{{x}}<br>%{{y:.3g}}<extra></extra>"))
+    mean_key = f"{metric}_mean"
+    fig.add_trace(go.Scatter(x=steps, y=[r.get(mean_key) for r in records], mode="lines", name="mean",
+                             line=dict(color="black", width=3)))
+    title = "Domain FID per class (lower is better)" if metric == "fid" else "Class accuracy per class"
+    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="adversarial step",
+                      legend=dict(orientation="h", y=-0.25))
+    if metric == "fid":
+        fig.update_yaxes(type="log")
+    else:
+        fig.update_yaxes(range=[0, 1.02])
+    return fig

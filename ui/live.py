@@ -16,8 +16,14 @@ STATE_ICON = {"queued": "⏳", "running": "🟢", "done": "✅", "failed": "❌"
 
 
 def selected_run(options: list[str]) -> str | None:
-    """The run named in the URL (?run=...), so a refresh or a new tab shows the same run."""
+    """The run named in the URL (?run=...), so a refresh or a new tab shows the same run.
+
+    A name that is no run (a typo, an old link, anything typed into the URL) gets one sentence, and the
+    page shows the newest run instead."""
     rid = st.query_params.get("run")
+    if rid and rid not in options:
+        shown = "".join(ch for ch in str(rid)[:80] if ch.isprintable() and ch != "`")
+        st.warning(f"No run named `{shown}`" + ("; showing the newest run instead." if options else "."))
     return rid if rid in options else None
 
 
@@ -64,7 +70,9 @@ def run_labels(rs: list[runs.RunInfo], state: bool = False) -> dict[str, str]:
 def runs_table(rs: list[runs.RunInfo]):
     """A compact list of runs with state and progress; the name opens the run on the Train page."""
     names = run_labels(rs)
-    rows = [{"run": f"train?run={r.id}#{names[r.id]}", "state": f"{STATE_ICON.get(r.state, '')} {r.state}",
+    # The link column decodes the URL before matching its display text: a bare "%" (as in "drop 95% of 3")
+    # is no valid escape and showed the raw link, so it travels as "%25".
+    rows = [{"run": f"train?run={r.id}#{names[r.id].replace('%', '%25')}", "state": f"{STATE_ICON.get(r.state, '')} {r.state}",
              "progress": r.progress, "step": f"{r.status.get('step') or 0}/{r.status.get('total') or '?'}",
              "id": r.id} for r in rs]
     st.dataframe(rows, hide_index=True, width="stretch",
@@ -80,7 +88,8 @@ def _progress(st_: dict, cfg: dict) -> None:
     parts = [f"step {step:,}/{total:,}" if total else "starting…", st_.get("phase") or ""]
     if st_.get("state") == "running" and rate:
         parts.append(f"{rate:,.0f} images/s")
-        if st_.get("eta_s") is None and st_.get("stage_eta_s") is not None:
+        pre = int(st_.get("pretrain_steps") or 0)
+        if st_.get("eta_s") is None and st_.get("stage_eta_s") is not None and step < pre:
             # Still pre-training: the adversarial pace is not known yet, so only this stage has an ETA.
             parts.append(f"autoencoder done in {eta_text(st_.get('stage_eta_s'))}, then the adversarial steps")
         else:
@@ -128,6 +137,41 @@ def _grid(d, key: str, status: dict) -> None:
              "every frame; red rows with a marker are minority classes (fewer than half the largest class's images).")
 
 
+def _quality(r: runs.RunInfo, run_id: str) -> None:
+    """The convergence curve: per-class quality of each snapshot, with what the convergence rule says so far."""
+    from imbagan import convergence
+
+    recs = convergence.read_curve(r.dir)
+    if r.config.get("quality_curve") == "off":
+        return
+    if not recs:
+        st.info("The convergence curve (per-class image quality) appears with the first sample grid.")
+        return
+    metric = st.radio("Convergence curve", ["fid", "class_acc"], horizontal=True, key=f"qmetric.{run_id}",
+                      format_func={"fid": "domain FID", "class_acc": "class accuracy"}.get,
+                      help="Each snapshot judges a fixed batch of generated images per class with a reference "
+                           "CNN trained once on the whole dataset: FID against real images of the class that "
+                           "the run did not train on, and the share the CNN assigns to the right class.")
+    st.plotly_chart(charts.quality_figure(recs, r.status.get("classes") or [], metric), key=f"quality.{run_id}")
+    last = recs[-1]
+    conv, cand = last.get("converged_step"), last.get("candidate_step")
+    if r.status.get("converged_step") is not None:
+        text = f"Converged at step {r.status['converged_step']:,}: the run stopped there, as asked."
+    elif conv is not None:
+        text = (f"Converged by step {conv:,}: no later snapshot improved the mean FID by more than 10%. "
+                "Training further is unlikely to help.")
+    elif cand is not None and cand < last.get("adv_step", 0):
+        text = (f"The mean FID has not improved by more than 10% since step {cand:,}; the rule confirms "
+                f"convergence at step {max(2 * cand, cand + 3 * int(r.config.get('sample_every') or 1)):,} "
+                "if it stays so.")
+    else:
+        text = "Still improving: the newest snapshot is the best so far."
+    cost = sum(x.get("quality_s") or 0 for x in recs)
+    trained = last.get("train_s") or 0
+    share = f" The curve has cost {cost:.0f} s, {100 * cost / trained:.0f}% of the training time." if trained else ""
+    st.caption(text + share)
+
+
 def run_panel(run_id: str) -> None:
     """Everything about one run; refreshes itself every ~2 s while the run is active."""
     try:
@@ -164,6 +208,7 @@ def run_panel(run_id: str) -> None:
         with left:
             _grid(r.dir, f"grid.{run_id}", s)
         with right:
+            _quality(r, run_id)
             df = charts.metrics_frame(runs.read_metrics(r.dir))
             if df.empty:
                 st.info("Loss curves appear after the first tick.")

@@ -260,8 +260,58 @@ def quality_tables(folder) -> list[dict]:
         options = sorted(set(q["options"].astype(str))) if "options" in q.columns else ["none"]
         caption = (f"{name} · options {', '.join(options)} · budget {first.get('budget')} · measured {date} on "
                    f"{first.get('machine')} (load average {load})")
-        out.append({"scenario": name, "table": q[[c for c in QUALITY_COLUMNS if c in q.columns]],
-                    "caption": caption, "path": path})
+        table = q[[c for c in QUALITY_COLUMNS if c in q.columns]].copy()
+        dataset = str(first.get("dataset") or name.split()[0])
+        table.insert(1, "trained", [trained_text(m, dataset, s) for m, s in zip(q["method"], q.get("steps", [None] * len(q)))])
+        converged = sum(t.startswith("converged") for t in table["trained"])
+        out.append({"scenario": name, "table": table, "caption": caption, "path": path,
+                    "converged_rows": converged, "rows": len(table)})
+    return out
+
+
+def trained_text(method: str, dataset: str, steps) -> str:
+    """Whether a table's row was trained for at least its method's measured budget (imbagan.budgets)."""
+    from imbagan import budgets
+
+    b = budgets.measured(method, budgets.family(dataset)) if dataset in _datasets() else None
+    if steps is None or steps != steps:
+        return "steps unknown"
+    if not b:
+        return f"{int(steps):,} steps; no budget measured"
+    if int(steps) >= int(b["steps"]):
+        return f"converged ({int(steps):,} ≥ {int(b['steps']):,})"
+    return f"NOT converged ({int(steps):,} < {int(b['steps']):,})"
+
+
+def _datasets():
+    from imbagan.data import DATASETS
+
+    return DATASETS
+
+
+def convergence_tables(folder) -> list[dict]:
+    """bench/converge.py's outputs, one entry per scenario: {"scenario", "summary", "curves", "caption"}."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    out = []
+    for path in sorted(Path(folder).glob("converge-*-summary.csv")):
+        scenario = path.name.removeprefix("converge-").removesuffix("-summary.csv")
+        try:
+            summary = pd.read_csv(path)
+            curves = pd.read_csv(path.with_name(f"converge-{scenario}.csv"))
+        except (OSError, ValueError):
+            continue
+        if summary.empty:
+            continue
+        first = summary.iloc[0]
+        caption = (f"{scenario} · rule: {first.get('rule')} · {first.get('machine')}, {first.get('threads')} "
+                   f"thread(s), load average {first.get('load_avg')}")
+        cols = [c for c in ("method", "precision", "seeds", "converged_step", "converged_steps", "max_step",
+                            "minutes_to_converge", "best_fid", "class_acc_at_converged", "best_step_majority",
+                            "best_step_minority") if c in summary.columns]
+        out.append({"scenario": scenario, "summary": summary[cols], "curves": curves, "caption": caption})
     return out
 
 

@@ -8,7 +8,7 @@ import re
 
 import streamlit as st
 
-from imbagan import catalog, splits
+from imbagan import budgets, catalog, splits
 from imbagan import data as datasets
 from imbagan.config import CHOICES, FIELD_HELP, TrainConfig
 from imbagan.imbalance import PROFILES
@@ -120,8 +120,9 @@ def _forget_fields(prefix: str) -> None:
         del st.session_state[k]
 
 
-def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
-    """Method choice and its hyper-parameters, pre-filled with the paper's defaults."""
+def method_widgets(key: str = "cfg", defaults: dict | None = None, data: dict | None = None) -> dict:
+    """Method choice and its hyper-parameters, pre-filled with the paper's defaults and, for the dataset in
+    ``data`` (data_widgets' fields), the method's measured budget; says when the steps fall below it."""
     d = {**dataclasses.asdict(DEFAULTS), **(defaults or {})}
     cards = catalog.methods()
     names = list(cards)
@@ -131,7 +132,15 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
     if card.summary:
         st.caption(card.summary)
     # The paper's settings first, then a named preset of the method, then whatever the page handed over.
+    fam = budgets.family((data or d)["dataset"], (data or {}).get("image_size"), (data or {}).get("channels"))
     d = {**d, **paper_defaults(method)}
+    measured = budgets.measured(method, fam)
+    if measured:
+        d["steps"] = int(measured["steps"])
+    if st.session_state.get(f"{key}.{method}.steps_family") != fam:
+        # steps belong to the dataset family: another family starts from its own measured budget
+        st.session_state.pop(f"{key}.{method}.steps", None)
+        st.session_state[f"{key}.{method}.steps_family"] = fam
     if card.presets:
         choice = st.selectbox("Preset", ["paper defaults", *card.presets], key=f"{key}.{method}.preset",
                               on_change=_forget_fields, args=(f"{key}.{method}.",),
@@ -151,11 +160,14 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
         with cols[shown % 3]:
             out[f] = _field_widget(f, d[f], f"{key}.{method}.{f}")
         shown += 1
+    text, below = budgets.note(method, (data or d)["dataset"], int(out.get("steps") or d["steps"]),
+                               (data or {}).get("image_size"), (data or {}).get("channels"))
+    (st.warning if below else st.caption)(text)
     with st.expander("Loop and device"):
         c = st.columns(3)
         # (evaluate_after is the page's "Evaluate it too" box, beside Launch)
         for i, f in enumerate(["sample_every", "tick_every", "checkpoint_every", "samples_per_class", "device",
-                               "precision"]):
+                               "precision", "quality_curve", "stop_when"]):
             with c[i % 3]:
                 out[f] = _field_widget(f, d[f], f"{key}.loop.{f}")
     return out

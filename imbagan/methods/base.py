@@ -9,6 +9,7 @@ attributes (its *card*, read without torch by ``imbagan.catalog``), and implemen
     field_when                        {field: {other_field: [values]}}: show ``field`` only for those values
     presets                           named settings (e.g. ACGAN's "modified" variant)
     demo                              {"shows": sentence, "config": TrainConfig fields} for the Taxonomy page
+    budgets                           the measured converged budget per dataset family (imbagan.budgets)
 
 The card's values must be literals (strings, numbers, tuples, dicts): ``imbagan.catalog`` reads them
 from the source so that the app's process never imports torch, and a test checks the two agree.
@@ -46,6 +47,9 @@ class Method:
     field_when: dict = {}
     presets: dict = {}
     demo: dict = {}
+    # Measured budgets per dataset family (imbagan.budgets): {"16px grey": {"steps": N, "seconds_per_step": s,
+    # "source": "bench/results/converge-...-summary.csv"}}, from bench/converge.py under imbagan.convergence's rule.
+    budgets: dict = {}
 
     # --- the run -------------------------------------------------------------------------------
     state_attrs: tuple[str, ...] = ()

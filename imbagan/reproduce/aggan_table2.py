@@ -42,7 +42,9 @@ SPEC = Spec(
         # A CPU in minutes: narrow networks, a few hundred steps, a short honest classifier.
         "quick": Budget(steps=300, batch_size=50, width=32, probe_every=50, eval_epochs=5, eval_width=16,
                         train={"ae_steps": 100},
-                        note="300 GAN steps, width 32, D probed every 50 steps; classifier 5 epochs"),
+                        measured_steps=True,
+                        note="each method's measured budget (bench/converge.py; 300 steps where none is measured), "
+                             "width 32, D probed every 50 steps; classifier 5 epochs"),
         # The official script: batch 50, 50 epochs over the imbalanced set, D probed every 100 iterations.
         "paper": Budget(steps=0, batch_size=50, width=64, probe_every=100, eval_epochs=15, eval_width=32,
                         train={"epochs": 50},

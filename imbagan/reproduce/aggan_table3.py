@@ -35,7 +35,9 @@ SPEC = Spec(
     ),
     budgets={
         "quick": Budget(steps=300, batch_size=50, width=32, probe_every=50, eval_epochs=2, eval_width=16,
-                        train={"ae_steps": 100}, note="300 GAN steps, width 32; classifier 2 epochs"),
+                        train={"ae_steps": 100}, measured_steps=True,
+                        note="each method's measured budget (bench/converge.py; 300 steps where none is measured), "
+                             "width 32; classifier 2 epochs"),
         "paper": Budget(steps=0, batch_size=50, width=64, probe_every=100, eval_epochs=15, eval_width=32,
                         train={"epochs": 50}, note="batch 50, 50 epochs as the official script; classifier 15 epochs"),
     },

@@ -21,7 +21,9 @@ SPEC = Spec(
           Row("cagan", "CAGAN (imbagan)", method="cagan"), Row("bagan_gp", "BAGAN-GP (imbagan)", method="bagan_gp")),
     budgets={
         "quick": Budget(steps=300, batch_size=32, width=32, eval_epochs=1, eval_width=16, quality_images=200,
-                        train={"ae_steps": 100}, note="300 GAN steps, width 32; reference CNN 1 epoch"),
+                        train={"ae_steps": 100}, measured_steps=True,
+                        note="each method's measured budget (bench/converge.py; 300 steps where none is measured), "
+                             "width 32; reference CNN 1 epoch"),
         "paper": Budget(steps=5000, batch_size=64, width=64, eval_epochs=15, eval_classifier="resnet18",
                         quality_images=500, note="5,000 GAN steps; reference ResNet-18 (BAGAN §5.1), 15 epochs"),
     },

@@ -36,9 +36,16 @@ from imbagan.reproduce.spec import CLASS_HEADS, Budget, Spec
 
 
 def _steps(cfg_kw: dict, budget: Budget) -> int:
-    """The budget's GAN steps; with ``train["epochs"]``, that many passes over the imbalanced set
-    (the official AGGAN script trains 50 epochs of its batch-50 loader)."""
+    """The budget's GAN steps: the method's measured budget where the budget asks for it and one exists;
+    with ``train["epochs"]``, that many passes over the imbalanced set (the official AGGAN script trains
+    50 epochs of its batch-50 loader)."""
     epochs = budget.train.get("epochs")
+    if budget.measured_steps and not epochs:
+        from imbagan import budgets
+
+        measured = budgets.default_steps(cfg_kw["method"], cfg_kw.get("dataset", "digits"), cfg_kw.get("image_size"),
+                                         cfg_kw.get("channels"))
+        return measured or budget.steps
     if not epochs:
         return budget.steps
     from imbagan.config import TrainConfig

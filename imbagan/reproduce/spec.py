@@ -74,6 +74,9 @@ class Budget:
     quality_images: int = 0  # generated images per class judged by the reference classifier (0: none)
     train: dict = field(default_factory=dict)  # further TrainConfig fields (e.g. ae_steps, lr)
     note: str = ""
+    # The method's measured budget (imbagan.budgets, bench/converge.py) on the setting's dataset family
+    # replaces ``steps`` wherever one was measured; ``steps`` stays for the families without one.
+    measured_steps: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,250 @@
+"""Convergence curves: how many adversarial steps each method needs on a scenario, by a rule stated first.
+
+    python bench/converge.py --scenario digits                      # the app's default scenario
+    python bench/converge.py --scenario mnist-step-ir100 --data-root ../shared/datasets --methods acgan cagan
+    python bench/converge.py --scenario fashion_mnist-binary-5v7-ir100 --data-root ../shared/datasets
+    python bench/converge.py --scenario digits --summary-only        # rebuild the summary and plot from the CSV
+
+The rule is imbagan.convergence's (its docstring, written before any curve was run): converged at the
+first snapshot after which the mean per-class domain FID never improves on the best so far by more
+than 10%; confirmed once the curve reaches twice that step with at least 3 snapshots after it. Each
+(method, seed) run trains with the method's card (paper defaults) at TrainConfig's width, takes a
+snapshot every ``--every`` adversarial steps (per-class domain FID against real images of the class
+that the run did not train on, from the training split; class accuracy under the dataset's reference
+CNN; SSIM diversity) and stops when the rule confirms, or at ``--max-steps`` ("not converged by N").
+The test split is never read.
+
+Writes, after every run (several processes may share a scenario: rows are merged under a file lock):
+
+    bench/results/converge-<scenario>.csv          one row per (method, seed, precision, snapshot)
+    bench/results/converge-<scenario>-summary.csv  one row per (method, precision): the converged step
+                                                   (the larger over seeds; empty unless every seed
+                                                   converged), minutes to converge here, best FID
+    bench/results/converge-<scenario>.html         per-class FID against step, one panel per method
+                                                   (plotly; the Taxonomy page draws the same from the CSV)
+
+The machine and its load average are recorded beside every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import cpu_model  # noqa: E402
+
+from imbagan import catalog, convergence, runs, train  # noqa: E402
+from imbagan.config import starting_config  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# The three scenarios of issue 21, named as bench/quality.py names them.
+SCENARIOS: dict[str, dict] = {
+    "digits-drop-95-3-8": dict(dataset="digits", imbalance="drop", drop=95.0, minority=(3, 8)),
+    "mnist-step-ir100": dict(dataset="mnist", imbalance="step", ir=100.0),
+    "fashion_mnist-binary-5v7-ir100": dict(dataset="fashion_mnist", imbalance="binary", ir=100.0, minority=(5,),
+                                           majority=7),
+}
+ALIASES = {"digits": "digits-drop-95-3-8", "mnist": "mnist-step-ir100", "fashion_mnist": "fashion_mnist-binary-5v7-ir100"}
+
+
+def machine() -> str:
+    return f"{cpu_model()}, {os.cpu_count()} cores"
+
+
+def _locked_update(path: Path, fn) -> None:
+    """Read the CSV, let ``fn`` change the frame, write it back, all under an exclusive lock."""
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        df = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        df = fn(df)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+
+
+def curve_rows(d: Path, method: str, seed: int, precision: str, scenario: str, threads: int) -> list[dict]:
+    rows = []
+    for rec in convergence.read_curve(d):
+        row = {"scenario": scenario, "method": method, "seed": seed, "precision": precision,
+               "step": rec["adv_step"], "seconds": round(rec["train_s"], 2), "quality_s": round(rec["quality_s"], 3),
+               "fid_mean": rec["fid_mean"], "fid_minority": rec["fid_minority"], "fid_majority": rec["fid_majority"],
+               "class_acc_mean": rec["class_acc_mean"], "class_acc_minority": rec["class_acc_minority"],
+               "class_acc_majority": rec["class_acc_majority"], "ssim_mean": rec["ssim_mean"],
+               "fid_per_class": json.dumps([None if v is None else round(v, 3) for v in rec["fid"]]),
+               "class_acc_per_class": json.dumps([None if v is None else round(v, 3) for v in rec["class_acc"]]),
+               "ssim_per_class": json.dumps([None if v is None else round(v, 3) for v in rec["ssim"]]),
+               "fid_ref": json.dumps(rec.get("fid_ref")), "run": d.name, "threads": threads,
+               "machine": machine(), "load_avg": round(os.getloadavg()[0], 2),
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        rows.append(row)
+    return rows
+
+
+def summarise(df):
+    """One row per (method, precision) from the curve rows, under the rule."""
+    import pandas as pd
+
+    out = []
+    for (method, precision), g in df.groupby(["method", "precision"], sort=False):
+        per_seed, minutes, best, acc_at, groups = {}, [], [], [], {"majority": [], "minority": []}
+        for seed, s in g.groupby("seed"):
+            s = s.sort_values("step")
+            steps, fids = s["step"].astype(int).tolist(), s["fid_mean"].astype(float).tolist()
+            conv = convergence.converged_step(steps, fids)
+            per_seed[int(seed)] = conv
+            for grp in groups:  # not the rule: where each group's own mean FID was best, to read beside it
+                vals = s[f"fid_{grp}"].astype(float)
+                if vals.notna().any():
+                    groups[grp].append(f"s{seed}:{int(s['step'].iloc[int(vals.values.argmin())])}")
+            best.append(min(f for f in fids if f == f) if any(f == f for f in fids) else math.nan)
+            if conv is not None:
+                at = s[s["step"] == conv].iloc[0]
+                minutes.append(float(at["seconds"]) / 60)
+                acc_at.append(float(at["class_acc_mean"]))
+        done = all(v is not None for v in per_seed.values()) and per_seed
+        out.append({
+            "method": method, "precision": precision, "seeds": len(per_seed),
+            "converged_step": max(per_seed.values()) if done else None,
+            "converged_steps": " ".join(f"s{k}:{'-' if v is None else v}" for k, v in sorted(per_seed.items())),
+            "max_step": int(g["step"].max()),
+            "minutes_to_converge": round(float(sum(minutes) / len(minutes)), 2) if done else None,
+            "best_fid": round(float(min(best)), 3), "class_acc_at_converged": round(sum(acc_at) / len(acc_at), 3)
+            if done else None,
+            "best_step_majority": " ".join(groups["majority"]), "best_step_minority": " ".join(groups["minority"]),
+            "rule": convergence.RULE, "machine": g["machine"].iloc[-1], "threads": int(g["threads"].iloc[-1]),
+            "load_avg": f"{g['load_avg'].min():.1f}-{g['load_avg'].max():.1f}",
+        })
+    return pd.DataFrame(out)
+
+
+def write_outputs(scenario: str) -> None:
+    import pandas as pd
+
+    csv = RESULTS / f"converge-{scenario}.csv"
+    if not csv.exists():
+        return
+    df = pd.read_csv(csv)
+    summarise(df).to_csv(RESULTS / f"converge-{scenario}-summary.csv", index=False)
+    try:
+        from ui.convergence_chart import curve_figure
+    except ImportError:
+        return
+    try:
+        curve_figure(df, scenario).write_html(RESULTS / f"converge-{scenario}.html", include_plotlyjs="cdn")
+    except ImportError:  # plotly is the app's; the GPU machine may lack it
+        pass
+
+
+FAMILY = {"digits-drop-95-3-8": "16px grey", "mnist-step-ir100": "28px grey", "fashion_mnist-binary-5v7-ir100": "28px grey"}
+
+
+def card_budgets() -> dict[str, dict]:
+    """{method: {family: {"steps", "seconds_per_step", "source", "machine"}}} from every summary CSV: the
+    largest converged step over a family's scenarios (bf16, every seed converged), the pace it was measured
+    at and the CSVs it comes from. What a card's ``budgets`` literal must hold (tests check they agree)."""
+    import pandas as pd
+
+    out: dict[str, dict] = {}
+    for scenario, fam in FAMILY.items():
+        path = RESULTS / f"converge-{scenario}-summary.csv"
+        curves = RESULTS / f"converge-{scenario}.csv"
+        if not path.exists():
+            continue
+        df, cv = pd.read_csv(path), pd.read_csv(curves)
+        for _, r in df[df["precision"] == "bf16"].iterrows():
+            if pd.isna(r["converged_step"]) or int(r["seeds"]) < 2:  # a budget needs both GAN seeds
+                continue
+            part = cv[(cv["method"] == r["method"]) & (cv["precision"] == "bf16") & (cv["step"] > 0)]
+            pace = float((part["seconds"] / part["step"]).groupby(part["seed"]).last().mean())
+            b = out.setdefault(r["method"], {}).setdefault(fam, {"steps": 0, "sources": []})
+            b["sources"].append(f"bench/results/converge-{scenario}-summary.csv")
+            if int(r["converged_step"]) >= b["steps"]:
+                b.update(steps=int(r["converged_step"]), seconds_per_step=round(pace, 4),
+                         machine=f"{r['machine']}, {int(r['threads'])} thread, bf16")
+    for fams in out.values():
+        for b in fams.values():
+            b["source"] = ", ".join(b.pop("sources"))
+    return out
+
+
+def run_one(scenario: str, method: str, seed: int, a, root: Path) -> None:
+    kw = dict(SCENARIOS[scenario], data_root=a.data_root, method=method, seed=seed, steps=a.max_steps,
+              sample_every=a.every, checkpoint_every=max(a.every, 1000), tick_every=25, quality_curve="on",
+              stop_when="converged", precision=a.precision, device=a.device)
+    cfg = starting_config(**kw)
+    d = runs.create(cfg, root)
+    t = time.perf_counter()
+    train.train(d, log=lambda s: print(f"  [{method} s{seed}] {s}", flush=True))
+    status = runs.read_status(d)
+    rows = curve_rows(d, method, seed, status.get("precision", a.precision), scenario, a.threads)
+
+    def merge(df):
+        import pandas as pd
+
+        if len(df):
+            df = df[~((df["method"] == method) & (df["seed"] == seed) & (df["precision"] == rows[0]["precision"]))]
+        return pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
+
+    _locked_update(RESULTS / f"converge-{scenario}.csv", merge)
+    conv = status.get("converged_step")
+    print(f"{scenario} {method} seed {seed} ({rows[0]['precision']}): "
+          f"{'converged at ' + str(conv) if conv else 'not converged by ' + str(rows[-1]['step'])} steps, "
+          f"best FID {min(r['fid_mean'] for r in rows if r['fid_mean'] is not None):.2f}, "
+          f"{time.perf_counter() - t:.0f} s, load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", default="digits", help=f"one of {', '.join(SCENARIOS)} (or {', '.join(ALIASES)})")
+    ap.add_argument("--methods", nargs="+", default=list(catalog.method_names()))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--max-steps", type=int, default=10_000, help="adversarial steps at most")
+    ap.add_argument("--every", type=int, default=250, help="adversarial steps between snapshots (250-500)")
+    ap.add_argument("--precision", default="bf16", choices=("auto", "fp32", "bf16"))
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", default=None, help="keep the run directories here (default: a temporary folder)")
+    ap.add_argument("--summary-only", action="store_true", help="rebuild the summary and plot from the CSV")
+    ap.add_argument("--print-budgets", action="store_true",
+                    help="print each method card's budgets literal from every summary CSV, and exit")
+    a = ap.parse_args()
+    if a.print_budgets:
+        for method, fams in card_budgets().items():
+            print(f"{method}:\n    budgets = {fams!r}")
+        return
+    scenario = ALIASES.get(a.scenario, a.scenario)
+    if scenario not in SCENARIOS:
+        raise SystemExit(f"Unknown scenario {a.scenario!r}; choose one of {', '.join(SCENARIOS)}.")
+    if not a.summary_only:
+        import torch
+
+        torch.set_num_threads(a.threads)
+        os.environ["IMBAGAN_THREADS"] = str(a.threads)
+        root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-converge-"))
+        print(f"# {scenario}: methods {a.methods}, seeds {a.seeds}, ≤ {a.max_steps} steps, snapshot every "
+              f"{a.every}, {a.precision}; {machine()}, {a.threads} thread(s), load "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; rule: {convergence.RULE}", flush=True)
+        for method in a.methods:
+            for seed in a.seeds:
+                run_one(scenario, method, seed, a, root)
+                write_outputs(scenario)
+    write_outputs(scenario)
+    print(f"wrote {RESULTS / f'converge-{scenario}-summary.csv'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The convergence rule, the quality curve a run writes, stopping when converged, and measured budgets."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import tiny_config
+from imbagan import budgets, catalog, convergence, runs, train
+from imbagan.config import TrainConfig, starting_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the rule, on curves worked by hand -------------------------------------------------------------
+def test_rule_first_snapshot_that_nothing_later_beats_by_more_than_ten_percent():
+    steps = [0, 250, 500, 750, 1000, 1250, 1500]
+    fids = [100.0, 20.0, 10.0, 9.5, 9.2, 9.4, 9.1]
+    # at 500 the best is 10; 9.1 is within 10% of it, so 500 is where the curve converged
+    assert convergence.converged_index(fids) == 2
+    # confirmed: 4 snapshots after it and the curve reaches 1500 >= 2 * 500... but not 1000 (= 2 * 500 is needed)
+    assert convergence.converged_step(steps, fids) == 500
+    assert convergence.converged_step(steps[:5], fids[:5]) is None  # only 2 snapshots after 500
+
+
+def test_rule_a_late_improvement_moves_the_converged_step():
+    steps = [0, 250, 500, 750, 1000, 1250, 1500, 1750, 2000]
+    fids = [100.0, 10.0, 10.0, 10.0, 8.5, 8.4, 8.3, 8.4, 8.3]  # 8.5 beats 10 by 15%
+    assert convergence.candidate_step(steps, fids) == 1000
+    assert convergence.converged_step(steps, fids) == 1000
+
+
+def test_rule_still_improving_is_not_converged_and_nan_is_no_improvement():
+    steps = [0, 250, 500, 750, 1000]
+    assert convergence.converged_step(steps, [100.0, 50.0, 25.0, 12.0, 6.0]) is None
+    assert convergence.converged_index([100.0, 50.0, 25.0, 12.0, 6.0]) == 4  # only the last, trivially
+    assert convergence.converged_index([10.0, math.nan, 9.5]) == 0
+    assert convergence.converged_index([]) is None
+
+
+# --- the curve a run writes ---------------------------------------------------------------------------
+def _train(cfg: TrainConfig, tmp_path: Path) -> Path:
+    d = runs.create(cfg, tmp_path)
+    train.train(d, log=lambda s: None)
+    return d
+
+
+def test_run_writes_one_quality_record_per_grid_for_the_modelled_classes(tmp_path):
+    cfg = tiny_config(method="gan", imbalance="drop", drop=90.0, minority=(3,), quality_curve="on")
+    d = _train(cfg, tmp_path)
+    recs = convergence.read_curve(d)
+    grids = sorted(int(p.stem) for p in (d / "samples").glob("*.png"))
+    assert [r["step"] for r in recs] == grids  # the grid "as initialised" too
+    last = recs[-1]
+    assert len(last["fid"]) == 10
+    # gan models the minority digit alone: only its entries are measured, against images the run left out
+    assert [i for i, v in enumerate(last["fid"]) if v is not None] == [3]
+    assert last["fid_ref"][3] == "heldout"
+    assert 0 <= last["class_acc"][3] <= 1 and last["fid"][3] >= 0
+    assert last["fid_mean"] == pytest.approx(last["fid"][3]) and last["fid_majority"] is None
+    assert last["quality_s"] > 0 and last["minority"] == [3]
+
+
+def test_majority_class_with_nothing_removed_is_judged_against_its_training_images(tmp_path):
+    cfg = tiny_config(method="acgan", imbalance="drop", drop=90.0, minority=(3,), quality_curve="on", steps=3)
+    recs = convergence.read_curve(_train(cfg, tmp_path))
+    refs = recs[-1]["fid_ref"]
+    assert refs[3] == "heldout" and refs[0] == "train"
+    assert all(v is not None for v in recs[-1]["fid"])
+
+
+def test_quality_curve_off_writes_nothing(tmp_path):
+    d = _train(tiny_config(quality_curve="off"), tmp_path)
+    assert convergence.read_curve(d) == []
+
+
+def test_stop_when_converged_stops_and_says_where(tmp_path, monkeypatch):
+    # The rule confirms at the third snapshot (adversarial step 6): the run must stop there, done, not at 30.
+    monkeypatch.setattr(convergence, "converged_step", lambda steps, vals, *a, **k: 3 if len(steps) >= 3 else None)
+    cfg = tiny_config(method="acgan", steps=30, quality_curve="on", stop_when="converged")
+    d = _train(cfg, tmp_path)
+    s = runs.read_status(d)
+    assert s["state"] == "done" and s["step"] == 6 and s["converged_step"] == 3
+    assert train.load_checkpoint(d / "checkpoint.pt")["step"] == 6
+
+
+def test_stop_when_converged_needs_the_curve():
+    with pytest.raises(ValueError, match="quality curve"):
+        tiny_config(quality_curve="off", stop_when="converged")
+
+
+def test_resume_drops_quality_records_after_the_checkpoint(tmp_path):
+    d = runs.create(tiny_config(method="acgan", quality_curve="on", steps=9, checkpoint_every=3), tmp_path)
+    train.train(d, log=lambda s: None)
+    with open(d / "quality.jsonl", "a") as f:
+        f.write(json.dumps({"step": 99, "adv_step": 99}) + "\n")
+    train.drop_metrics_after(d, 9, "quality.jsonl")
+    assert max(r["step"] for r in convergence.read_curve(d)) == 9
+
+
+def test_reference_network_is_trained_once_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_REFERENCE_DIR", str(tmp_path / "ref"))
+    cfg = tiny_config(method="acgan", quality_curve="on", steps=3)
+    _train(cfg, tmp_path)
+    files = list((tmp_path / "ref").glob("digits-16px-1ch-*.pt"))
+    assert len(files) == 1
+    before = files[0].stat().st_mtime_ns
+    logs = []
+    d = runs.create(cfg, tmp_path)
+    train.train(d, log=logs.append)
+    assert files[0].stat().st_mtime_ns == before
+    assert not any("training the reference network" in m for m in logs)
+
+
+# --- measured budgets ---------------------------------------------------------------------------------
+def test_family_of_each_dataset():
+    assert budgets.family("digits") == "16px grey"
+    assert budgets.family("mnist") == budgets.family("fashion_mnist") == "28px grey"
+    assert budgets.family("cifar10") == "32px RGB"
+    assert budgets.family("imagefolder", 64, 3) == "64px RGB"
+
+
+def test_note_says_below_budget_and_unmeasured(monkeypatch):
+    card = catalog.card("acgan")
+    fake = {"28px grey": {"steps": 3500, "seconds_per_step": 0.1, "source": "x.csv", "machine": "a test box"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake}))
+    text, below = budgets.note("acgan", "mnist", 600)
+    assert below and "3,500" in text and "600" in text and "noise" in text and "60 s" in text
+    text, below = budgets.note("acgan", "mnist", 4000)
+    assert not below and "3,500" in text and "7 min" in text
+    text, below = budgets.note("acgan", "cifar10", 600)
+    assert not below and "No converged budget was measured" in text
+    assert starting_config(method="acgan", dataset="mnist").steps == 3500
+    assert starting_config(method="acgan", dataset="mnist", steps=10).steps == 10
+    assert starting_config(method="acgan", dataset="cifar10").steps == TrainConfig.steps
+
+
+def test_every_card_budget_is_its_summary_csv():
+    """A card's budget is copied from the summary CSV it names, never typed: the two must agree."""
+    seen = 0
+    for key, card in catalog.methods().items():
+        for fam, b in card.budgets.items():
+            assert fam in budgets.FAMILIES
+            assert b["steps"] >= 1 and b["seconds_per_step"] > 0
+            sources = [s.strip() for s in b["source"].split(",")]
+            steps = []
+            for src in sources:
+                df = pd.read_csv(ROOT / src)
+                row = df[(df["method"] == key) & (df["precision"] == "bf16")]
+                assert len(row) == 1, (key, src)
+                assert not pd.isna(row["converged_step"].iloc[0]), f"{key} did not converge in {src}"
+                steps.append(int(row["converged_step"].iloc[0]))
+            assert b["steps"] == max(steps), (key, fam)
+            seen += 1
+    assert seen >= 1
+
+
+def test_cli_trains_the_measured_budget_without_steps(monkeypatch):
+    from imbagan import __main__ as cli
+
+    card = catalog.card("acgan")
+    fake = {"28px grey": {"steps": 3500, "seconds_per_step": 0.1, "source": "x.csv"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake}))
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    cli._add_config_args(ap.add_subparsers(dest="cmd").add_parser("train"))
+    a = ap.parse_args(["train", "--dataset", "mnist", "--method", "acgan"])
+    assert cli._config_from_args(a).steps == 3500
+    a = ap.parse_args(["train", "--dataset", "mnist", "--method", "acgan", "--steps", "700"])
+    assert cli._config_from_args(a).steps == 700
+
+
+# --- the app ---------------------------------------------------------------------------------------------
+TRAIN_PAGE = str(ROOT / "pages" / "train.py")
+
+
+def _curve_run(tmp_path: Path) -> Path:
+    cfg = TrainConfig(dataset="digits", imbalance="drop", drop=95.0, minority=(3, 8), method="acgan", steps=1500)
+    d = runs.create(cfg, tmp_path)
+    runs.write_json_atomic(d / "status.json", {"state": "done", "step": 1500, "total": 1500, "created": 1.0,
+                                               "heartbeat": 1.0, "classes": [str(i) for i in range(10)],
+                                               "counts": [130] * 10})
+    fids = [100.0, 8.0, 5.0, 4.9, 4.8, 4.7, 4.9]
+    with open(d / "quality.jsonl", "w") as f:
+        for i, m in enumerate(fids):
+            steps = [250 * j for j in range(i + 1)]
+            f.write(json.dumps({"step": 250 * i, "adv_step": 250 * i, "fid": [m] * 10, "class_acc": [0.5] * 10,
+                                "ssim": [0.6] * 10, "fid_mean": m, "class_acc_mean": 0.5, "minority": [3, 8],
+                                "train_s": 10.0 * (i + 1), "quality_s": 0.5,
+                                "converged_step": convergence.converged_step(steps, fids[:i + 1]),
+                                "candidate_step": convergence.candidate_step(steps, fids[:i + 1])}) + "\n")
+    return d
+
+
+def test_train_page_draws_the_convergence_curve_and_what_the_rule_says(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    d = _curve_run(tmp_path)
+    at = AppTest.from_file(TRAIN_PAGE, default_timeout=60)
+    at.query_params["run"] = d.name
+    at.run()
+    assert not at.exception
+    assert any(str(c.key) == f"quality.{d.name}" for c in at.get("plotly_chart"))
+    text = " ".join(c.value for c in at.caption)
+    assert "Converged by step 500" in text and "% of the training time" in text
+    at.radio(key=f"qmetric.{d.name}").set_value("class_acc").run()
+    assert not at.exception
+
+
+def test_train_form_starts_from_the_measured_budget_and_warns_below_it(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    measured = {k: c.budgets["16px grey"]["steps"] for k, c in catalog.methods().items() if "16px grey" in c.budgets}
+    assert measured, "no method has a measured budget on digits"
+    method, steps = next(iter(measured.items()))
+    at = AppTest.from_file(TRAIN_PAGE, default_timeout=60).run()
+    at.selectbox(key="train.method").set_value(method).run()
+    assert at.number_input(key=f"train.{method}.steps").value == steps
+    assert not any("expect rows" in w.value for w in at.warning)
+    assert any(f"{steps:,}" in c.value and "Expected time" in c.value for c in at.caption)
+    at.number_input(key=f"train.{method}.steps").set_value(max(1, steps // 4)).run()
+    assert any("expect rows that are still noise" in w.value for w in at.warning)

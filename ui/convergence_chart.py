@@ -1,0 +1,51 @@
+"""The convergence curves of ``bench/converge.py`` as one plotly figure: per-class FID against step,
+one panel per method (small multiples), one line style per seed. Needs plotly (the app's); the bench
+skips the figure where plotly is missing."""
+
+from __future__ import annotations
+
+import json
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+DASHES = ["solid", "dot", "dash", "dashdot"]
+
+
+def curve_figure(df, scenario: str, log_y: bool = True):
+    """``df``: converge-<scenario>.csv's rows. Each panel shows every class's domain FID (colour = class,
+    line style = seed) and the converged step of each seed (the rule's) as a vertical line."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    from imbagan import convergence
+
+    methods = list(dict.fromkeys(df["method"]))
+    cols = min(3, len(methods)) or 1
+    rows = (len(methods) + cols - 1) // cols or 1
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=methods, shared_xaxes=False)
+    shown: set[int] = set()
+    for i, m in enumerate(methods):
+        r, c = i // cols + 1, i % cols + 1
+        part = df[df["method"] == m]
+        for j, (seed, s) in enumerate(part.groupby("seed")):
+            s = s.sort_values("step")
+            per = [json.loads(v) for v in s["fid_per_class"]]
+            for k in range(len(per[0]) if per else 0):
+                ys = [p[k] for p in per]
+                if all(v is None for v in ys):
+                    continue
+                fig.add_trace(go.Scatter(x=s["step"], y=ys, mode="lines", name=f"class {k}", legendgroup=f"c{k}",
+                                         showlegend=k not in shown,
+                                         line=dict(color=PALETTE[k % 10], dash=DASHES[j % 4], width=1.2),
+                                         hovertemplate=f"{m} seed {seed} class {k}<br>step %{{x}}<br>FID %{{y:.3g}}"
+                                                       "<extra></extra>"), row=r, col=c)
+                shown.add(k)
+            conv = convergence.converged_step(s["step"].astype(int).tolist(), s["fid_mean"].astype(float).tolist())
+            if conv is not None:
+                fig.add_vline(x=conv, line=dict(color="black", dash=DASHES[j % 4], width=1), row=r, col=c)
+    fig.update_layout(title=f"Convergence on {scenario}: per-class domain FID (colour = class, line style = seed; "
+                            "vertical lines: converged step)", height=280 * rows + 80,
+                      margin=dict(l=10, r=10, t=70, b=10))
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
