@@ -165,7 +165,9 @@ def card_budgets() -> dict[str, dict]:
             continue
         df, cv = pd.read_csv(path), pd.read_csv(curves)
         for _, r in df[df["precision"] == "bf16"].iterrows():
-            if pd.isna(r["converged_step"]) or int(r["seeds"]) < 2:  # a budget needs both GAN seeds
+            # A budget needs both GAN seeds; a converged step of 0 means adversarial training never beat its
+            # start (BAGAN's autoencoder): there is no adversarial budget to give.
+            if pd.isna(r["converged_step"]) or int(r["seeds"]) < 2 or int(r["converged_step"]) == 0:
                 continue
             part = cv[(cv["method"] == r["method"]) & (cv["precision"] == "bf16") & (cv["step"] > 0)]
             pace = float((part["seconds"] / part["step"]).groupby(part["seed"]).last().mean())
@@ -183,7 +185,7 @@ def card_budgets() -> dict[str, dict]:
 def run_one(scenario: str, method: str, seed: int, a, root: Path) -> None:
     kw = dict(SCENARIOS[scenario], data_root=a.data_root, method=method, seed=seed, steps=a.max_steps,
               sample_every=a.every, checkpoint_every=max(a.every, 1000), tick_every=25, quality_curve="on",
-              stop_when="converged", precision=a.precision, device=a.device)
+              stop_when="steps" if a.run_to_max else "converged", precision=a.precision, device=a.device)
     cfg = starting_config(**kw)
     d = runs.create(cfg, root)
     t = time.perf_counter()
@@ -201,7 +203,7 @@ def run_one(scenario: str, method: str, seed: int, a, root: Path) -> None:
     _locked_update(RESULTS / f"converge-{scenario}.csv", merge)
     conv = status.get("converged_step")
     print(f"{scenario} {method} seed {seed} ({rows[0]['precision']}): "
-          f"{'converged at ' + str(conv) if conv else 'not converged by ' + str(rows[-1]['step'])} steps, "
+          f"{'converged at ' + str(conv) if conv is not None else 'not converged by ' + str(rows[-1]['step'])} steps, "
           f"best FID {min(r['fid_mean'] for r in rows if r['fid_mean'] is not None):.2f}, "
           f"{time.perf_counter() - t:.0f} s, load {os.getloadavg()[0]:.1f}", flush=True)
 
@@ -214,6 +216,9 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=10_000, help="adversarial steps at most")
     ap.add_argument("--every", type=int, default=250, help="adversarial steps between snapshots (250-500)")
     ap.add_argument("--precision", default="bf16", choices=("auto", "fp32", "bf16"))
+    ap.add_argument("--run-to-max", action="store_true",
+                    help="train every run to --max-steps instead of stopping once the rule confirms (issue 21 §5: "
+                         "BAGAN at least as long as the slowest converging other method)")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1)

@@ -54,10 +54,10 @@ class TrainConfig:
     majority: int = documented(1, "binary: the majority class")
     counts: tuple[int, ...] = documented((), "custom: images kept per class")
     # --- method -----------------------------------------------------------
-    # The default method and budget were picked by measurement on the default scenario (bench/quality.py,
-    # 600 steps at width 32 on a 2-core CPU): the minority-only GAN was the one method whose images the
-    # reference classifier recognised (class accuracy 0.955) with real-like diversity. Raise steps and
-    # width on a GPU.
+    # The default method was picked by measurement on the default scenario (bench/quality.py, 600 steps at
+    # width 32 on a 2-core CPU): the minority-only GAN was the one method whose images the reference
+    # classifier recognised (class accuracy 0.955) with real-like diversity. ``steps`` here is the fallback:
+    # the Train form and the CLI start from the method's measured budget (imbagan.budgets) where one exists.
     method: str = documented("gan", "a key of imbagan.methods.METHODS")
     steps: int = documented(600, "adversarial steps (one D update, plus G where the method says)")
     ae_steps: int = documented(200, "autoencoder pre-training steps (BAGAN, BAGAN-GP); ignored by others")

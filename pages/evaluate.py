@@ -88,16 +88,32 @@ def _eta(s: dict) -> str:
 
 
 def _headline(conditions: dict) -> None:
-    """ACSA, G-mean, macro F1 and minority recall after GAN balancing, with deltas from the imbalanced set."""
+    """ACSA, G-mean, macro F1 and the rarest class's recall after GAN balancing, as the verdict speaks: the mean
+    over the classifier seeds, in percent, with the difference from the imbalanced set in points."""
     base = conditions.get("imbalanced")
     after = conditions.get("gan") or next((v for k, v in conditions.items() if k.startswith("gan")), None)
     if not (base and after):
         return
+
+    def mean(m: dict, key: str) -> float:
+        sp = (m.get("spread") or {}).get(key) or {}
+        if sp.get("mean") is not None:
+            return float(sp["mean"])
+        return float(m["minority"]["recall"] if key == "minority_recall" else m[key])
+
     cols = st.columns(4)
-    for col, (key, label) in zip(cols, [("acsa", "ACSA (balanced accuracy)"), ("gmean", "G-mean"),
-                                        ("macro_f1", "Macro F1"), ("minority_recall", "Minority recall")]):
-        get = (lambda m: m["minority"]["recall"]) if key == "minority_recall" else (lambda m, k=key: m[k])
-        col.metric(label, f"{get(after):.3f}", f"{get(after) - get(base):+.3f} vs imbalanced")
+    for col, (key, label_, help_) in zip(cols, [
+            ("acsa", "ACSA (balanced accuracy)", "The mean of the per-class recalls."),
+            ("gmean", "G-mean", "The geometric mean of the per-class recalls."),
+            ("macro_f1", "Macro F1", "The mean of the per-class F1 scores."),
+            ("minority_recall", "Rarest-class recall",
+             "Recall of the class with the fewest training images alone; every minority class's recall is in the "
+             "per-class table below.")]):
+        a, b = mean(after, key), mean(base, key)
+        col.metric(label_, f"{100 * a:.1f}%", f"{100 * (a - b):+.1f} points vs imbalanced", help=help_)
+    n = ((after.get("spread") or {}).get("acsa") or {}).get("n")
+    st.caption(f"After balancing with the GAN: means over {n or 1} classifier seed(s), as in the verdict and the "
+               "table below.")
 
 
 VERDICT_ICON = {"better": "✅", "worse": "❌", "within noise": "➖", "one seed: no spread": "❔"}

@@ -13,7 +13,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from imbagan import __main__ as cli
-from imbagan.config import TrainConfig
+from imbagan.config import measured_defaults, TrainConfig
 from imbagan.methods import METHODS
 from ui.widgets import CHOICES
 
@@ -63,7 +63,9 @@ def assert_cli_and_app_apply(method: str) -> tuple[dict, TrainConfig, dict]:
     Returns (paper settings, the CLI's config, the form's values) for method-specific checks.
     """
     paper = paper_defaults(method)
-    expected = TrainConfig(method=method, **paper)
+    # ... and the measured budget of the default dataset's family, where one was measured (imbagan.budgets)
+    measured = measured_defaults(method, {})
+    expected = TrainConfig(method=method, **measured)
     # Applying them must show: at least one differs from TrainConfig's own default.
     assert not paper or any(getattr(TrainConfig(), f) != v for f, v in paper.items()), paper
     cfg = cli_config("--method", method)
@@ -71,7 +73,7 @@ def assert_cli_and_app_apply(method: str) -> tuple[dict, TrainConfig, dict]:
     # A flag given on the command line still wins over the paper's value.
     flags = {f: _another(f, v) for f, v in paper.items()}
     argv = [a for f, v in flags.items() for a in ("--" + f.replace("_", "-"), str(v))]
-    assert cli_config("--method", method, *argv) == TrainConfig(method=method, **flags)
+    assert cli_config("--method", method, *argv) == TrainConfig(method=method, **{**measured, **flags})
     form = form_values(method)
     for field, value in paper.items():
         assert field in form, f"the Train form shows no widget for {method}'s paper setting {field}"

@@ -58,8 +58,11 @@ def test_launch_an_evaluation_and_see_before_and_after(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     _poll(at, lambda: (evaluate.read_evaluation(d) or {}).get("status", {}).get("state") == "done")
     assert not at.exception, at.exception
-    assert [m.label for m in at.metric] == ["ACSA (balanced accuracy)", "G-mean", "Macro F1", "Minority recall"]
-    assert all("vs imbalanced" in m.delta for m in at.metric)
+    assert [m.label for m in at.metric] == ["ACSA (balanced accuracy)", "G-mean", "Macro F1", "Rarest-class recall"]
+    assert all("points vs imbalanced" in m.delta for m in at.metric)
+    # The headline is the mean over the seeds, on the verdict's scale (issue 23, 2 and 3).
+    res = evaluate.read_evaluation(d)["metrics"]["conditions"]
+    assert at.metric[0].value == f"{100 * res['gan']['spread']['acsa']['mean']:.1f}%"
     table = next(t.value for t in at.dataframe if "training set" in t.value.columns)
     assert set(table["training set"]) == set(evaluate.default_conditions())  # the page pre-selects these
     assert (table["acsa ±"] >= 0).all()  # a spread over the classifier seeds for every training set

@@ -303,7 +303,12 @@ def test_a_method_button_hands_its_preset_to_the_train_page():
     assert at.selectbox(key="train.method").value == "aggan"
     assert at.selectbox(key="train.imbalance").value == "binary"
     assert at.number_input(key="train.ir").value == 10.0
-    assert at.number_input(key="train.aggan.steps").value == METHODS["aggan"].demo["config"]["steps"]
+    # The preset names no steps: the form starts from the method's measured budget on digits, if there is one.
+    from imbagan import budgets
+    from imbagan.config import TrainConfig as Cfg
+
+    assert "steps" not in METHODS["aggan"].demo["config"]
+    assert at.number_input(key="train.aggan.steps").value == (budgets.default_steps("aggan", "digits") or Cfg.steps)
 
 
 def test_taxonomy_shows_the_latest_quality_table_with_its_budget_and_date():

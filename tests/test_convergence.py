@@ -227,3 +227,27 @@ def test_train_form_starts_from_the_measured_budget_and_warns_below_it(tmp_path,
     assert any(f"{steps:,}" in c.value and "Expected time" in c.value for c in at.caption)
     at.number_input(key=f"train.{method}.steps").set_value(max(1, steps // 4)).run()
     assert any("expect rows that are still noise" in w.value for w in at.warning)
+
+
+def test_taxonomy_reads_the_convergence_outputs_and_draws_one_panel_per_method(tmp_path):
+    from ui import convergence_chart
+    from ui import taxonomy as tx
+
+    rows = [{"scenario": "s", "method": m, "seed": seed, "precision": "bf16", "step": 250 * i, "seconds": 10.0 * i,
+             "fid_mean": f, "fid_per_class": json.dumps([f, None, 2 * f]), "machine": "box", "threads": 1,
+             "load_avg": 1.0}
+            for m in ("acgan", "cagan") for seed in (0, 1)
+            for i, f in enumerate([100.0, 10.0, 5.0, 4.9, 4.8, 4.9, 4.7])]
+    curves = pd.DataFrame(rows)
+    curves.to_csv(tmp_path / "converge-s.csv", index=False)
+    pd.DataFrame([{"method": "acgan", "precision": "bf16", "seeds": 2, "converged_step": 500, "rule": convergence.RULE,
+                   "machine": "box", "threads": 1, "load_avg": "1.0-1.0"}]).to_csv(tmp_path / "converge-s-summary.csv",
+                                                                                   index=False)
+    (t,) = tx.convergence_tables(tmp_path)
+    assert t["scenario"] == "s" and t["summary"]["converged_step"].tolist() == [500]
+    assert convergence.RULE in t["caption"]
+    fig = convergence_chart.curve_figure(t["curves"], "s")
+    assert [a.text for a in fig.layout.annotations][:2] == ["acgan", "cagan"]
+    # two classes measured (class 1 is not modelled) x two seeds x two methods; one vertical line per seed
+    assert len(fig.data) == 8
+    assert sum(1 for s in fig.layout.shapes if s.type == "line") == 4

@@ -103,7 +103,7 @@ class ACGAN(Method):
     demo = {"shows": "ACGAN on digits with the step profile at IR 10: one conditional generator for all classes, "
                      "steered by an auxiliary classifier; nothing compensates for the imbalance, so watch the "
                      "rare rows (BAGAN §3's ACGAN failure).",
-            "config": {"method": "acgan", "dataset": "digits", "imbalance": "step", "ir": 10.0, "steps": 600}}
+            "config": {"method": "acgan", "dataset": "digits", "imbalance": "step", "ir": 10.0}}
     state_attrs = ("G", "D", "opt_g", "opt_d")
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data

@@ -100,7 +100,7 @@ class AGGAN(Method):
     demo = {"shows": "AGGAN on two digits, 1 against 0 at IR 10 (AGGAN §5's binary setting): three offspring "
                      "of the generator compete every step and simulated annealing decides which one survives.",
             "config": {"method": "aggan", "dataset": "digits", "imbalance": "binary", "majority": 1, "minority": (0,),
-                       "ir": 10.0, "steps": 600}}
+                       "ir": 10.0}}
     # Offspring and their optimisers are overwritten from G at the start of every iteration,
     # so G, its Adam state, g_b and the annealing clock are all a resume needs.
     state_attrs = ("G", "D", "G_b", "opt_g", "opt_d", "fit_b", "iteration")

@@ -98,7 +98,7 @@ class BAGAN(Method):
     demo = {"shows": "BAGAN on digits with 97.5% of digit 0 dropped (BAGAN §5): the autoencoder learns strokes "
                      "from all classes, so the generator of the rare 0 can borrow from the common digits.",
             "config": {"method": "bagan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": (0,),
-                       "steps": 600, "ae_steps": 300}}
+                       "ae_steps": 300}}
     state_attrs = ("E", "G", "D", "opt_ae", "opt_g", "opt_d", "mu", "root")
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data

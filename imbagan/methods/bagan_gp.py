@@ -156,7 +156,7 @@ class BAGAN_GP(Method):
     presets = {"WGAN-GP with fitted class Gaussians (earlier imbagan form)": {"bagan_gp_variant": "wgan"}}
     demo = {"shows": "BAGAN-GP on digits, longtail IR 10: the autoencoder start of BAGAN with a WGAN-GP critic.",
             "config": {"method": "bagan_gp", "dataset": "digits", "imbalance": "longtail", "ir": 10.0,
-                       "steps": 600, "ae_steps": 300}}
+                       "ae_steps": 300}}
     state_attrs = ("E", "G", "D", "opt_ae", "opt_g", "opt_d", "mu", "root")
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data

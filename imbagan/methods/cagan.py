@@ -53,6 +53,11 @@ class CAGAN(Method):
                       "cagan_reg_weight": 1.0}
     defaults_source = ("the CAGAN paper §5 and §6.3; jeongik-jo/CAGAN-MNIST HyperParameters.py and Train.py "
                        "(the regulariser)")
+    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --print-budgets).
+    budgets = {'28px grey': {'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
+                             'seconds_per_step': 0.1695,
+                             'source': 'bench/results/converge-mnist-step-ir100-summary.csv',
+                             'steps': 2750}}
     fields = ("adv_loss", "cagan_mix_start", "cagan_d_norm", "cagan_reg", "cagan_reg_weight", "gp_weight", "n_critic",
               "diffaugment", "lecam_weight")
     field_when = {"gp_weight": {"cagan_reg": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)},
@@ -61,7 +66,7 @@ class CAGAN(Method):
                "instance norm (§5, official code)": {"cagan_d_norm": "instance"}}
     demo = {"shows": "CAGAN on digits, step IR 10: one discriminator output per class, each judging only images "
                      "of its class, and mixed real/generated batches late in training.",
-            "config": {"method": "cagan", "dataset": "digits", "imbalance": "step", "ir": 10.0, "steps": 600}}
+            "config": {"method": "cagan", "dataset": "digits", "imbalance": "step", "ir": 10.0}}
     state_attrs = ("G", "D", "opt_g", "opt_d", "iteration")
 
     def __init__(self, cfg, data: DeviceData):

@@ -24,11 +24,16 @@ class GAN(Method):
     paper = "Mariani et al. 2018, BAGAN §5 (the 'simple GAN' baseline)"
     taxonomy = "Image level · inter-class · few minority-many majority (DCGAN-style oversampling, Table 3)"
     summary = "An unconditional DCGAN per minority class, trained on that class's images alone."
+    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --print-budgets).
+    budgets = {'16px grey': {'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
+                             'seconds_per_step': 0.1013,
+                             'source': 'bench/results/converge-digits-drop-95-3-8-summary.csv',
+                             'steps': 500}}
     fields = ("gan_classes", "diffaugment", "lecam_weight")
     demo = {"shows": "A plain DCGAN trained on the 97.5%-dropped digit 0 alone: with ~3 images it has little to "
                      "learn from, which is BAGAN's argument for using every class.",
             "config": {"method": "gan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": (0,),
-                       "gan_classes": (0,), "steps": 600}}
+                       "gan_classes": (0,)}}
     state_attrs = ("G", "D", "opt_g", "opt_d")
     bf16_measured = True  # README "Precision": 1.44x per step, 1.33x per default run, the same quality bars
 
