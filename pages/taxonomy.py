@@ -53,7 +53,11 @@ def illustrate(label: str, fields: dict, key: str) -> None:
         return
     c1, c2 = st.columns([4, 1])
     c1.markdown(f"**{label}**")
-    c2.metric("Imbalance ratio", f"{ir:.1f}")
+    asked = fields.get("ir") if fields.get("imbalance") in ("binary", "step", "longtail") else None
+    # The counts are whole images, so the ratio kept can differ from the one asked (10 -> 182 / 19 = 9.6).
+    c2.metric("Imbalance ratio kept", f"{ir:.1f}",
+              help=(f"Asked for {asked:g}; " if asked else "") + "largest class / smallest class of the images kept, "
+                   "which are whole numbers.")
     st.plotly_chart(charts.counts_figure(names, before, after, log_y=ir > 20), key=key)
 
 

@@ -412,3 +412,42 @@ def test_23_4_no_autoencoder_line_for_a_method_without_one(tmp_path, monkeypatch
     assert not at.exception
     bars = " ".join(str(p.proto.text) for p in at.get("progress"))
     assert "autoencoder" not in bars and "ETA" in bars
+
+
+@pytest.mark.parametrize("bad", [0.0, -5.0, 0.5, 100000.0])
+def test_23_8_a_bad_imbalance_ratio_says_why_and_keeps_the_last_good_one(bad):
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=TIMEOUT).run()
+    at.selectbox(key="data.imbalance").set_value("step").run()
+    at.number_input(key="data.ir").set_value(20.0).run()
+    good = [m.value for m in at.metric]
+    at.number_input(key="data.ir").set_value(bad).run()
+    assert not at.exception
+    text = " ".join(e.value for e in at.error)
+    assert "must lie between 1" in text and f"{bad:g}" in text and "Still using 20" in text
+    assert [m.value for m in at.metric] == good  # the chart and the numbers keep the good ratio
+
+
+def test_23_13_the_train_form_speaks_in_words_not_config_keys():
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=TIMEOUT).run()
+    at.selectbox(key="train.method").set_value("cagan").run()
+    labels = [w.label for kind in ("number_input", "selectbox", "text_input") for w in at.get(kind)]
+    assert "mixed batches from (share of training)" in labels and "normalisation in D" in labels
+    assert not [lab for lab in labels if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", lab.replace(" ", "_"))
+                and lab in ("cagan mix start", "cagan d norm", "n critic")]
+    at.number_input(key="train.cagan.batch_size").set_value(1).run()
+    text = " ".join(e.value for e in at.error)
+    assert "“batch size”" in text and "batch_size" not in text
+    from ui.labels import label
+
+    assert label("d_wrong") != "d wrong"
+
+
+def test_23_14_log_counts_axis_ticks_powers_of_ten_and_the_example_names_its_ratio():
+    from ui import charts
+
+    fig = charts.counts_figure(["a", "b"], [5000, 5000], [5000, 50], log_y=True)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.dtick == 1 and fig.layout.yaxis.tickformat == ",d"
+    at = AppTest.from_file(str(ROOT / "pages" / "taxonomy.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    m = at.metric[0]
+    assert m.label == "Imbalance ratio kept" and "Asked for 10" in (m.proto.help or "")

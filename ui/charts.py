@@ -24,7 +24,8 @@ def counts_figure(names: Sequence[str], before: Sequence[int], after: Sequence[i
     fig.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=30, b=10),
                       yaxis_title="images", legend=dict(orientation="h", y=1.12))
     if log_y:
-        fig.update_yaxes(type="log")
+        # Powers of ten only: plotly's default log ticks read "5, 2, 1000, 5, 2, 100" (issue 23, 14).
+        fig.update_yaxes(type="log", dtick=1, tickformat=",d")
     return fig
 
 

@@ -35,6 +35,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "accepted": ("accepted", "AGGAN: 1 when the winning offspring replaced the best generator."),
     "accepted_worse": ("accepted a worse one", "AGGAN: 1 when a worse offspring was accepted (Metropolis)."),
     "best_fitness": ("best fitness", "AGGAN: fitness of the best generator so far."),
+    "d_wrong": ("D on real images, wrong label", "BAGAN-GP: D's mean output on real images paired with a random "
+                "label, which it learns to call fake."),
     # --- evaluation (metrics.json, report.csv) ---
     "accuracy": ("accuracy", "Share of test images classified right (dominated by the large classes)."),
     "acsa": ("ACSA", "Average class-specific accuracy: the mean of per-class recalls (balanced accuracy)."),
@@ -62,6 +64,28 @@ LABELS: dict[str, tuple[str, str]] = {
     "acsa_full": ("ACSA, full set", "The same on the dataset without imbalance: the ceiling."),
     "options": ("options", "none, or the GAN option the row was trained with (DiffAugment, LeCam)."),
 }
+
+
+# The Train form's fields (TrainConfig), as a person reads them; FIELD_HELP says the rest.
+FIELD_LABELS: dict[str, str] = {
+    "steps": "adversarial steps", "batch_size": "batch size", "latent_dim": "latent size (z)",
+    "lr": "learning rate", "beta1": "Adam β1", "beta2": "Adam β2", "width": "network width", "seed": "seed",
+    "ae_steps": "autoencoder steps", "gan_classes": "classes to model", "adv_loss": "adversarial loss",
+    "acgan_variant": "ACGAN variant", "lambda_cls": "class-loss weight λ", "gp_weight": "gradient-penalty weight",
+    "n_critic": "D steps per G step", "aggan_t0": "start temperature T₀", "aggan_alpha": "temperature decay α",
+    "aggan_gamma": "diversity weight γ", "aggan_sample_from": "draw samples from",
+    "cagan_mix_start": "mixed batches from (share of training)", "cagan_d_norm": "normalisation in D",
+    "cagan_reg": "D regulariser", "cagan_reg_weight": "regulariser weight", "bagan_gp_variant": "BAGAN-GP form",
+    "diffaugment": "DiffAugment", "lecam_weight": "LeCam weight λ", "sample_every": "steps between sample grids",
+    "tick_every": "steps between metric reads", "checkpoint_every": "steps between checkpoints",
+    "samples_per_class": "images per grid row", "device": "device", "precision": "precision",
+    "quality_curve": "convergence curve", "stop_when": "stop when",
+}
+
+
+def field_label(name: str) -> str:
+    """A config field's name on the form: "D steps per G step" for n_critic."""
+    return FIELD_LABELS.get(name, name.replace("_", " "))
 
 
 def label(key: str) -> str:

@@ -12,9 +12,11 @@ from imbagan import budgets, catalog, splits
 from imbagan import data as datasets
 from imbagan.config import CHOICES, FIELD_HELP, TrainConfig
 from imbagan.imbalance import PROFILES
+from ui.labels import FIELD_LABELS, field_label
 
 DEFAULTS = TrainConfig()
 DROP_LEVELS = [40.0, 60.0, 80.0, 90.0, 95.0, 97.5]  # BAGAN §5
+IR_MAX = 1000.0  # the imbalance ratio box's largest value
 
 PROFILE_HELP = {
     "none": "Keep every image (the balanced original).",
@@ -73,8 +75,17 @@ def data_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
     st.caption(PROFILE_HELP.get(prof, ""))
     out["imbalance"] = prof
     if prof in ("binary", "step", "longtail"):
-        out["ir"] = float(st.number_input("Imbalance ratio (largest / smallest class)", min_value=1.0,
-                                          max_value=1000.0, value=float(d["ir"]), step=1.0, key=f"{key}.ir"))
+        # No bounds on the widget: a bounded box keeps an out-of-range number red and silently unapplied.
+        # Here a bad value gets a sentence, and the last good ratio stays in use.
+        ir = float(st.number_input("Imbalance ratio (largest / smallest class)", value=float(d["ir"]), step=1.0,
+                                   key=f"{key}.ir", help=f"From 1 (balanced) to {IR_MAX:,.0f}."))
+        good = st.session_state.get(f"{key}.ir_good", float(d["ir"]))
+        if 1.0 <= ir <= IR_MAX:
+            st.session_state[f"{key}.ir_good"] = good = ir
+        else:
+            st.error(f"The imbalance ratio must lie between 1 (balanced) and {IR_MAX:,.0f}: {ir:g} is "
+                     f"{'below 1' if ir < 1 else 'too large'}. Still using {good:g}.")
+        out["ir"] = good
     if prof == "drop":
         out["drop"] = float(st.select_slider("Percent of the minority class dropped", DROP_LEVELS,
                                              value=d["drop"] if d["drop"] in DROP_LEVELS else 97.5, key=f"{key}.drop"))
@@ -96,7 +107,7 @@ def data_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
 
 
 def _field_widget(name: str, value, key: str):
-    label = name.replace("_", " ")
+    label = field_label(name)
     help_ = FIELD_HELP.get(name)
     if name in CHOICES:
         opts = list(CHOICES[name])
@@ -174,11 +185,17 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None, data: dict | 
 
 
 def build_config(fields: dict) -> tuple[TrainConfig | None, str | None]:
-    """A TrainConfig from widget values, or the sentence saying what is wrong."""
+    """A TrainConfig from widget values, or the sentence saying what is wrong, in the form's words: a config
+    key in the library's sentence ("batch_size must be at least 2") becomes its label ("Batch size ...")."""
     try:
         return TrainConfig(**fields), None
     except (ValueError, TypeError) as e:
-        return None, str(e)
+        msg = str(e)
+        # Only names no sentence uses as a plain word ("steps" or "seed" may be English).
+        for name in sorted((n for n in FIELD_LABELS if "_" in n or n in ("lr", "beta1", "beta2")), key=len,
+                           reverse=True):
+            msg = re.sub(rf"\b{name}\b", f"“{field_label(name)}”", msg)
+        return None, msg
 
 
 # Sentences of the library's messages that speak to the command line (flags, Python arguments).
