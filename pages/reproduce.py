@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 import streamlit as st
 
-from imbagan import runs
+from imbagan import budgets, runs
 from imbagan.reproduce import SPECS, store, table
 from imbagan.reproduce.cli import stop as stop_driver
 from imbagan.reproduce.spec import BUDGETS, PROTOCOL_TITLES, PROTOCOLS
 from ui import live
-from ui.reproduce import table_figure
+from ui.reproduce import plan, table_figure
+
+LONG_S = 300  # a launch expected to train longer than this asks for a confirmation first
 
 st.title("Reproduce a paper's table")
 st.markdown("Every cell of a published table, measured twice: under the **paper's protocol** (for AGGAN: the "
@@ -20,7 +21,8 @@ st.markdown("Every cell of a published table, measured twice: under the **paper'
             "published**) and under an **honest protocol** (an independent classifier, a fixed budget declared "
             "in advance, the untouched test split). Each GAN is a normal run: Train, Evaluate and Compare show it.")
 
-name = st.selectbox("Table", list(SPECS), format_func=lambda k: f"{k}: {SPECS[k].title}", key="rep.spec")
+name = st.selectbox("Table", [k for k, sp in SPECS.items() if sp.listed], format_func=lambda k: f"{k}: {SPECS[k].title}",
+                    key="rep.spec")
 spec = SPECS[name]
 st.caption(f"{spec.paper}. {spec.where}. Protocols: "
            + "; ".join(f"{PROTOCOL_TITLES[p]} ({PROTOCOLS[p]})" for p in spec.protocols))
@@ -32,7 +34,8 @@ c1.caption(spec.budgets[budget].note)
 datasets = sorted({s.dataset for s in spec.settings})
 chosen_ds = c2.multiselect("Datasets", datasets, default=datasets[:1], key=f"rep.datasets.{name}")
 ds_settings = [s.key for s in spec.settings if s.dataset in chosen_ds]
-chosen_settings = c2.multiselect("Settings", ds_settings, default=ds_settings, key=f"rep.settings.{name}.{'-'.join(chosen_ds)}")
+chosen_settings = c2.multiselect("Settings", ds_settings, default=ds_settings[:1],
+                                 key=f"rep.settings.{name}.{'-'.join(chosen_ds)}")
 rows = [r.key for r in spec.rows]
 chosen_rows = c3.multiselect("Rows", rows, default=rows, key=f"rep.rows.{name}",
                              format_func=lambda k: spec.row(k).label)
@@ -42,11 +45,22 @@ jobs = c4.number_input("Jobs at once", 1, 16, 1, key="rep.jobs", help="backgroun
 ray = c4.text_input("Ray address", "", key="rep.ray", placeholder="empty: this machine",
                     help="'auto' for a running Ray cluster, host:port, or 'local'")
 
+work = plan(spec, budget, chosen_settings, chosen_rows, int(repeats))
+long_run = work["seconds"] is None or work["seconds"] > LONG_S
+if work["seconds"] is None:
+    when = (f"no measured pace for {', '.join(work['unknown'])} at this budget, so no estimate: it may take "
+            "hours on a CPU")
+else:
+    when = f"about {budgets.minutes(work['seconds'])} of GAN training at the measured pace, plus the classifiers"
+st.markdown(f"**{work['jobs']} jobs** ({work['gan_jobs']} GAN trainings); {when}.")
+confirmed = not long_run or st.checkbox("I understand this runs for a long time", key="rep.confirm")
+
 folder = store.default_folder(name, budget)
 driver = runs.read_json(folder / "driver.json", {}) or {}
 running = driver.get("state") == "running" and store._alive(driver.get("pid"))
 b1, b2 = st.columns([1, 4])
-if b1.button("Launch", type="primary", disabled=running or not chosen_settings or not chosen_rows, key="rep.launch"):
+if b1.button("Launch", type="primary", disabled=running or not chosen_settings or not chosen_rows or not confirmed,
+             key="rep.launch"):
     folder.mkdir(parents=True, exist_ok=True)
     args = ["--runs", str(runs.runs_root()), "reproduce", name, "--budget", budget, "--repeats", str(repeats),
             "--jobs", str(jobs), "--settings", *chosen_settings, "--rows", *chosen_rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,14 @@ import pytest
 from imbagan import runs
 from imbagan.__main__ import main
 from imbagan.reproduce import SPECS, protocols, store
+
+
+@pytest.fixture
+def show_tiny(monkeypatch):
+    """The tests' spec is not offered on the page (issue 23, 6); these page tests list it again."""
+    import dataclasses
+
+    monkeypatch.setitem(SPECS, "tiny", dataclasses.replace(SPECS["tiny"], listed=True))
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_JOBS = {"digits-ir5.acgan.r0", "digits-ir5.gan.r0", "digits-ir5.baselines.r0", "digits-ir5.cn.r0"}
@@ -144,7 +153,7 @@ def test_tiny_spec_through_a_local_ray(tmp_path):
     assert df[df["protocol"] != "published"]["n"].eq(1).sum() >= 4
 
 
-def test_the_page_shows_the_table_filling_in(tmp_path, monkeypatch):
+def test_the_page_shows_the_table_filling_in(tmp_path, monkeypatch, show_tiny):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path / "runs"))
@@ -191,7 +200,7 @@ def test_a_cell_counts_only_for_the_job_it_was_computed_for(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_page_launches_a_reproduction_in_the_background(tmp_path, monkeypatch):
+def test_the_page_launches_a_reproduction_in_the_background(tmp_path, monkeypatch, show_tiny):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path / "runs"))
@@ -215,6 +224,9 @@ def test_the_page_launches_a_reproduction_in_the_background(tmp_path, monkeypatc
 PAGE_SCRIPT = """
 import json, sys
 from streamlit.testing.v1 import AppTest
+import dataclasses
+from imbagan import reproduce
+reproduce.SPECS["tiny"] = dataclasses.replace(reproduce.SPECS["tiny"], listed=True)  # the tests' spec, listed
 at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
 at.selectbox(key="rep.spec").set_value("tiny").run()
 print(json.dumps({"exceptions": [e.value for e in at.exception], "grids": len(at.dataframe),
@@ -230,3 +242,41 @@ def test_the_page_imports_neither_torch_nor_ray(tmp_path):
                          capture_output=True, text=True, timeout=300, env=env)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res == {"exceptions": [], "grids": 3, "heavy": []}, out.stderr[-2000:]
+
+
+def test_the_page_offers_a_small_default_with_its_job_count_and_time_and_confirms_a_long_one(tmp_path, monkeypatch):
+    """Issue 23, 6: no test specs or internal notes; a small default; jobs and expected time before Launch."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "tiny" not in at.selectbox(key="rep.spec").options
+    assert not any("text copy" in c.value or "shared/papers" in c.value for c in at.caption)
+    assert len(at.multiselect(key="rep.datasets.aggan-table2").value) == 1
+    settings = [w for w in at.multiselect if str(w.key).startswith("rep.settings.aggan-table2")][0]
+    assert len(settings.value) == 1  # one setting, not the dataset's three
+    said = " ".join(m.value for m in at.markdown)
+    assert re.search(r"\*\*\d+ jobs\*\* \(\d+ GAN trainings\)", said), said
+    # Without a measured pace for every GAN there is no estimate (or a long one): Launch waits for a confirmation.
+    assert ("no estimate" in said) == any(c.key == "rep.confirm" for c in at.checkbox) or "about" in said
+    if any(c.key == "rep.confirm" for c in at.checkbox):
+        assert at.button(key="rep.launch").disabled
+        at.checkbox(key="rep.confirm").check().run()
+        assert not at.button(key="rep.launch").disabled
+
+
+def test_the_plan_counts_jobs_and_prices_them_from_the_measured_pace(monkeypatch):
+    from imbagan import catalog
+    from ui.reproduce import plan
+
+    spec = SPECS["aggan-table2"]
+    card = catalog.card("acgan")
+    fake = {"28px grey": {"steps": 500, "seconds_per_step": 0.1, "source": "x.csv"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__,
+                                                                   "budgets": fake if key == "acgan" else {}}))
+    p = plan(spec, "quick", ["mnist-ir100"], ["acgan", "cn"], 2)
+    assert p["gan_jobs"] == 2 and p["jobs"] == 2 + 2 + 2  # GANs, the honest baselines, the paper's CN
+    assert p["seconds"] == pytest.approx(2 * 500 * 0.1) and p["unknown"] == []
+    p = plan(spec, "quick", ["mnist-ir100"], ["acgan", "aggan"], 1)
+    assert p["seconds"] is None and p["unknown"] == ["aggan"]

@@ -8,6 +8,31 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+def plan(spec, budget_name: str, settings: list[str], rows: list[str], repeats: int) -> dict:
+    """What Launch would start, without torch: {"jobs", "gan_jobs", "seconds" (None when a GAN has no measured
+    pace), "unknown": [methods without a measured pace]} from the methods' measured budgets (imbagan.budgets)."""
+    from imbagan import budgets
+
+    budget = spec.budgets[budget_name]
+    chosen = [r for r in spec.rows if r.key in rows]
+    gan_rows = [r for r in chosen if r.kind == "gan"]
+    cls = [r for r in chosen if r.kind == "classifier"]
+    n_gan = len(settings) * repeats * len(gan_rows)
+    n_other = len(settings) * repeats * ((1 if cls and "honest" in spec.protocols else 0)
+                                         + (len([r for r in cls if r.paper]) if "paper" in spec.protocols else 0))
+    seconds, unknown = 0.0, []
+    for key in settings:
+        ds = spec.setting(key).dataset
+        for r in gan_rows:
+            b = budgets.measured(r.method, budgets.family(ds))
+            steps = (b["steps"] if b and budget.measured_steps else budget.steps) if not budget.train.get("epochs") else None
+            if b and b.get("seconds_per_step") and steps:
+                seconds += repeats * steps * b["seconds_per_step"]
+            elif r.method not in unknown:
+                unknown.append(r.method)
+    return {"jobs": n_gan + n_other, "gan_jobs": n_gan, "seconds": None if unknown else seconds, "unknown": unknown}
+
+
 COLORS = {"published": "#9e9e9e", "paper": "#ff7f0e", "honest": "#1f77b4"}
 NAMES = {"published": "published", "paper": "ours, paper protocol (test-selected, as published)",
          "honest": "ours, honest protocol (fixed budget, untouched test split)"}

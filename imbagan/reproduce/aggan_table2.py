@@ -18,7 +18,7 @@ SPEC = Spec(
     name="aggan-table2",
     title="AGGAN Table 2: accuracy (%) on imbalanced binary classification",
     paper="Hao, Wang, Zhang, Yang: Annealing Genetic GAN for Minority Oversampling, BMVC 2020",
-    where="Table 2 (§5.2; page not marked in the text copy in shared/papers)",
+    where="Table 2 (§5.2)",
     metric="accuracy",
     settings=tuple(Setting(f"{ds}-ir{ir}", f"{title}, IR {ir}",
                            {"dataset": ds, "imbalance": "binary", "minority": (mino,), "majority": majo, "ir": float(ir)})

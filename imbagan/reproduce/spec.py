@@ -91,6 +91,7 @@ class Spec:
     budgets: dict[str, Budget]
     repeats: int = 5
     protocols: tuple[str, ...] = ("paper", "honest")
+    listed: bool = True  # False: the CLI runs it, the Reproduce page does not offer it (the tests' spec)
     # {(row key, setting key): published value in percent}
     published: dict = field(default_factory=dict)
     # How the published protocol measured, in a sentence, shown under the table.

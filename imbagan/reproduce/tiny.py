@@ -5,6 +5,7 @@ from imbagan.reproduce.spec import Budget, Row, Setting, Spec
 SPEC = Spec(
     name="tiny",
     title="tiny: digits 0 vs 1 at IR 5 (tests)",
+    listed=False,
     paper="none (a smoke test of the machinery)",
     where="—",
     metric="accuracy",
