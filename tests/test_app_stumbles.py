@@ -325,23 +325,26 @@ def test_11_quality_table_and_curves_use_readable_labels(tmp_path):
 
 # --- 12. The Train form shows only the fields that apply ------------------------------------------------------------
 def test_12_train_form_hides_fields_that_do_not_apply():
+    from ui.labels import field_label
+
+    GP, NC, LC = field_label("gp_weight"), field_label("n_critic"), field_label("lambda_cls")
     at = open_app("pages/train.py")
     at.selectbox(key="train.method").set_value("cagan").run()
     shown = lambda: {n.label for n in at.number_input}  # noqa: E731
     assert at.selectbox(key="train.cagan.adv_loss").value == "ls"  # CAGAN's paper default
-    assert not {"gp weight", "n critic"} & shown()
+    assert not {GP, NC} & shown()
     at.selectbox(key="train.cagan.adv_loss").set_value("wgan-gp").run()
-    assert "n critic" in shown() and "gp weight" not in shown()  # CAGAN's own penalty has its own weight
+    assert NC in shown() and GP not in shown()  # CAGAN's own penalty has its own weight
     at.selectbox(key="train.cagan.cagan_reg").set_value("wgan-gp").run()
-    assert {"gp weight", "n critic"} <= shown()
+    assert {GP, NC} <= shown()
     at.selectbox(key="train.method").set_value("acgan").run()
-    assert "lambda cls" not in shown()  # only the modified variant weighs its class loss
+    assert LC not in shown()  # only the modified variant weighs its class loss
     assert at.selectbox(key="train.acgan.adv_loss").value == "bce"
     at.selectbox(key="train.acgan.preset").set_value("modified (CAGAN eqs. 7-10)").run()
-    assert "lambda cls" in shown() and not {"gp weight", "n critic"} & shown()
+    assert LC in shown() and not {GP, NC} & shown()
     assert at.selectbox(key="train.acgan.adv_loss").value == "ls"  # the preset refilled the fields
     at.selectbox(key="train.method").set_value("bagan_gp").run()
-    assert {"gp weight", "n critic"} <= shown()  # BAGAN-GP is always WGAN-GP
+    assert {GP, NC} <= shown()  # BAGAN-GP is always WGAN-GP
 
 
 # --- 13. Compare: baselines once, GAN rows not buried, one loss scale per chart, short names ----------------------

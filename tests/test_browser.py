@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from imbagan import runs
+from ui.labels import field_label
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +179,7 @@ def test_a_new_user_trains_the_default_gan_from_the_data_page(app_url, tmp_path)
         page.get_by_role("button", name="Train on this data").click()
         page.get_by_text("Train a balancing GAN").first.wait_for()
         settle()
-        for label, value in (("steps", STEPS), ("width", WIDTH)):
+        for label, value in ((field_label("steps"), STEPS), (field_label("width"), WIDTH)):
             box = page.get_by_label(label, exact=True)
             box.fill(str(value))
             box.press("Enter")
@@ -262,7 +263,7 @@ def test_a_new_user_trains_the_default_gan_from_the_data_page(app_url, tmp_path)
         page.get_by_role("heading", name="gan on digits").wait_for()
         settle()
         page.get_by_text("New run", exact=True).click()
-        steps = page.get_by_label("steps", exact=True)
+        steps = page.get_by_label(field_label("steps"), exact=True)
         steps.wait_for()
         steps.fill("5000")
         steps.press("Enter")
