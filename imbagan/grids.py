@@ -29,7 +29,13 @@ def sample_grid(method, labels, noise):
     import torch
 
     with torch.no_grad():
-        out = torch.zeros(labels.shape[0], *method.data.img_shape, device=labels.device)
+        # Rows of classes not modelled are hatched (light diagonal stripes on white), never the flat grey an
+        # untrained generator draws for the classes it does model (issue 23, 10).
+        c, h, w = method.data.img_shape
+        ii, jj = torch.meshgrid(torch.arange(h, device=labels.device), torch.arange(w, device=labels.device),
+                                indexing="ij")
+        hatch = torch.where((ii + jj) % 4 == 0, 0.5, 1.0).expand(c, h, w)
+        out = hatch.expand(labels.shape[0], c, h, w).clone()
         modeled = torch.zeros(method.data.num_classes, dtype=torch.bool, device=labels.device)
         modeled[list(method.classes_modeled)] = True
         pick = modeled[labels]

@@ -454,3 +454,19 @@ def test_23_14_log_counts_axis_ticks_powers_of_ten_and_the_example_names_its_rat
     assert not at.exception
     m = at.metric[0]
     assert m.label == "Imbalance ratio kept" and "Asked for 10" in (m.proto.help or "")
+
+
+def test_23_10_rows_not_modelled_are_hatched_not_the_grey_of_an_untrained_generator():
+    import torch
+
+    from conftest import tiny_config
+    from imbagan.grids import grid_noise, sample_grid
+    from imbagan.train import build
+
+    cfg = tiny_config(method="gan", imbalance="drop", drop=90.0, minority=(3,))
+    method, data = build(cfg)
+    labels, noise = grid_noise(cfg, method.noise_dim, data.num_classes, data.device)
+    out = sample_grid(method, labels, noise)
+    other = out[labels == 0]
+    assert other.max() == 1.0 and other.min() == 0.5  # white with stripes: unmistakably "not drawn"
+    assert not torch.allclose(other[0], torch.zeros_like(other[0]))  # not the flat 0 (grey) of an untrained G

@@ -129,7 +129,7 @@ def _grid(d, key: str, status: dict) -> None:
     first = int(paths[idx].stem) == (status.get("pretrain_steps") or 0)
     modeled, classes = status.get("classes_modeled") or [], status.get("classes") or []
     if classes and 0 < len(modeled) < len(classes):
-        st.caption("Grey rows: classes this method does not model (it draws only "
+        st.caption("Hatched rows: classes this method does not model (it draws only "
                    + ", ".join(str(classes[c]) for c in modeled) + ").")
     st.image(str(paths[idx]), caption=f"step {int(paths[idx].stem):,}"
              + (" (the generator as initialised, before adversarial training)" if first else "")
