@@ -31,8 +31,12 @@ st.markdown("One row per run and GAN condition (the classifier trained on the se
 f1, f2, f3, f4 = st.columns(4)
 methods = f1.multiselect("Method", sorted(table["method"].dropna().unique()), key="cmp.methods",
                          placeholder="all methods", help="Baseline rows stay: they are what a method is judged against.")
-sets = f2.multiselect("Dataset", sorted(table["dataset"].dropna().unique()), key="cmp.datasets",
-                      placeholder="all datasets")
+# ACSA on digits and on MNIST are not one ranking: with several datasets, start from the newest run's.
+all_sets = sorted(table["dataset"].dropna().unique())
+newest = all_runs[0].config.get("dataset") if all_runs else None
+sets = f2.multiselect("Dataset", all_sets, default=[newest] if len(all_sets) > 1 and newest in all_sets else [],
+                      key="cmp.datasets", placeholder="all datasets",
+                      help="Scores compare only within one dataset; the newest run's is chosen first.")
 conds = f3.multiselect("Condition", sorted(table.loc[evaluated, "condition"].unique()), key="cmp.conditions",
                        placeholder="all conditions")
 only_eval = f4.toggle("Evaluated runs only", value=False, key="cmp.only_eval")
@@ -59,6 +63,12 @@ descending = s2.toggle("Largest first", value=True, key="cmp.desc")
 gan_first = s3.toggle("GAN rows first", value=True, key="cmp.gan_first",
                       help="The runs' own rows above the baselines, each group sorted; off: one ranking.")
 shown = cmp.sort(shown, sort_by, descending, gan_first)
+# An empty cell is a dash, never the word "None" (issue 23, 9).
+text_cols = [c for c in ("condition", *cmp.VERDICT_COLUMNS, "state") if c in shown.columns]
+shown = shown.astype({c: object for c in text_cols})
+shown[text_cols] = shown[text_cols].where(shown[text_cols].notna(), "—")
+if not sets and len(all_sets) > 1:
+    st.caption(f"Rows from {len(all_sets)} datasets: scores compare only within one; choose one above.")
 
 columns = {k: st.column_config.NumberColumn(label(k), format=number_format(k), help=tooltip(k))
            for k in [*pv.EVAL_METRICS, "ir"]}

@@ -4,7 +4,6 @@ with its spread and the rule's word; a run evaluated before verdicts existed say
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -70,10 +69,9 @@ def test_gan_rows_carry_the_verdict_and_an_old_evaluation_says_it_has_none(tmp_p
     assert recall.startswith("+16.0 ± ") and recall.endswith("(better)")
     old_row = df[(df["id"] == old.name) & (df["condition"] == "gan")].iloc[0]
     assert old_row["verdict"] == cmp.NO_VERDICT
-    assert all(old_row[c] is None or (isinstance(old_row[c], float) and math.isnan(old_row[c]))
-               for c in cmp.VERDICT_COLUMNS[1:])
+    assert all(old_row[c] == "—" for c in cmp.VERDICT_COLUMNS[1:])  # a dash, never "None" (issue 23, 9)
     baselines = df[df["kind"] == "baseline"]
-    assert len(baselines) and baselines["verdict"].isna().all()  # a baseline is what a GAN is judged against
+    assert len(baselines) and (baselines["verdict"] == "—").all()  # a baseline is what a GAN is judged against
     assert any(verdict.RULE in c.value for c in at.caption)  # the rule beside the table
 
 

@@ -470,3 +470,18 @@ def test_23_10_rows_not_modelled_are_hatched_not_the_grey_of_an_untrained_genera
     other = out[labels == 0]
     assert other.max() == 1.0 and other.min() == 0.5  # white with stripes: unmistakably "not drawn"
     assert not torch.allclose(other[0], torch.zeros_like(other[0]))  # not the flat 0 (grey) of an untrained G
+
+
+def test_23_9_compare_starts_from_one_dataset_and_shows_no_none(tmp_path):
+    root = tmp_path / "runs"
+    base = {"imbalanced": _condition(0.90), "full": _condition(0.97)}
+    a = fake_run(root, "bagan", created=time.time() - 60)
+    fake_eval(a, "done", {**base, "gan": _condition(0.85)})
+    fake_run(root, "cagan", created=time.time() - 30, dataset="imagefolder", image_size=16, channels=1)  # not evaluated
+    at = open_app("pages/compare.py")
+    assert not at.exception
+    assert at.multiselect(key="cmp.datasets").value == ["imagefolder"]  # the newest run's data only
+    at.multiselect(key="cmp.datasets").set_value([]).run()
+    assert any("compare only within one" in c.value for c in at.caption)
+    df = at.dataframe[0].value
+    assert not (df.astype(str) == "None").any().any()
