@@ -88,6 +88,9 @@ with tab_levels:
 with tab_methods:
     st.info(tx.VERDICT_TEXT, icon="⚖️")
     tables = tx.quality_tables(Path(__file__).resolve().parent.parent / "bench" / "results")
+    short = tx.answer(tables)
+    if short:
+        st.markdown(short)
     if tables:
         st.markdown("**Which method to try first:** the newest `bench/quality.py` table of each scenario, every "
                     "method with its paper defaults (and, where measured, with DiffAugment or LeCam). The recall and "

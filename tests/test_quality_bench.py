@@ -85,3 +85,23 @@ def test_rows_below_the_measured_budget_are_labelled_not_converged(tmp_path, mon
     assert t["table"]["trained"].tolist() == ["NOT converged (300 < 2,000)", "converged (2,000 ≥ 2,000)",
                                               "4,000 steps; no budget measured"]
     assert t["converged_rows"] == 1 and t["rows"] == 3
+
+
+def test_the_short_answer_reads_only_converged_rows(tmp_path, monkeypatch):
+    from imbagan import catalog
+
+    card = catalog.card("gan")
+    fake = {"28px grey": {"steps": 500, "seconds_per_step": 0.1, "source": "x.csv"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__,
+                                                                   "budgets": fake if key in ("gan", "cagan") else {}}))
+    _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC", methods=("gan", "cagan", "acgan"))
+    df = pd.read_csv(tmp_path / "quality-a.csv")
+    df["steps"] = [500, 100, 5000]
+    df["acsa_gan"], df["acsa_imbalanced"] = [0.96, 0.99, 0.97], 0.95
+    df["recall_gan"], df["recall_imbalanced"] = [0.8, 0.9, 0.85], 0.0
+    df.to_csv(tmp_path / "quality-a.csv", index=False)
+    text = tx.answer(tx.quality_tables(tmp_path))
+    # gan is converged; cagan (100 < 500) is not; acgan has no budget: only gan speaks
+    assert "gan 96.0% (rarest class recall 0.80)" in text and "cagan" not in text and "acgan" not in text
+    assert "untreated classifier 95.0%" in text
+    assert tx.answer([]) is None
