@@ -156,7 +156,7 @@ def quality_figure(records: list[dict], names: Sequence[str], metric: str = "fid
     fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="adversarial step",
                       legend=dict(orientation="h", y=-0.25))
     if metric == "fid":
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", dtick=1)  # powers of ten only (issue 23, 14)
     else:
         fig.update_yaxes(range=[0, 1.02])
     return fig

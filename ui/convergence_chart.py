@@ -47,5 +47,5 @@ def curve_figure(df, scenario: str, log_y: bool = True):
                             "vertical lines: converged step)", height=280 * rows + 80,
                       margin=dict(l=10, r=10, t=70, b=10))
     if log_y:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", dtick=1)
     return fig
