@@ -485,3 +485,11 @@ def test_23_9_compare_starts_from_one_dataset_and_shows_no_none(tmp_path):
     assert any("compare only within one" in c.value for c in at.caption)
     df = at.dataframe[0].value
     assert not (df.astype(str) == "None").any().any()
+
+
+def test_23_12_a_curve_with_one_tick_is_visible():
+    from ui import charts
+
+    df = charts.metrics_frame([{"step": 25, "time": 1.0, "phase": "pretrain", "ae_loss": 0.3}])
+    fig = charts.curves_figure(df, ["ae_loss"], "Losses")
+    assert len(fig.data) == 1 and "markers" in fig.data[0].mode

@@ -59,7 +59,8 @@ def curves_figure(df: pd.DataFrame, keys: Sequence[str], title: str, runs_col: s
                     y = y / top if top > 0 else y
                 name = label(k) if run is None else (f"{(run_names or {}).get(run, run)}"
                                                      + (f" · {label(k)}" if len(keys) > 1 else ""))
-                fig.add_trace(go.Scatter(x=p["step"], y=y, mode="lines", name=name,
+                # Markers while a curve is short: a line through one point draws nothing (issue 23, 12).
+                fig.add_trace(go.Scatter(x=p["step"], y=y, mode="lines+markers" if len(p) < 20 else "lines", name=name,
                                          hovertemplate=f"{name}<br>step %{{x}}<br>%{{y:.4g}}<extra>{tooltip(k) or ''}</extra>"))
     fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step",
                       legend=dict(orientation="h", y=-0.25))
