@@ -254,11 +254,13 @@ def _downloads(res: dict | None) -> None:
     d = run.dir
     npz, zipf = d / "balanced.npz", d / "balanced.zip"
     c1, c2, c3, c4 = st.columns(4)
+    # on_click="ignore": a download does not rerun the page. A rerun re-registered every button's deferred
+    # file, so a second download clicked within a second pointed at a file that was gone (issue 23, 5).
     if npz.exists() and zipf.exists():
         c1.download_button("Balanced set (.npz)", data=npz.read_bytes, file_name=f"{run.id}-balanced.npz",
-                           key="dl.npz")
+                           key="dl.npz", on_click="ignore")
         c2.download_button("Balanced set (.zip of PNGs)", data=zipf.read_bytes, file_name=f"{run.id}-balanced.zip",
-                           key="dl.zip")
+                           key="dl.zip", on_click="ignore")
     elif _balancing():
         c1.info("Preparing the balanced set… the downloads appear here when it is ready.")
     elif c1.button("Prepare the balanced set", key="dl.prepare",
@@ -269,10 +271,10 @@ def _downloads(res: dict | None) -> None:
         st.warning("Preparing the balanced set failed; the end of the run's log:")
         st.code(runs.log_tail(d) or "(the log is empty)", language=None)
     c3.download_button("Checkpoint", data=(d / "checkpoint.pt").read_bytes, file_name=f"{run.id}-checkpoint.pt",
-                       key="dl.ckpt")
+                       key="dl.ckpt", on_click="ignore")
     if res and (d / "eval" / "report.csv").exists():
         c4.download_button("Report (.csv)", data=(d / "eval" / "report.csv").read_bytes,
-                           file_name=f"{run.id}-report.csv", mime="text/csv", key="dl.csv")
+                           file_name=f"{run.id}-report.csv", mime="text/csv", key="dl.csv", on_click="ignore")
 
 
 _BALANCING, _BALANCE_FAILED = f"eval.balancing.{run.id}", f"eval.balance_failed.{run.id}"

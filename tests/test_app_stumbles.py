@@ -493,3 +493,15 @@ def test_23_12_a_curve_with_one_tick_is_visible():
     df = charts.metrics_frame([{"step": 25, "time": 1.0, "phase": "pretrain", "ae_loss": 0.3}])
     fig = charts.curves_figure(df, ["ae_loss"], "Losses")
     assert len(fig.data) == 1 and "markers" in fig.data[0].mode
+
+
+def test_23_5_downloads_do_not_rerun_the_page(tmp_path):
+    """A rerun re-registers the deferred files; a second click within a second then found none."""
+    d = fake_run(tmp_path / "runs")
+    fake_eval(d, conditions={"imbalanced": _condition(0.9), "gan": _condition(0.95)})
+    (d / "eval" / "report.csv").write_text("condition,acsa\ngan,0.95\n")
+    at = open_app("pages/evaluate.py", run=d.name)
+    assert not at.exception
+    buttons = at.get("download_button")
+    assert len(buttons) >= 2
+    assert all(b.proto.ignore_rerun for b in buttons)
