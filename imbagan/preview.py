@@ -338,8 +338,13 @@ def compare_table(rs: Sequence[runs.RunInfo]) -> pd.DataFrame:
             rows.append({**base, "condition": None})
         for name, m in conds.items():
             minority = m.get("minority") if isinstance(m.get("minority"), dict) else {}
-            rows.append({**base, "condition": name, **{k: _number(m.get(k)) for k in EVAL_METRICS[:-1]},
-                         "minority_recall": _number(minority.get("recall"))})
+            seed0 = {**{k: m.get(k) for k in EVAL_METRICS[:-1]}, "minority_recall": minority.get("recall")}
+            spread = m.get("spread") if isinstance(m.get("spread"), dict) else {}
+            # The mean over the classifier seeds, as the Evaluate page and the verdict (issue 23, 3); an
+            # evaluation written before seeds had spreads has seed 0's numbers only.
+            rows.append({**base, "condition": name,
+                         **{k: _number((spread.get(k) or {}).get("mean", seed0[k]) if isinstance(spread.get(k), dict)
+                                       else seed0[k]) for k in EVAL_METRICS}})
     df = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     for k in ["ir", *EVAL_METRICS]:
         df[k] = pd.to_numeric(df[k], errors="coerce")
