@@ -10,6 +10,13 @@ the Train page's live panel and ``TrainConfig.stop_when="converged"``:
     run that asked to stop when converged stops) once the curve reaches twice that step with at least
     three snapshots after it; before that, the run is "not converged by N steps".
 
+What the first curves showed about the rule (kept unchanged, as stated; a later version may amend it):
+a curve that first gets worse is "converged at step 0" once it has run twice nothing plus three snapshots
+(BAGAN, whose adversarial stage first undoes its autoencoder start and recovers thousands of steps
+later: ``bench/converge.py --run-to-max`` trains such a method to a fixed length), and at FIDs near 1
+the 10% tolerance is below the snapshot-to-snapshot noise, so a curve can keep "improving" (cagan on
+digits, seed 1). The rule has no noise floor yet.
+
 Per class and snapshot, from a fixed noise batch (so snapshots differ only by the generator):
 
 - ``fid``: Fréchet distance of the reference network's penultimate features, generated images against
