@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf"]
 DASHES = ["solid", "dot", "dash", "dashdot"]
 
 
@@ -18,6 +16,7 @@ def curve_figure(df, scenario: str, log_y: bool = True):
     import plotly.graph_objects as go
 
     from imbagan import convergence
+    from ui.charts import PALETTE
 
     methods = list(dict.fromkeys(df["method"]))
     cols = min(3, len(methods)) or 1
