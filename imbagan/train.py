@@ -270,7 +270,13 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
             snapshot()
 
     judge: list = []  # the convergence judge, built at the first snapshot (after the first grid is on disk)
-    curve: tuple[list[int], list[float]] = ([], [])
+    # The curve so far: a resumed run's rule reads the snapshots before the checkpoint too.
+    from imbagan.convergence import read_curve
+
+    earlier = read_curve(d) if resume else []
+    curve: tuple[list[int], list[float]] = (
+        [r.get("adv_step", r["step"] - pre) for r in earlier],
+        [r["fid_mean"] if r.get("fid_mean") is not None else float("nan") for r in earlier])
     converged_at: list[int] = []
     cost = {"last": 0.0, "trained_at": 0.0}  # the last snapshot's seconds; training seconds when it was taken
 

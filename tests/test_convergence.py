@@ -251,3 +251,15 @@ def test_taxonomy_reads_the_convergence_outputs_and_draws_one_panel_per_method(t
     # two classes measured (class 1 is not modelled) x two seeds x two methods; one vertical line per seed
     assert len(fig.data) == 8
     assert sum(1 for s in fig.layout.shapes if s.type == "line") == 4
+
+
+def test_a_resumed_run_judges_its_whole_curve(tmp_path, monkeypatch):
+    cfg = tiny_config(method="acgan", quality_curve="on", steps=6, checkpoint_every=3)
+    d = runs.create(cfg, tmp_path)
+    train.train(d, log=lambda s: None)
+    before = [r["adv_step"] for r in convergence.read_curve(d)]
+    cfg.replace(steps=9).save(d / "config.json")
+    seen = []
+    monkeypatch.setattr(convergence, "converged_step", lambda steps, vals, *a, **k: seen.append(list(steps)))
+    train.train(d, resume=True, log=lambda s: None)
+    assert seen and seen[-1][:len(before)] == before and seen[-1][-1] == 9
