@@ -25,27 +25,27 @@ from imbagan.convergence import (GEN_PER_CLASS, MIN_HELDOUT, REAL_PER_CLASS, REF
 from imbagan.quality import frechet_distance, mean_pair_ssim
 
 
-# --- the reference network -----------------------------------------------------------------------
 REFERENCE_ENV = "IMBAGAN_REFERENCE_DIR"  # where reference networks are cached, if not $IMBAGAN_CACHE/reference
 
 
+# --- the reference network -----------------------------------------------------------------------
 def _cache_root() -> Path:
+    """$IMBAGAN_REFERENCE_DIR, else ``reference/`` in the datasets' cache folder (never a data folder)."""
     if os.environ.get(REFERENCE_ENV):
         return Path(os.path.expanduser(os.environ[REFERENCE_ENV]))
-    explicit = os.environ.get(datasets.CACHE_ENV)
-    return (Path(os.path.expanduser(explicit)) if explicit else Path.home() / ".cache" / "imbagan") / "reference"
+    return datasets._cache_dirs(Path("."))[0] / "reference"
 
 
 def reference_path(dataset: str, size: int, channels: int, data_root: str | None) -> Path:
-    key = json.dumps({"dataset": dataset, "size": size, "channels": channels, "v": REFERENCE_VERSION,
-                      "root": str(datasets.data_root(data_root).resolve()) if dataset == "imagefolder" else None, "steps": REFERENCE_STEPS, "width": REFERENCE_WIDTH})
+    root = str(datasets.data_root(data_root).resolve()) if dataset == "imagefolder" else None
+    key = json.dumps({"dataset": dataset, "size": size, "channels": channels, "v": REFERENCE_VERSION, "root": root,
+                      "steps": REFERENCE_STEPS, "width": REFERENCE_WIDTH})
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return _cache_root() / f"{dataset}-{size}px-{channels}ch-{digest}.pt"
 
 
 def reference_network(full: datasets.ImageSet, path: Path, device: torch.device, log=print):
     """The cached reference CNN for the dataset whose whole training split is ``full``; trained when missing."""
-
     k = len(full.classes)
     c = int(full.x.shape[1])
     if path.is_file():

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from imbagan import runs
+from imbagan import convergence, runs
 from imbagan.batches import DeviceData, native_bf16, resolve_device
 from imbagan.config import TrainConfig
 from imbagan.grids import grid_noise, sample_grid, save_grid
@@ -271,9 +271,7 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
 
     judge: list = []  # the convergence judge, built at the first snapshot (after the first grid is on disk)
     # The curve so far: a resumed run's rule reads the snapshots before the checkpoint too.
-    from imbagan.convergence import read_curve
-
-    earlier = read_curve(d) if resume else []
+    earlier = convergence.read_curve(d) if resume else []
     curve: tuple[list[int], list[float]] = (
         [r.get("adv_step", r["step"] - pre) for r in earlier],
         [r["fid_mean"] if r.get("fid_mean") is not None else float("nan") for r in earlier])
@@ -282,17 +280,14 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
 
     def quality_due() -> bool:
         """Every grid when on; when auto, only once the training since the last snapshot is 9x its cost."""
-        from imbagan.convergence import MAX_SHARE
-
         if cfg.quality_curve == "off":
             return False
         trained = phase_time["adversarial"][0] - cost["trained_at"]
-        return cfg.quality_curve == "on" or not judge or trained * MAX_SHARE >= cost["last"] * (1 - MAX_SHARE)
+        return cfg.quality_curve == "on" or not judge or trained * convergence.MAX_SHARE >= cost["last"] * (1 - convergence.MAX_SHARE)
 
     def snapshot() -> None:
         """Per-class image quality of this grid's step (imbagan.convergence), one record in quality.jsonl."""
-        from imbagan import convergence
-        from imbagan.judge import Judge
+        from imbagan.judge import Judge  # torch-side judge, only for runs that measure their curve
 
         t0 = time.perf_counter()
         if not judge:  # the reference network may be trained here, once per dataset: not a snapshot's cost

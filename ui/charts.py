@@ -9,6 +9,9 @@ import plotly.graph_objects as go
 
 from ui.labels import label, tooltip
 
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]  # one colour per class, every chart
+
 # Keys of a metrics record that are bookkeeping, not curves.
 _NOT_CURVES = {"step", "time", "phase", "steps_per_s", "img_per_s"}
 
@@ -102,8 +105,7 @@ def tsne_figure(xy, labels, kind, names: Sequence[str], title: str) -> go.Figure
     """
     fig = go.Figure()
     styles = {0: ("train (real)", "circle", 0.85), 1: ("generated", "x", 0.85), 2: ("test", "circle", 0.15)}
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf"]
+    palette = PALETTE
     named: set[int] = set()
     for k in (2, 0, 1):  # test underneath
         name, symbol, alpha = styles[k]
@@ -128,8 +130,6 @@ def tsne_figure(xy, labels, kind, names: Sequence[str], title: str) -> go.Figure
 
 
 # --- convergence -------------------------------------------------------------------------------
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf"]
 
 
 def quality_figure(records: list[dict], names: Sequence[str], metric: str = "fid") -> go.Figure:

@@ -298,7 +298,7 @@ def trained_text(method: str, dataset: str, steps) -> str:
     """Whether a table's row was trained for at least its method's measured budget (imbagan.budgets)."""
     from imbagan import budgets
 
-    b = budgets.measured(method, budgets.family(dataset)) if dataset in _datasets() else None
+    b = budgets.measured(method, budgets.family(dataset))
     if steps is None or steps != steps:
         return "steps unknown"
     if not b:
@@ -306,12 +306,6 @@ def trained_text(method: str, dataset: str, steps) -> str:
     if int(steps) >= int(b["steps"]):
         return f"converged ({int(steps):,} ≥ {int(b['steps']):,})"
     return f"NOT converged ({int(steps):,} < {int(b['steps']):,})"
-
-
-def _datasets():
-    from imbagan.data import DATASETS
-
-    return DATASETS
 
 
 def convergence_tables(folder) -> list[dict]:
