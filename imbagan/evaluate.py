@@ -53,7 +53,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from imbagan import runs, verdict
+from imbagan import cores, runs, verdict
 from imbagan.config import documented
 
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "logit_adjust", "la_loss", "drw",
@@ -473,21 +473,16 @@ def wait_for_training(c: Context, status: runs.StatusWriter, say, poll_s: float 
 
 
 def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say) -> dict:
-    import torch
-
     from imbagan.imbalance import minority_classes
 
-    t_all = time.perf_counter()
+    t_all, t_wall = time.perf_counter(), time.time()
     alongside = runs.read_status(d).get("state") in runs.ACTIVE  # launched with the training (runs.start)
-    all_threads = torch.get_num_threads()  # torch's default: every core
     # Half the cores while the GAN trains beside us; while we wait for it, it takes ours (train.train), and once
-    # it has ended we take every core back (below), as any torch program would. Threads that outnumber the free
-    # cores are far slower than fewer threads (they spin-wait for descheduled peers: 4x slower per classifier
-    # measured on 2 cores beside an unrelated busy process), hence the hand-over rather than a free-for-all.
-    threads = runs.cpu_threads(sharing=alongside)
-    if threads:
-        torch.set_num_threads(threads)
-    timing_threads = torch.get_num_threads()
+    # it has ended we take every core back (below). Between those events the count follows the free cores
+    # (cores.py): threads that outnumber the free cores are far slower than fewer threads (they spin-wait for
+    # descheduled peers: 4x slower per classifier measured on 2 cores beside an unrelated busy process).
+    threads = cores.ThreadPolicy(start=runs.cpu_threads(sharing=alongside))
+    timing_threads = threads.threads
     c = step_load(d, cfg, say)
     todo = cfg.condition_names(c.device)
     say(f"evaluating {d.name}: {c.run_cfg.dataset}, {len(c.names)} classes, train counts {c.counts}, test "
@@ -533,18 +528,21 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
             overall = (done + frac * count) / n_jobs
             eta = spent * (1 - overall) / overall * 1.25 if overall > 0 else None
             status.update(progress=min(0.99, 0.8 * overall), phase=phase, loss=float(loss), eta_s=eta)  # one sync
-            take_freed_cores()
+            if not take_freed_cores() and (n := threads.check()) is not None:
+                say(f"the free cores changed: {n} thread(s) from here")
         return progress
 
     sharing = alongside
 
-    def take_freed_cores() -> None:
+    def take_freed_cores() -> bool:
         """Once the training beside us has ended, its cores are free: take every core (between two steps)."""
         nonlocal sharing
         if sharing and runs.read_status(d).get("state") not in runs.ACTIVE:
             sharing = False
-            torch.set_num_threads(runs.cpu_threads(sharing=False) or all_threads)
+            threads.hint(threads.cores)
             timing["training_ended_at_s"] = round(time.perf_counter() - t_all, 1)
+            return True
+        return False
 
     models: dict[str, list] = {}
     if fit_sets:
@@ -557,7 +555,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
         result["run"]["training_state"] = wait_for_training(c, status, say)
         timing["waited_s"] = time.perf_counter() - t
         take_freed_cores()  # the training's cores are free now (if the baselines did not take them already)
-        timing["threads_after_training"] = torch.get_num_threads()
+        timing["threads_after_training"] = threads.threads
     t = time.perf_counter()
     no_gen = step_pool(c, say)
     timing["generate_s"] = time.perf_counter() - t
@@ -629,6 +627,8 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
         say(f"t-SNE of {result['tsne']['points']} points: {'reused' if result['tsne']['cached'] else 'computed'} "
             f"in {timing['tsne_s']:.1f} s")
     timing["total_s"] = time.perf_counter() - t_all
+    timing["thread_changes"] = [[round(t - t_wall, 1), n] for t, n in threads.changes]  # [seconds in, threads]
+    timing["thread_source"] = threads.source
     _write_results(ev, result)
     say(f"evaluation done in {timing['total_s']:.1f} s")
     return result

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from imbagan import convergence, runs
+from imbagan import convergence, cores, runs
 from imbagan.batches import DeviceData, native_bf16, resolve_device
 from imbagan.config import TrainConfig
 from imbagan.grids import grid_noise, sample_grid, save_grid
@@ -197,11 +197,9 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     """Train the run in directory ``d``; returns the final state ('done' or 'stopped')."""
     cfg = TrainConfig.load(d / "config.json")
     status = status or runs.StatusWriter(d)
-    all_threads = torch.get_num_threads()  # torch's default: every core
     sharing = runs.evaluating_alongside(d)
-    threads = runs.cpu_threads(sharing=sharing)  # half the cores while the evaluation computes beside us
-    if threads:
-        torch.set_num_threads(threads)
+    # Half the cores while the evaluation computes beside us, then whatever the free cores allow (cores.py).
+    threads = cores.ThreadPolicy(start=runs.cpu_threads(sharing=sharing))
     device = resolve_device(cfg.device)
     status.update(state="running", pid=os.getpid(), phase="loading data", device=str(device))
     method, data = build(cfg, device)
@@ -229,11 +227,12 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
         log(f"dropped {dropped} metric record(s) logged after the checkpoint")
     if resume:
         drop_metrics_after(d, step, "quality.jsonl")
-    status.update(step=step, total=total, precision="bf16" if bf16 else "fp32", counts=data.counts,
+    status.update(step=step, total=total, precision="bf16" if bf16 else "fp32", counts=data.counts, threads=threads.threads,
                   classes=list(data.class_names), classes_modeled=list(method.classes_modeled), pretrain_steps=pre,
                   phase="pretrain" if step < pre else "adversarial")
     log(f"{cfg.method} on {cfg.dataset} ({len(data)} images, counts {data.counts}) on {device}"
-        f"{' (bf16 autocast)' if bf16 else ''}: {pre} pretraining + {cfg.steps} adversarial steps")
+        f"{' (bf16 autocast)' if bf16 else ''}: {pre} pretraining + {cfg.steps} adversarial steps"
+        + (f"; {threads.describe()}" if device.type == "cpu" else ""))
     metrics_f = open(d / "metrics.jsonl", "a")
     tick = _Ticker()
     phase_time: dict[str, list[float]] = {"pretrain": [0.0, 0], "adversarial": [0.0, 0]}
@@ -254,11 +253,13 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
                       stage_eta_s=stage_eta)
         if sharing and runs.evaluation_idle(d):
             # The evaluation has trained its baselines and now only waits for us (or it ended): its cores are
-            # idle, so take them. One status read per tick; the thread count changes once.
+            # idle, so take them at once rather than after two checks. One status read per tick.
             sharing = False
-            torch.set_num_threads(runs.cpu_threads(sharing=False) or all_threads)
-            log(f"the evaluation is waiting for this run: training on {torch.get_num_threads()} threads "
-                f"from step {step}")
+            threads.hint(threads.cores)
+            log(f"the evaluation is waiting for this run: training on {threads.threads} threads from step {step}")
+        elif (n := threads.check()) is not None:
+            log(f"the free cores changed: training on {n} thread(s) from step {step}")
+            status.update(threads=n)
 
     row_labels = [f"{name} ({n:,})" for name, n in zip(data.class_names, data.counts)]
     marked = minority_classes(data.counts)

@@ -125,6 +125,8 @@ def test_eta_uses_each_stage_own_pace():
 def test_the_training_takes_the_cores_its_waiting_evaluation_leaves(tmp_path, monkeypatch):
     monkeypatch.delenv("IMBAGAN_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("imbagan.cores.usable_cores", lambda: 2)
+    monkeypatch.setattr("imbagan.cores.OthersLoad.read", lambda self: 0.0)  # nothing else runs: no shrinking
     d = runs.create(tiny_config(method="gan"), tmp_path)
     (d / "eval").mkdir()
     ev = {"state": "running", "pid": os.getpid(), "heartbeat": time.time(), "error": None,
@@ -187,3 +189,21 @@ def test_a_bf16_run_trains_under_autocast_and_keeps_float32_weights(tmp_path, mo
     ck = load_checkpoint(d / "checkpoint.pt")
     weights = [v for k, v in ck["method"]["G"].items() if k.endswith("weight")]
     assert weights and all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights)
+
+
+def test_the_training_gives_a_core_back_when_another_process_takes_it(tmp_path, monkeypatch):
+    """Issue 22 §1: once per tick the worker reads the others' load (here: one core busy elsewhere) and, after two
+    readings agree, trains on the core that is left; the change is logged and put in the status."""
+    monkeypatch.delenv("IMBAGAN_THREADS", raising=False)
+    monkeypatch.setattr("imbagan.cores.usable_cores", lambda: 2)
+    monkeypatch.setattr("imbagan.cores.OthersLoad.read", lambda self: 1.0)
+    d = runs.create(tiny_config(method="gan"), tmp_path)
+    before, lines, seen = torch.get_num_threads(), [], []
+    try:
+        assert train.train(d, should_stop=lambda: seen.append(torch.get_num_threads()) or False,
+                           log=lines.append) == "done"
+        assert seen[0] == 2 and seen[-1] == 1
+        assert any("the free cores changed: training on 1 thread(s)" in s for s in lines)
+        assert runs.read_status(d)["threads"] == 1
+    finally:
+        torch.set_num_threads(before)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from imbagan import catalog, runs
+from imbagan import catalog, cores, runs
 from imbagan.reproduce.spec import CLASS_HEADS, Budget, Spec
 
 
@@ -186,8 +186,6 @@ def _same_eval(saved: dict | None, wanted: dict) -> bool:
 
 def run_gan(job: dict, state, root: Path, log: Callable[[str], None] = print) -> dict:
     """Train (or resume) the job's run, probe it, evaluate it; returns the cell's values."""
-    import torch
-
     from imbagan.batches import resolve_device
     from imbagan.config import TrainConfig
     from imbagan.reproduce import protocols as P
@@ -203,9 +201,7 @@ def run_gan(job: dict, state, root: Path, log: Callable[[str], None] = print) ->
     else:
         log(f"{job['id']}: continuing run {d.name}")
     cfg = TrainConfig.load(d / "config.json")
-    if threads := runs.cpu_threads(sharing=False):  # $IMBAGAN_THREADS, as every worker reads it
-        torch.set_num_threads(threads)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device)  # train() and evaluate() size their threads to the free cores (cores.py)
     probe = P.HeadProbe(cfg, job["head"], d / P.PROBE_FILE, device) if job.get("head") else None
     if runs.read_json(d / "status.json", {}).get("state") != "done":
         flag = P.ProbingStop(d / "checkpoint.pt", probe)
@@ -267,21 +263,22 @@ def run_baseline(job: dict, folder: Path, log: Callable[[str], None] = print) ->
 
 
 def run_cn(job: dict, state, folder: Path, log: Callable[[str], None] = print, should_stop=lambda: False) -> dict:
-    import torch
-
     from imbagan.batches import resolve_device
     from imbagan.config import TrainConfig
     from imbagan.reproduce import protocols as P
 
-    if threads := runs.cpu_threads(sharing=False):  # $IMBAGAN_THREADS, as every worker reads it
-        torch.set_num_threads(threads)
+    threads = cores.ThreadPolicy()  # $IMBAGAN_THREADS, else the free cores, re-checked as it trains
+
+    def stop() -> bool:
+        threads.check()  # cheap: it reads /proc/stat at most twice a second
+        return should_stop()
     cfg = TrainConfig.from_dict(job["config"])
     out = folder / "jobs" / f"{job['id']}.probe.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     log(f"{job['id']}: D as a classifier{' on class-balanced batches' if job['oversample'] else ''}, "
         f"{job['steps']} steps")
     probes = P.train_d_classifier(cfg, job["steps"], job["probe_every"], job["oversample"], out,
-                                  resolve_device(cfg.device), should_stop)
+                                  resolve_device(cfg.device), stop)
     return {"run_id": None, "values": {job["row"]: {"paper": P.best_of(probes)}}}
 
 
