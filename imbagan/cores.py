@@ -17,8 +17,8 @@ How the others' use is found (torch-free, no extra dependency):
 Usable cores are ``os.sched_getaffinity`` where it exists (a container or ``taskset`` limit), else
 ``os.cpu_count()``. ``$IMBAGAN_THREADS`` fixes the count and turns the policy off. Another imbagan
 process is load like any other: two trainings started together each measure the other and settle on
-half the cores. A change needs two checks in a row that agree, so one noisy interval does not make
-the pool flap.
+half the cores. The first reading replaces the starting guess at once; after that a change needs two
+readings in a row that agree, so one noisy interval does not make the pool flap.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ class ThreadPolicy:
         if first != get():
             set_(first)
         self._pending: int | None = None
+        self._measured = False  # the start count is a guess until the first reading
         self.changes: list[tuple[float, int]] = []  # (time, threads) of every change, for reports
 
     @property
@@ -137,11 +138,12 @@ class ThreadPolicy:
             return None
         want = threads_for(others, self.cores)
         if want == self._get():
-            self._pending = None
+            self._pending, self._measured = None, True
             return None
-        if self._pending != want:  # the first reading that disagrees: wait for a second one
+        if self._pending != want and self._measured:  # a reading that disagrees: wait for a second one
             self._pending = want
             return None
+        self._measured = True  # (the very first reading replaces a guess, so it applies at once)
         self._pending = None
         self._set(want)
         self.changes.append((time.time(), want))

@@ -153,3 +153,11 @@ def test_a_busy_process_beside_us_is_seen_as_about_one_core():
         child.kill()
         child.wait()
     assert v is not None and 0.6 <= v <= os.cpu_count() + 0.2
+
+
+def test_the_first_reading_replaces_the_starting_guess_at_once(monkeypatch):
+    clock = Clock()
+    load = fake_load([2.0, 2.0], [1.0, 1.0], clock)  # a busy process holds one of 2 cores from the start
+    p, box = policy(monkeypatch, load)
+    load.advance()
+    assert p.check() == 1 and box["n"] == 1
