@@ -1,11 +1,20 @@
-"""Training speed of every method, measured in one process so the numbers compare as ratios.
+"""Training speed of every method, float32 eager against the default path, quiet and beside a busy process.
 
-    python bench/speed.py                                  # digits, CPU or whatever 'auto' finds
-    python bench/speed.py --dataset mnist --data-root ../shared/datasets --imbalance step --ir 100
+    python bench/speed.py                                   # digits, every method
+    python bench/speed.py --dataset mnist --data-root ../shared/datasets --imbalance step --ir 100 \\
+        --methods acgan cagan bagan_gp --width 32
 
-For each method: adversarial steps/s and images/s (batch images through D per second) after a
-warm-up, the autoencoder stage's steps/s where there is one, and the ratio to the first method.
-Prints a table and, with --json, writes the numbers to a file.
+For each method, in one process and one run (so the numbers compare as ratios):
+
+- **float32 eager**: float32, torch's default threads (one per usable core): what the code did before
+  the precision and thread policies;
+- **default**: what a run launched from the app or the CLI does: ``precision="auto"`` (bf16 autocast on
+  a CPU with native bf16 for the methods measured in it, ``uses_bf16``) and the thread policy
+  (``imbagan.cores.ThreadPolicy``, checked at every step as a tick would);
+
+each measured on the quiet machine and again beside one busy process (``--busy``, a Python busy loop
+that the benchmark starts and stops itself). Prints adversarial steps/s, the ratios default/eager and
+busy/quiet, and the threads the policy chose, with the machine and its load average.
 """
 
 from __future__ import annotations
@@ -20,11 +29,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from imbagan.batches import resolve_device
+from machine import Busy, cpu_model, load_average  # noqa: E402
+
+from imbagan import cores  # noqa: E402
+from imbagan.batches import resolve_device  # noqa: E402
 from imbagan.config import TrainConfig  # noqa: E402
 from imbagan.methods import METHODS  # noqa: E402
-from imbagan.train import build  # noqa: E402
+from imbagan.train import build, uses_bf16  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -32,14 +45,45 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_steps(fn, n: int, device: torch.device) -> float:
-    """Seconds per call of fn over n calls, after the caller's warm-up; one sync at each end."""
-    _sync(device)
+def steps_per_s(method, device: torch.device, bf16: bool, policy: cores.ThreadPolicy | None, steps: int,
+                warmup_s: float, max_s: float) -> float:
+    """Adversarial steps per second: a warm-up of at least ``warmup_s`` seconds (long enough for the thread
+    policy's first readings), then ``steps`` timed steps, or fewer if they pass ``max_s`` (at least 3)."""
+    def step():
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            method.train_step()
+        if policy is not None:
+            policy.check()
     t = time.perf_counter()
-    for _ in range(n):
-        fn()
+    n = 0
+    while n < 3 or time.perf_counter() - t < warmup_s:
+        step()
+        n += 1
     _sync(device)
-    return (time.perf_counter() - t) / n
+    t, n = time.perf_counter(), 0
+    while n < steps and (n < 3 or time.perf_counter() - t < max_s):
+        step()
+        n += 1
+    _sync(device)
+    return n / (time.perf_counter() - t)
+
+
+def measure(name: str, a, device: torch.device, busy: int) -> dict:
+    cfg = TrainConfig(dataset=a.dataset, data_root=a.data_root, imbalance=a.imbalance, ir=a.ir, method=name,
+                      batch_size=a.batch_size, width=a.width, device=str(device))
+    method, _ = build(cfg, device)
+    method.finish_pretrain()  # the adversarial step is what a budget is made of
+    bf16 = uses_bf16(cfg, method, device)
+    row = {"method": name, "default_precision": "bf16" if bf16 else "fp32"}
+    for label, n_busy in (("quiet", 0), ("busy", busy)):
+        with Busy(n_busy):
+            torch.set_num_threads(cores.usable_cores())  # torch's default
+            row[f"{label}_fp32"] = steps_per_s(method, device, False, None, a.steps, a.warmup_s, a.max_s)
+            policy = cores.ThreadPolicy()  # a fresh worker's policy, starting from every core
+            row[f"{label}_default"] = steps_per_s(method, device, bf16, policy, a.steps, a.warmup_s, a.max_s)
+            row[f"{label}_threads"] = policy.threads
+    torch.set_num_threads(cores.usable_cores())
+    return row
 
 
 def main() -> None:
@@ -50,42 +94,39 @@ def main() -> None:
     ap.add_argument("--ir", type=float, default=10.0)
     ap.add_argument("--methods", nargs="*", default=list(METHODS))
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=30, help="timed steps per method")
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--width", type=int, default=TrainConfig.width)
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per measurement (fewer past --max-s)")
+    ap.add_argument("--warmup-s", type=float, default=2.0, help="seconds of warm-up before each measurement")
+    ap.add_argument("--max-s", type=float, default=20.0, help="seconds at most per measurement")
+    ap.add_argument("--busy", type=int, default=1, help="busy processes beside the 'busy' measurements")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=None, help="CPU intra-op threads")
     ap.add_argument("--json", default=None, help="write the results here")
     a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    if cores.override():
+        raise SystemExit(f"unset ${cores.ENV}: it fixes the threads, and this benchmark compares thread policies")
     device = resolve_device(a.device)
+    head = (f"# {cpu_model()}, {os.cpu_count()} cores ({cores.usable_cores()} usable), {device}; native bf16: "
+            f"{torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()}; "
+            f"{a.dataset} {a.imbalance} IR {a.ir}, batch {a.batch_size}, width {a.width}; load average {load_average()}")
+    print(head, flush=True)
     rows = []
+    cols = ("method", "precision", "quiet fp32", "quiet default", "default/fp32", "busy fp32", "busy default",
+            "default/fp32", "busy/quiet (default)", "threads quiet/busy")
+    print(" | ".join(cols))
+    print("|".join("---" for _ in cols))
     for name in a.methods:
-        cfg = TrainConfig(dataset=a.dataset, data_root=a.data_root, imbalance=a.imbalance, ir=a.ir, method=name,
-                          batch_size=a.batch_size, width=a.width, device=str(device))
-        method, data = build(cfg, device)
-        ae = None
-        if method.pretrain_steps:
-            for _ in range(a.warmup):
-                method.pretrain_step()
-            ae = 1.0 / time_steps(method.pretrain_step, a.steps, device)
-        method.finish_pretrain()
-        for _ in range(a.warmup):
-            method.train_step()
-        s = 1.0 / time_steps(method.train_step, a.steps, device)
-        rows.append({"method": name, "steps_per_s": s, "img_per_s": s * a.batch_size, "ae_steps_per_s": ae})
-        print(f"{name:9s} {s:8.2f} steps/s {s * a.batch_size:9.0f} img/s"
-              + (f"   autoencoder {ae:7.2f} steps/s" if ae else ""), flush=True)
-    base = rows[0]["steps_per_s"]
-    print(f"\nratio to {rows[0]['method']} (same process, {device}, {torch.get_num_threads()} threads, "
-          f"{a.dataset} {a.imbalance} IR {a.ir}, batch {a.batch_size}, width {a.width}):")
-    for r in rows:
-        r["ratio"] = r["steps_per_s"] / base
-        print(f"  {r['method']:9s} x{r['ratio']:.2f}")
+        r = measure(name, a, device, a.busy)
+        r["speedup_quiet"] = r["quiet_default"] / r["quiet_fp32"]
+        r["speedup_busy"] = r["busy_default"] / r["busy_fp32"]
+        r["slowdown_busy"] = r["quiet_default"] / r["busy_default"]
+        rows.append(r)
+        print(f"{name} | {r['default_precision']} | {r['quiet_fp32']:.2f} | {r['quiet_default']:.2f} | "
+              f"{r['speedup_quiet']:.2f}x | {r['busy_fp32']:.2f} | {r['busy_default']:.2f} | {r['speedup_busy']:.2f}x | "
+              f"{r['slowdown_busy']:.2f}x slower | {r['quiet_threads']}/{r['busy_threads']}", flush=True)
+    print(f"(adversarial steps/s; 'default' = precision auto + the thread policy; busy = {a.busy} busy process(es) "
+          f"beside; load average at the end {load_average()})")
     if a.json:
-        meta = {"device": str(device), "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                "torch": torch.__version__, **{k: v for k, v in vars(a).items() if k != "json"}}
+        meta = {"machine": head, "torch": torch.__version__, **{k: v for k, v in vars(a).items() if k != "json"}}
         Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
 
 
