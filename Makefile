@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: app test bench clean-runs
 
-$(STAMP): requirements.txt
+# requirements.txt installs this checkout with its extras, so a change to either file re-installs.
+$(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -1,4 +1,5 @@
-"""The package's shape: no import cycle, method cards readable without torch, a method is one file."""
+"""The package's shape: no import cycle, method cards readable without torch, a method is one file, and
+its packaging (pyproject.toml): the console script, the extras, core dependencies that cover imbagan's imports."""
 
 from __future__ import annotations
 
@@ -117,3 +118,65 @@ def test_starting_config_puts_paper_defaults_under_the_fields_given():
     cfg = starting_config(method="bagan_gp", lr=1e-3)
     assert cfg.latent_dim == catalog.card("bagan_gp").paper_defaults["latent_dim"] and cfg.lr == 1e-3
     assert starting_config() == starting_config(method="gan")
+
+
+# --- packaging (pyproject.toml) -------------------------------------------------------------------
+def _pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((PKG.parent / "pyproject.toml").read_text())
+
+
+def _dist(requirement: str) -> str:
+    """'scikit-learn>=1.4' -> 'scikit-learn'; names compared as PEP 503 normalises them."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement).group(0)).lower()
+
+
+def test_the_console_script_is_the_cli_main():
+    import importlib
+    import inspect
+
+    target = _pyproject()["project"]["scripts"]["imbagan"]
+    module, _, attr = target.partition(":")
+    fn = getattr(importlib.import_module(module), attr)
+    assert callable(fn)
+    # A console script calls it with no arguments; it must then read sys.argv.
+    assert all(p.default is not inspect.Parameter.empty for p in inspect.signature(fn).parameters.values())
+    with pytest.raises(SystemExit) as e:
+        fn(["--help"])
+    assert e.value.code == 0
+
+
+def test_the_core_dependencies_are_the_library_alone_and_cover_its_imports():
+    from importlib.metadata import packages_distributions
+
+    project = _pyproject()["project"]
+    core = {_dist(r) for r in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    assert {"app", "ray", "test"} <= set(extras)
+    assert {"streamlit", "plotly"} <= {_dist(r) for r in extras["app"]}
+    assert "ray" in {_dist(r) for r in extras["ray"]}
+    assert {"pytest", "pytest-timeout", "playwright"} <= {_dist(r) for r in extras["test"]}
+    assert not core & {"streamlit", "plotly", "ray", "pytest", "pytest-timeout", "playwright"}
+    # Every third-party module imbagan/ imports (at the top or inside a function) comes with the core,
+    # except ray, which only `reproduce --ray` imports and the `ray` extra brings.
+    dists = packages_distributions()
+    imported = set()
+    for p in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"imbagan", "__future__"}
+    missing = {m: dists.get(m) for m in third_party - {"ray"}
+               if not {_dist(d) for d in dists.get(m, [m])} & core}
+    assert not missing, f"imported by imbagan/ but not a core dependency in pyproject.toml: {missing}"
+
+
+def test_requirements_install_this_checkout_with_every_extra():
+    lines = [ln.strip() for ln in (PKG.parent / "requirements.txt").read_text().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    assert lines == ["-e .[app,ray,test]"]
