@@ -5,7 +5,8 @@ The source of truth is the method classes' card attributes (see ``imbagan.method
 which costs seconds in the app's process, so when the registry is not loaded yet this module reads
 the same literals from the source files with ``ast``. When ``imbagan.methods`` is already imported
 (the CLI, a worker, the tests) the live classes are read instead, so a method registered at run time
-shows up too. ``tests/test_catalog.py`` checks that both ways give the same cards.
+shows up too. ``tests/test_structure.py`` (test_cards_read_from_source_equal_the_classes) checks that
+both ways give the same cards.
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ class TrainConfig:
     # --- method -----------------------------------------------------------
     # The default method was picked by measurement on the default scenario (bench/quality.py, 600 steps at
     # width 32 on a 2-core CPU): the minority-only GAN was the one method whose images the reference
-    # classifier recognised (class accuracy 0.955) with real-like diversity. ``steps`` here is the fallback:
+    # classifier recognised (worst-class accuracy 0.97, bench/results/quality-digits-drop-95-3-8.csv, as README's
+    # Precision paragraph says for float32) with real-like diversity. ``steps`` here is the fallback:
     # the Train form and the CLI start from the method's measured budget (imbagan.budgets) where one exists.
     method: str = documented("gan", "a key of imbagan.methods.METHODS")
     steps: int = documented(600, "adversarial steps (one D update, plus G where the method says)")

@@ -102,8 +102,8 @@ def test_a_run_being_launched_is_not_taken_for_dead(tmp_path):
 
 
 def test_an_evaluation_launched_with_the_training_trains_baselines_first_then_waits_for_the_gan(tmp_path, monkeypatch):
-    """runs.start(..., evaluate=...) as the Train page does: with one job slot, the evaluation must give its slot
-    back while it waits, or the training it waits for would queue behind it forever."""
+    """runs.start(cfg) with cfg.evaluate_after set, as the Train page does: with one job slot, the evaluation must
+    give its slot back while it waits, or the training it waits for would queue behind it forever."""
     from imbagan.evaluate import EvalConfig
 
     monkeypatch.setenv("IMBAGAN_MAX_JOBS", "1")
