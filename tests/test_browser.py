@@ -291,3 +291,72 @@ def test_a_new_user_trains_the_default_gan_from_the_data_page(app_url, tmp_path)
     assert timings["data (run training)"] < 30 and timings["train with live run (run training)"] < 30
     assert timings["home (first request)"] < FIRST_PAGE_S * MARGIN, timings
     assert timings["home (revisit)"] < REVISIT_S * MARGIN and timings["data (revisit)"] < REVISIT_S * MARGIN, timings
+
+
+README_SHOTS = os.environ.get("IMBAGAN_README_SHOTS")
+
+
+@pytest.mark.skipif(not README_SHOTS, reason="writes README's screenshots: `make screenshots` "
+                                              "(IMBAGAN_README_SHOTS=docs), about 2 minutes of the default path")
+def test_readme_screenshots_of_the_default_path(app_url, tmp_path):
+    """Issue 23 #18: README's pictures come from the default path as a newcomer meets it, at its default budget
+    (not the short runs above): Data -> Train on this data -> Launch (Evaluate it too on) -> the live panel once
+    a few grids and the quality curve are in -> the Evaluate page's verdict. ``make screenshots`` refreshes
+    them after a page changes. Also checks issue 23 #11: within 2 s of Launch the previous run's panel
+    (here the first run, done) has made way for the new one."""
+    out = ROOT / README_SHOTS
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.set_default_timeout(60_000)
+
+        def settle() -> None:
+            time.sleep(0.3)
+            page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)
+
+        def launch_default() -> tuple[runs.RunInfo, float]:
+            page.goto(f"{app_url}/data")
+            page.locator('[data-testid="stImage"] img').first.wait_for()
+            settle()
+            page.get_by_role("button", name="Train on this data").click()
+            page.get_by_text("Train a balancing GAN").first.wait_for()
+            settle()
+            before = {r.id for r in runs.list_runs(tmp_path / "runs")}
+            page.get_by_role("button", name="Launch training").click()
+            t = time.time()
+            page.get_by_role("heading", name=re.compile(r"\bgan on digits \((queued|running)\)")).wait_for()
+            (new,) = [r for r in runs.list_runs(tmp_path / "runs") if r.id not in before]
+            return new, time.time() - t
+
+        run, _ = launch_default()
+        page.get_by_text("(done)").first.wait_for(timeout=600_000)
+        settle()
+        # The verdict is on the Evaluate page once the evaluation launched with the training has written it.
+        deadline = time.time() + 600
+        while runs.read_status(run.dir / "eval").get("state") in runs.ACTIVE:
+            assert time.time() < deadline, runs.log_tail(run.dir / "eval")
+            time.sleep(1.0)
+        assert runs.read_status(run.dir / "eval").get("state") == "done", runs.log_tail(run.dir / "eval")
+
+        def top(heading) -> None:  # the heading at the top of the view (Streamlit scrolls its own container)
+            heading.wait_for(timeout=120_000)
+            settle()
+            heading.evaluate("e => e.scrollIntoView({block: 'start'})")
+            time.sleep(0.5)
+        page.goto(f"{app_url}/train?run={run.id}")
+        page.locator(".js-plotly-plot").nth(1).wait_for()
+        top(page.get_by_role("heading", name="gan on digits (done)"))
+        page.screenshot(path=str(out / "train-live.png"))
+        page.goto(f"{app_url}/evaluate?run={run.id}")
+        top(page.get_by_role("heading", name="Verdict"))
+        page.screenshot(path=str(out / "evaluate-verdict.png"))
+
+        # Issue 23 #11: a second launch from the panel of the first (done) run.
+        page.goto(f"{app_url}/train?run={run.id}")
+        page.get_by_role("heading", name="gan on digits (done)").wait_for()
+        settle()
+        second, shown_after = launch_default()
+        assert shown_after < 2.0, f"the new run's panel came {shown_after:.1f} s after Launch"
+        runs.stop(second.id, tmp_path / "runs")
+        browser.close()
