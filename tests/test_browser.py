@@ -359,4 +359,6 @@ def test_readme_screenshots_of_the_default_path(app_url, tmp_path):
         second, shown_after = launch_default()
         assert shown_after < 2.0, f"the new run's panel came {shown_after:.1f} s after Launch"
         runs.stop(second.id, tmp_path / "runs")
+        from imbagan import evaluate
+        evaluate.stop_evaluation(second.dir)  # the one launched with it (Evaluate it too) would go on alone
         browser.close()
