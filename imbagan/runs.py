@@ -176,9 +176,11 @@ def log_tail(d: Path, lines: int = 30) -> str:
 
 
 # --- status ---------------------------------------------------------------------------------
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | str | None) -> bool:
+    """Whether process ``pid`` runs (a zombie does not; our own ended child is reaped on the way)."""
     if not pid:
         return False
+    pid = int(pid)
     try:  # reap it if it is our own child, so a zombie does not look alive
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
@@ -244,14 +246,14 @@ def read_status(d: Path) -> dict:
         age = time.time() - float(st.get("heartbeat") or 0)
         # A held lock means a live worker, unless its pid is known and gone: a killed process keeps
         # the lock for a moment while the kernel tears it down, and must show as failed at once.
-        if is_locked(d) and (not st.get("pid") or _pid_alive(st.get("pid"))):
+        if is_locked(d) and (not st.get("pid") or pid_alive(st.get("pid"))):
             if age > STALE_AFTER_S:
                 st = dict(st, not_responding=True, phase=f"not responding: no heartbeat for {age:.0f} s "
                           "(the worker still holds the run; it may be paused or swapped out)")
             return st
         if st.get("state") == "queued" and not st.get("pid") and age < STALE_AFTER_S:
             return st  # just created: its worker is being launched and has not written its pid yet
-        if not _pid_alive(st.get("pid")):
+        if not pid_alive(st.get("pid")):
             # Re-read: the worker may have written its final state between the two reads.
             st2, _ = read_json_checked(d / "status.json")
             st2 = st2 if _status_problem(st2) is None else st
@@ -616,7 +618,7 @@ def wait_for_slot(status: Path, slots: Path, poll_s: float = 0.5) -> int:
             waiting = []
             for t in sorted(queue.iterdir()):
                 pid = t.name.rpartition("-")[2]
-                if t != ticket and not (pid.isdigit() and _pid_alive(int(pid))):
+                if t != ticket and not (pid.isdigit() and pid_alive(int(pid))):
                     t.unlink(missing_ok=True)  # a waiter that died
                 else:
                     waiting.append(t)
@@ -664,15 +666,15 @@ def stop(run_id: str, root: str | os.PathLike | None = None, timeout: float = 10
         except (ProcessLookupError, PermissionError):
             pass
         deadline = time.time() + timeout
-        while time.time() < deadline and _pid_alive(pid):
+        while time.time() < deadline and pid_alive(pid):
             time.sleep(0.1)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             time.sleep(0.2)
-            _pid_alive(pid)  # reap
+            pid_alive(pid)  # reap
     st = read_json(d / "status.json", {})
     st = st if isinstance(st, dict) else {}
     if st.get("state") in ACTIVE:

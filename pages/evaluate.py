@@ -288,7 +288,7 @@ def _balancing() -> bool:
     if (run.dir / "balanced.npz").exists() and (run.dir / "balanced.zip").exists():
         del st.session_state[_BALANCING]
         return False
-    if not runs._pid_alive(pid):  # ended without its files
+    if not runs.pid_alive(pid):  # ended without its files
         del st.session_state[_BALANCING]
         st.session_state[_BALANCE_FAILED] = True
         return False

@@ -57,7 +57,7 @@ confirmed = not long_run or st.checkbox("I understand this runs for a long time"
 
 folder = store.default_folder(name, budget)
 driver = runs.read_json(folder / "driver.json", {}) or {}
-running = driver.get("state") == "running" and store._alive(driver.get("pid"))
+running = driver.get("state") == "running" and runs.pid_alive(driver.get("pid"))
 b1, b2 = st.columns([1, 4])
 if b1.button("Launch", type="primary", disabled=running or not chosen_settings or not chosen_rows or not confirmed,
              key="rep.launch"):
@@ -100,7 +100,7 @@ def panel() -> None:
     all_jobs = store.read_jobs(folder)
     done = sum(1 for j in all_jobs if store.read_cell(folder, j) is not None)
     state = drv.get("state", "?")
-    if state == "running" and not store._alive(drv.get("pid")):
+    if state == "running" and not runs.pid_alive(drv.get("pid")):
         state = "ended (the driver is gone; launch again to continue)"
     st.progress(done / len(all_jobs) if all_jobs else 0.0, text=f"{done}/{len(all_jobs)} jobs done · driver: {state}")
     saved = runs.read_json(folder / "spec.json", {}) or {}

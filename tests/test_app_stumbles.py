@@ -83,7 +83,7 @@ def fake_eval(d: Path, state: str = "done", conditions: dict | None = None, **st
 
 def alive(monkeypatch, pids=()):
     """Make status readers take the fake runs' (absent) workers for alive."""
-    monkeypatch.setattr(runs, "_pid_alive", lambda pid: pid in pids or pid == -1)
+    monkeypatch.setattr(runs, "pid_alive", lambda pid: pid in pids or pid == -1)
 
 
 def open_app(page: str, run: str | None = None) -> AppTest:

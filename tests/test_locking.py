@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _dead(pid: int) -> bool:
-    return not runs._pid_alive(pid)
+    return not runs.pid_alive(pid)
 
 
 def _holder(d: Path) -> subprocess.Popen:

@@ -27,7 +27,6 @@ stay on the node that trained them. Workers must have imbagan importable (same c
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -90,31 +89,9 @@ def job_state(folder: Path, job: dict) -> dict:
     if read_cell(folder, job) is not None:
         return {"state": "done"}
     st = runs.read_json(folder / "jobs" / f"{job['id']}.json", {}) or {}
-    if st.get("state") == "running" and not _alive(st.get("pid")):
+    if st.get("state") == "running" and not runs.pid_alive(st.get("pid")):
         st = dict(st, state="stopped")
     return st or {"state": "queued"}
-
-
-def _alive(pid) -> bool:
-    if not pid:
-        return False
-    try:
-        done, _ = os.waitpid(int(pid), os.WNOHANG)
-        if done:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 # --- one job, in this process (the local backend's worker) ----------------------------------------
@@ -173,14 +150,14 @@ class Driver:
                                        str(self.folder)], log)
                 # Written here too, so that a driver killed right now still sees the job as running.
                 st = runs.read_json(self.folder / "jobs" / f"{j['id']}.json", {}) or {}
-                if st.get("state") != "running" or not _alive(st.get("pid")):
+                if st.get("state") != "running" or not runs.pid_alive(st.get("pid")):
                     runs.write_json_atomic(self.folder / "jobs" / f"{j['id']}.json",
                                            dict(st, state="running", pid=pid, started=time.time()))
                 running[j["id"]] = pid
                 self.log(f"{j['id']}: started (pid {pid})")
             time.sleep(poll_s)
             for jid, pid in list(running.items()):
-                if _alive(pid):
+                if runs.pid_alive(pid):
                     continue
                 del running[jid]
                 if read_cell(self.folder, by_id[jid]) is not None:
