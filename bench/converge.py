@@ -182,6 +182,32 @@ def card_budgets() -> dict[str, dict]:
     return out
 
 
+def merge_curve(scenario: str, rows: list[dict]) -> None:
+    """Replace the (method, seed, precision) curve of ``rows`` in the scenario's CSV, under its lock."""
+    import pandas as pd
+
+    key = (rows[0]["method"], rows[0]["seed"], rows[0]["precision"])
+
+    def merge(df):
+        if len(df):
+            df = df[~((df["method"] == key[0]) & (df["seed"] == key[1]) & (df["precision"] == key[2]))]
+        return pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
+    _locked_update(RESULTS / f"converge-{scenario}.csv", merge)
+
+
+def recover(scenario: str, d: Path, threads: int) -> None:
+    """Merge the curve of a run that was killed before bench/converge.py could (its quality.jsonl survives):
+    the summary then says "not converged by" its last snapshot, which is all that run showed."""
+    cfg = json.loads((d / "config.json").read_text())
+    st = runs.read_status(d)
+    rows = curve_rows(d, cfg["method"], int(cfg["seed"]), st.get("precision", cfg.get("precision")), scenario, threads)
+    if not rows:
+        raise SystemExit(f"{d} has no quality curve to recover")
+    merge_curve(scenario, rows)
+    print(f"recovered {len(rows)} snapshots of {cfg['method']} seed {cfg['seed']} ({rows[0]['precision']}) from {d}, "
+          f"to step {rows[-1]['step']}")
+
+
 def run_one(scenario: str, method: str, seed: int, a, root: Path) -> None:
     kw = dict(SCENARIOS[scenario], data_root=a.data_root, method=method, seed=seed, steps=a.max_steps,
               sample_every=a.every, checkpoint_every=max(a.every, 1000), tick_every=25, quality_curve="on",
@@ -192,15 +218,7 @@ def run_one(scenario: str, method: str, seed: int, a, root: Path) -> None:
     train.train(d, log=lambda s: print(f"  [{method} s{seed}] {s}", flush=True))
     status = runs.read_status(d)
     rows = curve_rows(d, method, seed, status.get("precision", a.precision), scenario, a.threads)
-
-    def merge(df):
-        import pandas as pd
-
-        if len(df):
-            df = df[~((df["method"] == method) & (df["seed"] == seed) & (df["precision"] == rows[0]["precision"]))]
-        return pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
-
-    _locked_update(RESULTS / f"converge-{scenario}.csv", merge)
+    merge_curve(scenario, rows)
     conv = status.get("converged_step")
     print(f"{scenario} {method} seed {seed} ({rows[0]['precision']}): "
           f"{'converged at ' + str(conv) if conv is not None else 'not converged by ' + str(rows[-1]['step'])} steps, "
@@ -224,6 +242,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", default=None, help="keep the run directories here (default: a temporary folder)")
     ap.add_argument("--summary-only", action="store_true", help="rebuild the summary and plot from the CSV")
+    ap.add_argument("--recover", nargs="+", default=None, metavar="RUN_DIR",
+                    help="merge the curves of runs that were killed before they ended (their quality.jsonl) into the "
+                         "scenario's CSV, and rebuild the summary")
     ap.add_argument("--print-budgets", action="store_true",
                     help="print each method card's budgets literal from every summary CSV, and exit")
     a = ap.parse_args()
@@ -234,7 +255,9 @@ def main() -> None:
     scenario = ALIASES.get(a.scenario, a.scenario)
     if scenario not in SCENARIOS:
         raise SystemExit(f"Unknown scenario {a.scenario!r}; choose one of {', '.join(SCENARIOS)}.")
-    if not a.summary_only:
+    for d in a.recover or []:
+        recover(scenario, Path(d), a.threads)
+    if not a.summary_only and not a.recover:
         import torch
 
         torch.set_num_threads(a.threads)
