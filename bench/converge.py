@@ -182,6 +182,43 @@ def card_budgets() -> dict[str, dict]:
     return out
 
 
+CARD_COMMENT = "    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --write-cards).\n"
+
+
+def write_cards() -> list[str]:
+    """Rewrite each method card's ``budgets`` literal from :func:`card_budgets` (the block under CARD_COMMENT,
+    added after the class's ``summary`` where a card has none yet, removed where nothing converged).
+    Returns the files changed."""
+    import pprint
+    import re
+
+    from imbagan.methods import METHODS
+
+    changed = []
+    want = card_budgets()
+    for name, cls in METHODS.items():
+        path = Path(sys.modules[cls.__module__].__file__)
+        src = path.read_text()
+        block = re.compile(r"    # Measured by bench/converge\.py[^\n]*\n    budgets = \{.*?\}\}\n", re.S)
+        new = ""
+        if name in want:
+            lit = pprint.pformat(want[name], width=100, sort_dicts=True).replace("\n", "\n" + " " * 14)
+            new = CARD_COMMENT + f"    budgets = {lit}\n"
+        if block.search(src):
+            out = block.sub(lambda _: new, src, count=1)
+        elif new:
+            m = re.search(r"(    summary = \(.*?\)\n)", src, re.S)
+            if m is None:
+                raise SystemExit(f"{path}: no summary attribute to put the budgets after")
+            out = src[:m.end()] + new + src[m.end():]
+        else:
+            out = src
+        if out != src:
+            path.write_text(out)
+            changed.append(str(path))
+    return changed
+
+
 def merge_curve(scenario: str, rows: list[dict]) -> None:
     """Replace the (method, seed, precision) curve of ``rows`` in the scenario's CSV, under its lock."""
     import pandas as pd
@@ -245,9 +282,14 @@ def main() -> None:
     ap.add_argument("--recover", nargs="+", default=None, metavar="RUN_DIR",
                     help="merge the curves of runs that were killed before they ended (their quality.jsonl) into the "
                          "scenario's CSV, and rebuild the summary")
+    ap.add_argument("--write-cards", action="store_true",
+                    help="rewrite each method card's budgets literal from every summary CSV, and exit")
     ap.add_argument("--print-budgets", action="store_true",
                     help="print each method card's budgets literal from every summary CSV, and exit")
     a = ap.parse_args()
+    if a.write_cards:
+        print("\n".join(write_cards()) or "every card already holds its summary's budgets")
+        return
     if a.print_budgets:
         for method, fams in card_budgets().items():
             print(f"{method}:\n    budgets = {fams!r}")

@@ -85,14 +85,15 @@ class ACGAN(Method):
                "real batches and uniform fake batches normalised separately, adds CAGAN §4's batch-statistics "
                "leak to BAGAN §3's failure.")
     # "acgan" is Odena et al.'s original, whose settings are TrainConfig's own (bce, both class terms).
-    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --print-budgets).
+    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --write-cards).
     budgets = {'16px grey': {'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
                              'seconds_per_step': 0.0451,
                              'source': 'bench/results/converge-digits-drop-95-3-8-summary.csv',
                              'steps': 750},
                '28px grey': {'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
                              'seconds_per_step': 0.1121,
-                             'source': 'bench/results/converge-mnist-step-ir100-summary.csv',
+                             'source': 'bench/results/converge-mnist-step-ir100-summary.csv, '
+                                       'bench/results/converge-fashion_mnist-binary-5v7-ir100-summary.csv',
                              'steps': 500}}
     fields = ("acgan_variant", "lambda_cls", "adv_loss", "gp_weight", "n_critic", "diffaugment", "lecam_weight")
     field_when = {"lambda_cls": {"acgan_variant": ("modified",)},

@@ -53,7 +53,7 @@ class CAGAN(Method):
                       "cagan_reg_weight": 1.0}
     defaults_source = ("the CAGAN paper §5 and §6.3; jeongik-jo/CAGAN-MNIST HyperParameters.py and Train.py "
                        "(the regulariser)")
-    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --print-budgets).
+    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --write-cards).
     budgets = {'28px grey': {'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
                              'seconds_per_step': 0.1695,
                              'source': 'bench/results/converge-mnist-step-ir100-summary.csv',

@@ -24,7 +24,7 @@ class GAN(Method):
     paper = "Mariani et al. 2018, BAGAN §5 (the 'simple GAN' baseline)"
     taxonomy = "Image level · inter-class · few minority-many majority (DCGAN-style oversampling, Table 3)"
     summary = "An unconditional DCGAN per minority class, trained on that class's images alone."
-    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --print-budgets).
+    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --write-cards).
     budgets = {'16px grey': {'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
                              'seconds_per_step': 0.1013,
                              'source': 'bench/results/converge-digits-drop-95-3-8-summary.csv',
