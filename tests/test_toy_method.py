@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from imbagan import runs
 from imbagan.__main__ import main
+from imbagan.config import TrainConfig
 from imbagan.methods import METHODS
 from tests.toy_method import Toy
 
@@ -37,7 +38,8 @@ def test_the_train_form_shows_the_toy_and_its_fields(toy_registered):
     assert "Toy: a class-mean generator" in at.selectbox(key="train.method").options
     at.selectbox(key="train.method").set_value("toy").run()
     assert not at.exception
-    assert at.number_input(key="train.toy.n_critic") is not None
+    n_critic = at.number_input(key="train.toy.n_critic")  # the toy's one field, named as on every form, at its default
+    assert n_critic.label == "D steps per G step" and n_critic.value == TrainConfig.n_critic
     assert any("class-mean generator" in c.value for c in at.caption) or \
         any("least squares" in c.value for c in at.caption)
 
@@ -47,7 +49,10 @@ def test_the_taxonomy_lists_the_toy(toy_registered):
     at.switch_page("pages/taxonomy.py").run()
     assert not at.exception
     assert any("Toy: a class-mean generator" in m.value for m in at.markdown)
-    assert at.button(key="tax.try.toy") is not None
+    # Its demonstration button opens the Train form on the toy's demo setting.
+    at.button(key="tax.try.toy").click().run()
+    assert not at.exception
+    assert at.selectbox(key="train.method").value == "toy" and at.number_input(key="train.toy.steps").value == 4
 
 
 def test_without_the_line_the_toy_is_nowhere():
