@@ -1,12 +1,14 @@
-# Two commands on a fresh machine (README's quick start):
-#   make app    -- create .venv if missing, install requirements.txt, start the app on the bundled digits set
-#   make test   -- the same set-up, then the test suite
+# The commands of README's quick start, each on a fresh machine too:
+#   make app        -- create .venv if missing, install requirements.txt, start the app on the bundled digits set
+#   make test       -- the same set-up, then the whole test suite (what CI runs), slowest tests listed at the end
+#   make test-fast  -- the same set-up, then every test but the slow ones (pytest -m "not slow": background
+#                      processes, the app's pages through AppTest, the browser); for the edit-test loop
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test bench clean-runs
+.PHONY: app test test-fast bench clean-runs
 
 # requirements.txt installs this checkout with its extras, so a change to either file re-installs.
 $(STAMP): requirements.txt pyproject.toml
@@ -20,7 +22,10 @@ app: $(STAMP)
 	$(PY) -m streamlit run app.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/speed.py

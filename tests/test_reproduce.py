@@ -35,6 +35,7 @@ def _cells(folder: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in (folder / "cells").glob("*.json")}
 
 
+@pytest.mark.slow  # a process of its own
 def test_specs_are_declarative_and_carry_the_published_numbers():
     # Listing specs (the app's page does) imports neither torch nor ray.
     code = "import sys, imbagan.reproduce as r; assert r.SPECS; print('torch' in sys.modules, 'ray' in sys.modules)"
@@ -58,6 +59,7 @@ def test_the_paper_number_is_the_best_probe_and_says_so():
     assert best["selection"] == "test-selected, as published"
 
 
+@pytest.mark.slow  # job processes, about 50 s
 def test_tiny_spec_end_to_end_locally(tmp_path, capsys):
     folder = tmp_path / "repro"
     assert main(["--runs", str(tmp_path / "runs"), "reproduce", "tiny", "--jobs", "2", "--out", str(folder)]) == 0
@@ -158,6 +160,7 @@ def test_tiny_spec_through_a_local_ray(tmp_path):
     assert df[df["protocol"] != "published"]["n"].eq(1).sum() >= 4
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_the_page_shows_the_table_filling_in(tmp_path, monkeypatch, show_tiny):
     from streamlit.testing.v1 import AppTest
 
@@ -239,6 +242,7 @@ print(json.dumps({"exceptions": [e.value for e in at.exception], "grids": len(at
 """
 
 
+@pytest.mark.slow  # a process of its own
 def test_the_page_imports_neither_torch_nor_ray(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "IMBAGAN_RUNS": str(tmp_path / "runs"),
            "HOME": str(tmp_path), "IMBAGAN_THREADS": "1"}
@@ -249,6 +253,7 @@ def test_the_page_imports_neither_torch_nor_ray(tmp_path):
     assert res == {"exceptions": [], "grids": 3, "heavy": []}, out.stderr[-2000:]
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_the_page_offers_a_small_default_with_its_job_count_and_time_and_confirms_a_long_one(tmp_path, monkeypatch):
     """Issue 23, 6: no test specs or internal notes; a small default; jobs and expected time before Launch."""
     from streamlit.testing.v1 import AppTest

@@ -32,6 +32,7 @@ def test_the_cli_offers_and_trains_the_toy(toy_registered, tmp_path, capsys):
     assert run.state == "done" and run.config["method"] == "toy"
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_the_train_form_shows_the_toy_and_its_fields(toy_registered):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page("pages/train.py").run()
@@ -44,6 +45,7 @@ def test_the_train_form_shows_the_toy_and_its_fields(toy_registered):
         any("least squares" in c.value for c in at.caption)
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_the_taxonomy_lists_the_toy(toy_registered):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page("pages/taxonomy.py").run()
