@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test test-fast bench clean-runs
+.PHONY: app test test-fast bench screenshots clean-runs
 
 # requirements.txt installs this checkout with its extras, so a change to either file re-installs.
 $(STAMP): requirements.txt pyproject.toml
@@ -29,6 +29,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/speed.py
+
+# README's two pictures (docs/*.png): the default path at its default budget in a real browser, about 3 minutes.
+# Needs Debian's chromium, and fonts-noto-color-emoji for the icons.
+screenshots: $(STAMP)
+	IMBAGAN_README_SHOTS=docs $(PY) -m pytest -q tests/test_browser.py -k readme_screenshots
 
 clean-runs:
 	rm -rf runs

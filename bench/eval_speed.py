@@ -140,7 +140,7 @@ def compare(name: str, a, device) -> None:
         print(f"  seed {seed}: old {wall['old']:.1f} s, new {wall['new']:.1f} s so far "
               f"(load {os.getloadavg()[0]:.2f})", flush=True)
     n = len(a.seeds)
-    print(f"\n| condition | ACSA old (mean ± std) | ACSA new (mean ± std) | new − old | 2 SE | agree | "
+    print("\n| condition | ACSA old (mean ± std) | ACSA new (mean ± std) | new − old | 2 SE | agree | "
           f"minority recall old | minority recall new |")
     print("|---|---|---|---|---|---|---|---|")
     for c in CONDITIONS:

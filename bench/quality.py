@@ -238,7 +238,6 @@ def main() -> None:
 
     for option in a.options:
         for m in a.methods:
-            t = time.perf_counter()
             row = method_row(m, option, a, root, cache)
             row.update(dataset=a.dataset, imbalance=a.imbalance, scenario=label, budget=budget,
                        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(),

@@ -48,6 +48,7 @@ def _run(root: Path, method: str, metrics: dict, **cfg) -> Path:
     return d
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_gan_rows_carry_the_verdict_and_an_old_evaluation_says_it_has_none(tmp_path):
     root = tmp_path / "runs"
     v = {"rule": verdict.RULE, "best_baseline": "logit_adjust", "conditions": verdict.verdicts(PER_SEED)}

@@ -74,6 +74,7 @@ def metric(at: AppTest, label: str) -> str:
 
 
 # --- app.py and navigation -----------------------------------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_app_runs_and_switches_to_every_page():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
@@ -88,6 +89,7 @@ def test_app_runs_and_switches_to_every_page():
 
 
 # --- Data -------------------------------------------------------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_data_page_shows_counts_grid_and_the_imbalance_ratio():
     n = digits_train_counts()
     at = AppTest.from_file(DATA, default_timeout=TIMEOUT).run()
@@ -103,6 +105,7 @@ def test_data_page_shows_counts_grid_and_the_imbalance_ratio():
     assert len(at.get("image")) == 1  # ONE composite grid of real images
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_an_impossible_imbalance_is_a_message_not_a_traceback():
     at = AppTest.from_file(DATA, default_timeout=TIMEOUT).run()
     at.selectbox(key="data.imbalance").set_value("bagan_gp").run()  # digits has ~135 images per class
@@ -111,6 +114,7 @@ def test_an_impossible_imbalance_is_a_message_not_a_traceback():
     assert not at.get("image")
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_train_on_this_data_hands_the_choice_to_the_train_page():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page("pages/data.py").run()
@@ -177,6 +181,7 @@ def test_extract_zip_enforces_the_size_limits(tmp_path):
         preview.extract_zip(io.BytesIO(z), "big.zip", max_files=14)
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_data_page_uploads_a_zip_and_uses_it_as_an_image_folder(tmp_path):
     at = AppTest.from_file(DATA, default_timeout=TIMEOUT).run()
     at.file_uploader(key="data.upload").set_value(("pets.zip", class_zip(), "application/zip")).run()
@@ -193,6 +198,7 @@ def test_data_page_uploads_a_zip_and_uses_it_as_an_image_folder(tmp_path):
     assert at2.selectbox(key="data.uploaded").value == folder
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_data_page_refuses_a_zip_that_climbs_out(tmp_path):
     at = AppTest.from_file(DATA, default_timeout=TIMEOUT).run()
     evil = make_zip({"../evil.png": png_bytes(1), "a/1.png": png_bytes(1), "b/1.png": png_bytes(1)})
@@ -221,6 +227,7 @@ def _two_runs(root: Path) -> tuple[Path, Path]:
     return a, b
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_compare_page_has_a_row_per_run_and_condition_and_overlays_curves(tmp_path):
     a, b = _two_runs(tmp_path / "runs")
     at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT).run()
@@ -254,6 +261,7 @@ def _table(at: AppTest, column: str, width: int):
     return [d.value for d in at.dataframe if column in d.value.columns and len(d.value.columns) == width]
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_taxonomy_tables_filter():
     at = AppTest.from_file(TAXONOMY, default_timeout=TIMEOUT).run()
     assert not at.exception and not at.error
@@ -269,6 +277,7 @@ def test_taxonomy_tables_filter():
                                                     "CoGAN [133]"]
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_taxonomy_levels_illustrate_with_the_apps_data():
     n = digits_train_counts()
     at = AppTest.from_file(TAXONOMY, default_timeout=TIMEOUT).run()
@@ -292,6 +301,7 @@ def test_every_method_has_a_valid_preset(method):
     assert sum(after) > 0
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_a_method_button_hands_its_preset_to_the_train_page():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page("pages/taxonomy.py").run()
@@ -311,6 +321,7 @@ def test_a_method_button_hands_its_preset_to_the_train_page():
     assert at.number_input(key="train.aggan.steps").value == (budgets.default_steps("aggan", "digits") or Cfg.steps)
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_taxonomy_shows_the_latest_quality_table_with_its_budget_and_date():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page("pages/taxonomy.py").run()
@@ -320,6 +331,7 @@ def test_taxonomy_shows_the_latest_quality_table_with_its_budget_and_date():
     assert any("budget" in c.value and "measured" in c.value for c in at.caption)
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_taxonomy_says_what_a_verdict_means(tmp_path, monkeypatch):
     monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=60).run()

@@ -102,6 +102,7 @@ def chart_titles(at: AppTest) -> list[str]:
 
 
 # --- 1. The New run form stays open on the first widget change ----------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_1_new_run_form_stays_open_when_a_widget_changes(tmp_path):
     fake_run(tmp_path / "runs")
     at = open_app("pages/train.py")  # from the sidebar: no ?run= in the URL
@@ -114,6 +115,7 @@ def test_1_new_run_form_stays_open_when_a_widget_changes(tmp_path):
     assert at.expander[0].proto.expanded
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_1_a_run_link_opens_the_run_with_the_form_folded(tmp_path):
     d = fake_run(tmp_path / "runs")
     at = open_app("pages/train.py", run=d.name)
@@ -121,6 +123,7 @@ def test_1_a_run_link_opens_the_run_with_the_form_folded(tmp_path):
 
 
 # --- 2. Evaluate's per-class selector follows the conditions as they land ------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_2_training_sets_selector_offers_before_and_after_once_the_evaluation_finishes(tmp_path, monkeypatch):
     d = fake_run(tmp_path / "runs")
     alive(monkeypatch)
@@ -137,6 +140,7 @@ def test_2_training_sets_selector_offers_before_and_after_once_the_evaluation_fi
 
 
 # --- 3. The balanced-set downloads appear on their own -------------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_3_the_page_polls_while_the_balanced_set_is_prepared(tmp_path, monkeypatch, polls):
     d = fake_run(tmp_path / "runs")
     fake_eval(d, "done", {"imbalanced": _condition(0.7), "gan": _condition(0.8)})
@@ -162,6 +166,7 @@ def test_3_the_page_polls_while_the_balanced_set_is_prepared(tmp_path, monkeypat
 
 
 # --- 4. The evaluation's ETA is a time, not a dash -------------------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_4_a_running_evaluation_shows_an_eta(tmp_path, monkeypatch):
     d = fake_run(tmp_path / "runs")
     alive(monkeypatch)
@@ -172,6 +177,7 @@ def test_4_a_running_evaluation_shows_an_eta(tmp_path, monkeypatch):
 
 
 # --- 5. Choices made on Data reach Train when Train is opened from the sidebar --------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_5_data_choice_reaches_train_opened_from_the_sidebar():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page("pages/data.py").run()
@@ -191,6 +197,7 @@ def test_5_data_choice_reaches_train_opened_from_the_sidebar():
 
 
 # --- 7. t-SNE plots have a legend --------------------------------------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_7_tsne_plots_name_the_classes_and_the_markers(tmp_path):
     d = fake_run(tmp_path / "runs")
     fake_eval(d, "done", {"imbalanced": _condition(0.7), "gan": _condition(0.8)})
@@ -206,6 +213,7 @@ def test_7_tsne_plots_name_the_classes_and_the_markers(tmp_path):
 
 
 # --- 8. The "after" confusion matrix is the GAN's -----------------------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_8_after_matrix_waits_for_the_gan_condition(tmp_path, monkeypatch):
     d = fake_run(tmp_path / "runs")
     alive(monkeypatch)
@@ -222,6 +230,7 @@ def test_8_after_matrix_waits_for_the_gan_condition(tmp_path, monkeypatch):
 
 
 # --- 9. Home: a live runs table with links; deleting runs and uploads -----------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_9_home_table_links_to_runs_and_refreshes_while_one_trains(tmp_path, monkeypatch, polls):
     d = fake_run(tmp_path / "runs", state="running")
     runs.write_json_atomic(d / "status.json", {**json.loads((d / "status.json").read_text()), "pid": -1})
@@ -234,6 +243,7 @@ def test_9_home_table_links_to_runs_and_refreshes_while_one_trains(tmp_path, mon
     assert table.value["run"].iloc[0].startswith(f"train?run={d.name}")
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_9_delete_runs_with_confirmation_and_never_a_running_one(tmp_path, monkeypatch):
     done = fake_run(tmp_path / "runs")
     busy = fake_run(tmp_path / "runs", state="running")
@@ -280,6 +290,7 @@ def test_9_delete_run_and_upload_in_the_library(tmp_path, monkeypatch):
     assert preview.list_uploads() == []
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_9_delete_an_uploaded_folder_from_home(tmp_path):
     (tmp_path / "data" / "uploads" / "pets" / "cat").mkdir(parents=True)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
@@ -291,6 +302,7 @@ def test_9_delete_an_uploaded_folder_from_home(tmp_path):
 
 # --- 10. A missing dataset is explained in the page's words ----------------------------------------------------
 @pytest.mark.parametrize("page, prefix", [("pages/data.py", "data"), ("pages/train.py", "train")])
+@pytest.mark.slow  # the app's pages through AppTest
 def test_10_missing_mnist_points_at_the_data_folder_field(page, prefix):
     at = open_app(page)
     at.selectbox(key=f"{prefix}.dataset").set_value("mnist").run()
@@ -301,6 +313,7 @@ def test_10_missing_mnist_points_at_the_data_folder_field(page, prefix):
 
 
 # --- 11. Readable metric names, with a tooltip, in charts and tables ----------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_11_quality_table_and_curves_use_readable_labels(tmp_path):
     d = fake_run(tmp_path / "runs", metrics={"d_loss": 1.0, "g_loss": 2.0, "d_fake_acc": 0.5, "w_dist": 0.1,
                                                 "gp": 0.01, "ae_loss": 0.2})
@@ -324,6 +337,7 @@ def test_11_quality_table_and_curves_use_readable_labels(tmp_path):
 
 
 # --- 12. The Train form shows only the fields that apply ------------------------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_12_train_form_hides_fields_that_do_not_apply():
     from ui.labels import field_label
 
@@ -348,6 +362,7 @@ def test_12_train_form_hides_fields_that_do_not_apply():
 
 
 # --- 13. Compare: baselines once, GAN rows not buried, one loss scale per chart, short names ----------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_13_compare_shows_baselines_once_and_gan_rows_first(tmp_path):
     root = tmp_path / "runs"
     base = {"imbalanced": _condition(0.90), "smote": _condition(0.93), "full": _condition(0.97)}
@@ -379,6 +394,7 @@ def test_13_compare_shows_baselines_once_and_gan_rows_first(tmp_path):
 
 
 # --- issue 23: stumbles of a second walk ------------------------------------------------------------------
+@pytest.mark.slow  # the app's pages through AppTest
 def test_23_7_run_links_with_a_percent_decode_to_their_name(tmp_path):
     """The link column decodes the URL before it reads the display text: "drop 95% of 3,8" must survive."""
     from urllib.parse import unquote
@@ -394,6 +410,7 @@ def test_23_7_run_links_with_a_percent_decode_to_their_name(tmp_path):
 
 @pytest.mark.parametrize("page", ["pages/train.py", "pages/evaluate.py"])
 @pytest.mark.parametrize("bogus", ["../../etc", "no-such-run", "<script>alert(1)</script>"])
+@pytest.mark.slow  # the app's pages through AppTest
 def test_23_16_a_url_naming_no_run_says_so(tmp_path, page, bogus):
     d = fake_run(tmp_path / "runs")
     fake_eval(d, conditions={"imbalanced": _condition(0.9), "gan": _condition(0.95)})
@@ -404,6 +421,7 @@ def test_23_16_a_url_naming_no_run_says_so(tmp_path, page, bogus):
     assert "<script>" not in text.replace("`<script>alert(1)</script>`", "")  # only inside a code span
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_23_4_no_autoencoder_line_for_a_method_without_one(tmp_path, monkeypatch):
     """Resumed cagan: the adversarial pace is not known yet, but cagan has no autoencoder stage."""
     d = fake_run(tmp_path / "runs", method="cagan", state="running")
@@ -418,6 +436,7 @@ def test_23_4_no_autoencoder_line_for_a_method_without_one(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("bad", [0.0, -5.0, 0.5, 100000.0])
+@pytest.mark.slow  # the app's pages through AppTest
 def test_23_8_a_bad_imbalance_ratio_says_why_and_keeps_the_last_good_one(bad):
     at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=TIMEOUT).run()
     at.selectbox(key="data.imbalance").set_value("step").run()
@@ -430,6 +449,7 @@ def test_23_8_a_bad_imbalance_ratio_says_why_and_keeps_the_last_good_one(bad):
     assert [m.value for m in at.metric] == good  # the chart and the numbers keep the good ratio
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_23_13_the_train_form_speaks_in_words_not_config_keys():
     at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=TIMEOUT).run()
     at.selectbox(key="train.method").set_value("cagan").run()
@@ -445,6 +465,7 @@ def test_23_13_the_train_form_speaks_in_words_not_config_keys():
     assert label("d_wrong") != "d wrong"
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_23_14_log_counts_axis_ticks_powers_of_ten_and_the_example_names_its_ratio():
     from ui import charts
 
@@ -472,6 +493,7 @@ def test_23_10_rows_not_modelled_are_hatched_not_the_grey_of_an_untrained_genera
     assert not torch.allclose(other[0], torch.zeros_like(other[0]))  # not the flat 0 (grey) of an untrained G
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_23_9_compare_starts_from_one_dataset_and_shows_no_none(tmp_path):
     root = tmp_path / "runs"
     base = {"imbalanced": _condition(0.90), "full": _condition(0.97)}
@@ -495,6 +517,7 @@ def test_23_12_a_curve_with_one_tick_is_visible():
     assert len(fig.data) == 1 and "markers" in fig.data[0].mode
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_23_5_downloads_do_not_rerun_the_page(tmp_path):
     """A rerun re-registers the deferred files; a second click within a second then found none."""
     d = fake_run(tmp_path / "runs")

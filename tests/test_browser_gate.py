@@ -24,6 +24,7 @@ def _pytest(tmp_path, ci: bool) -> subprocess.CompletedProcess:
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # pytest in a process of its own
 def test_without_a_browser_the_summary_says_so_loudly(tmp_path):
     out = _pytest(tmp_path, ci=False)
     assert out.returncode in (0, 5), out.stdout[-2000:]  # 5: this one-file run collected no other test
@@ -31,6 +32,7 @@ def test_without_a_browser_the_summary_says_so_loudly(tmp_path):
     assert "no-chromium is absent" in out.stdout
 
 
+@pytest.mark.slow  # pytest in a process of its own
 def test_without_a_browser_under_ci_the_run_fails(tmp_path):
     out = _pytest(tmp_path, ci=True)
     assert out.returncode not in (0, 5), out.stdout[-2000:]

@@ -31,6 +31,7 @@ def test_train_runs_balance_in_the_foreground(tmp_path, capsys):
     assert (r.dir / "balanced.npz").exists()
 
 
+@pytest.mark.slow  # a process of its own
 def test_bad_input_is_a_sentence_not_a_traceback(tmp_path):
     p = subprocess.run([sys.executable, "-m", "imbagan", "--runs", str(tmp_path), "train", "--imbalance", "drop",
                         "--drop", "120"], capture_output=True, text=True, timeout=120)

@@ -197,6 +197,7 @@ def _curve_run(tmp_path: Path) -> Path:
     return d
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_train_page_draws_the_convergence_curve_and_what_the_rule_says(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -213,6 +214,7 @@ def test_train_page_draws_the_convergence_curve_and_what_the_rule_says(tmp_path,
     assert not at.exception
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_train_form_starts_from_the_measured_budget_and_warns_below_it(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

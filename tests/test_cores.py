@@ -140,6 +140,7 @@ def test_the_real_signals_read_on_this_machine():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or cores.usable_cores() < 2, reason="needs /proc/stat, 2 cores")
+@pytest.mark.slow  # a busy child process for 5 s
 def test_a_busy_process_beside_us_is_seen_as_about_one_core():
     """The measurement itself, not a fake: one busy loop in a child process reads as roughly one core of others'
     load while this process sleeps (loose bounds: CI machines are shared)."""

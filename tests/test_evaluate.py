@@ -135,6 +135,7 @@ def test_automatic_conditions_are_every_one_on_a_gpu_and_the_verdicts_on_a_cpu()
     assert asked.condition_names("cuda") == asked.condition_names("cpu") == ["imbalanced", "gan_0.5", "gan"]
 
 
+@pytest.mark.slow  # a whole evaluation, about 30 s of CPU
 def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     monkeypatch.setenv("IMBAGAN_CACHE", str(tmp_path))
     # Inception FID runs for real on a randomly initialised network (no weights), 20 images a side.
@@ -226,6 +227,8 @@ def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
 def test_a_run_without_a_checkpoint_is_evaluated_without_the_gan(tmp_path):
     cfg = TrainConfig(dataset="digits", imbalance="step", ir=5.0, device="cpu")
     d = runs.create(cfg, root=tmp_path)
+    # A run that ended without a checkpoint (a just-created 'queued' one counts as launching for a minute).
+    runs.write_json_atomic(d / "status.json", {**runs.read_json(d / "status.json"), "state": "stopped"})
     out = evaluate.evaluate_run(d, EvalConfig(epochs=1, width=8, conditions=("imbalanced", "gan"), device="cpu"),
                                 log=None)
     assert list(out["conditions"]) == ["imbalanced"]

@@ -121,6 +121,7 @@ def test_a_worker_that_runs_out_of_disk_ends_failed_saying_so(tmp_path, monkeypa
     ["--dataset", "imagefolder", "--data-root", "{tmp}/nowhere"],
     ["--dataset", "imagefolder", "--data-root", "{tmp}/two", "--imbalance", "step"],  # step needs 10 classes
 ])
+@pytest.mark.slow  # a process of its own
 def test_foreground_train_with_bad_data_is_one_line_and_leaves_no_run(tmp_path, args):
     from PIL import Image
 
@@ -134,6 +135,7 @@ def test_foreground_train_with_bad_data_is_one_line_and_leaves_no_run(tmp_path, 
     assert not root.exists() or not [x for x in root.iterdir() if not x.name.startswith(".")]
 
 
+@pytest.mark.slow  # a process of its own
 def test_an_impossible_device_is_refused_without_a_traceback(tmp_path):
     p = cli("train", "--device", "cuda:abc", "--steps", "2", root=tmp_path / "runs")
     assert p.returncode == 2 and "Traceback" not in p.stdout + p.stderr
@@ -149,6 +151,7 @@ def _trained(root: Path, **kw) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["truncated", "wrong shape"])
+@pytest.mark.slow  # a process of its own
 def test_balance_and_evaluate_with_a_bad_checkpoint_are_one_line(tmp_path, damage):
     root = tmp_path / "runs"
     d = _trained(root)
@@ -166,6 +169,7 @@ def test_balance_and_evaluate_with_a_bad_checkpoint_are_one_line(tmp_path, damag
     assert ev.get("state") in (None, "failed")
 
 
+@pytest.mark.slow  # a process of its own
 def test_evaluate_on_an_impossible_device_is_one_line(tmp_path):
     d = _trained(tmp_path / "runs")
     one_line_error(cli("evaluate", d.name, "--device", "cuda:abc", root=tmp_path / "runs"))

@@ -236,6 +236,7 @@ def test_cli_applies_every_preset_over_the_paper_defaults(method):
         assert getattr(cfg, k) == v
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_train_page_applies_the_acgan_preset(tmp_path, monkeypatch):
     """The app's Train page: choosing ACGAN's "modified" preset refills the method's fields with it."""
     from pathlib import Path

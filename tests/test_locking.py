@@ -46,6 +46,7 @@ def _failed_run(root: Path) -> Path:
 
 
 # --- 2. one worker per run ------------------------------------------------------------------------------------
+@pytest.mark.slow  # worker processes
 def test_a_frozen_worker_that_holds_its_run_is_not_responding_not_failed(tmp_path):
     d = runs.create(tiny_config(), tmp_path)
     frozen = _holder(d)
@@ -67,6 +68,7 @@ def test_a_frozen_worker_that_holds_its_run_is_not_responding_not_failed(tmp_pat
         frozen.wait()
 
 
+@pytest.mark.slow  # worker processes
 def test_two_resumes_at_the_same_instant_launch_one_worker(tmp_path, monkeypatch):
     d = _failed_run(tmp_path)
     launched = []
@@ -114,6 +116,7 @@ def test_two_resumes_at_the_same_instant_launch_one_worker(tmp_path, monkeypatch
         runs.write_json_atomic(d / "status.json", {**runs.read_json(d / "status.json"), "state": "failed"})
 
 
+@pytest.mark.slow  # worker processes
 def test_a_second_worker_on_a_running_run_refuses_in_one_line(tmp_path):
     d = runs.create(tiny_config(), tmp_path)
     frozen = _holder(d)
@@ -145,6 +148,7 @@ def test_max_jobs_setting_and_gpu_default(monkeypatch):
     assert runs.max_jobs() == 2  # no GPU: 2 on the CPU
 
 
+@pytest.mark.slow  # worker processes
 def test_runs_beyond_the_cap_wait_queued_with_their_place_and_start_when_a_slot_frees(tmp_path, monkeypatch):
     monkeypatch.setenv("IMBAGAN_MAX_JOBS", "1")
     slots = tmp_path / runs.SLOTS_DIR
@@ -172,6 +176,7 @@ def test_runs_beyond_the_cap_wait_queued_with_their_place_and_start_when_a_slot_
     assert not list((slots / "queue").iterdir())
 
 
+@pytest.mark.slow  # worker processes
 def test_a_queued_run_can_be_stopped(tmp_path, monkeypatch):
     monkeypatch.setenv("IMBAGAN_MAX_JOBS", "1")
     slots = tmp_path / runs.SLOTS_DIR
@@ -190,6 +195,7 @@ def test_a_queued_run_can_be_stopped(tmp_path, monkeypatch):
 
 # --- 11. SIGTERM during start-up ------------------------------------------------------------------------------
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.3])
+@pytest.mark.slow  # worker processes
 def test_sigterm_during_start_up_leaves_the_run_stopped(tmp_path, delay):
     rid = runs.start(tiny_config(steps=10_000), tmp_path)
     d = runs.run_dir(rid, tmp_path)

@@ -66,6 +66,7 @@ SCRIPT = textwrap.dedent(r'''
 ''')
 
 
+@pytest.mark.slow  # each page in a process of its own
 def test_no_page_imports_torch(tmp_path):
     env_py = sys.executable
     out = subprocess.run([env_py, "-c", SCRIPT, str(tmp_path / "runs"), str(ROOT / "app.py")], cwd=ROOT,

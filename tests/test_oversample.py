@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from imbagan import classifiers as clf
-from imbagan import evaluate, trainsets
+from imbagan import evaluate
 from imbagan.data import ImageSet
 
 MAJOR, MINOR = 240, 6  # IR 40

@@ -44,6 +44,7 @@ ARGS = ["reproduce", "aggan-table2", "--settings", "mnist-ir100", "--rows", "cn"
         "full", "--repeats", "3"]
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_a_gan_row_is_judged_against_cn_and_the_best_cheap_fix(tmp_path, monkeypatch, capsys):
     from streamlit.testing.v1 import AppTest
 

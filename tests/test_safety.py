@@ -116,6 +116,7 @@ def test_data_folders_outside_the_allowed_roots_are_refused_without_listing_them
 
 
 @pytest.mark.parametrize("path", ["/etc", "/"])
+@pytest.mark.slow  # the app's pages through AppTest
 def test_data_page_refuses_a_folder_outside_the_allowed_roots_quickly(path):
     at = AppTest.from_file(PAGES["data"], default_timeout=TIMEOUT).run()
     at.selectbox(key="data.dataset").set_value("imagefolder").run()
@@ -130,6 +131,7 @@ def test_data_page_refuses_a_folder_outside_the_allowed_roots_quickly(path):
     assert not at.get("image")
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_train_page_cannot_launch_on_a_folder_outside_the_allowed_roots():
     at = AppTest.from_file(PAGES["train"], default_timeout=TIMEOUT).run()
     at.selectbox(key="train.dataset").set_value("imagefolder").run()
@@ -150,6 +152,7 @@ def test_a_symlink_loop_does_not_hang_loading_or_the_preview(tmp_path):
     assert s.counts() == [2, 2]
 
 
+@pytest.mark.slow  # the app's pages through AppTest
 def test_data_page_preview_of_a_symlink_loop_returns_within_seconds(tmp_path):
     folder = image_folder(tmp_path / "data" / "loopy")
     for name in ("a", "b", "c"):
@@ -257,6 +260,7 @@ def test_every_bad_zip_is_one_sentence(tmp_path, blob, words):
 
 
 @pytest.mark.parametrize("blob", [_forged_size_zip(), _file_and_folder_zip()])
+@pytest.mark.slow  # the app's pages through AppTest
 def test_data_page_shows_a_bad_zip_as_one_sentence(blob):
     at = AppTest.from_file(PAGES["data"], default_timeout=TIMEOUT).run()
     at.file_uploader(key="data.upload").set_value(("bad.zip", blob, "application/zip")).run()
@@ -316,6 +320,7 @@ def test_a_config_json_with_wrong_types_lists_as_unreadable(tmp_path, config):
 
 
 @pytest.mark.parametrize("page", ["home", "train", "evaluate", "compare"])
+@pytest.mark.slow  # the app's pages through AppTest
 def test_pages_survive_an_unreadable_run(tmp_path, page):
     good, bad = _runs_with_one_bad(tmp_path, "status.json", BAD_STATUS["garbage"])
     (good / "checkpoint.pt").write_bytes(b"")  # so the Evaluate page lists it

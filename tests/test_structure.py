@@ -89,6 +89,7 @@ def test_cards_read_from_source_equal_the_classes():
     assert parsed == catalog._live()
 
 
+@pytest.mark.slow  # a process of its own
 def test_config_catalog_and_run_files_import_without_torch():
     code = ("import sys; import imbagan.config, imbagan.catalog, imbagan.runs, imbagan.imbalance; "
             "from imbagan.config import TrainConfig; TrainConfig(method='cagan'); imbagan.catalog.methods(); "
