@@ -141,7 +141,7 @@ def compare(name: str, a, device) -> None:
               f"(load {os.getloadavg()[0]:.2f})", flush=True)
     n = len(a.seeds)
     print("\n| condition | ACSA old (mean ± std) | ACSA new (mean ± std) | new − old | 2 SE | agree | "
-          f"minority recall old | minority recall new |")
+          "minority recall old | minority recall new |")
     print("|---|---|---|---|---|---|---|---|")
     for c in CONDITIONS:
         (mo, so), (mn, sn) = mean_std(res["old"][c]), mean_std(res["new"][c])

@@ -9,7 +9,6 @@ import streamlit as st
 from imbagan import runs
 from imbagan.runs import eta_text
 from ui import charts
-from ui.labels import label
 
 REFRESH_S = 2.0
 STATE_ICON = {"queued": "⏳", "running": "🟢", "done": "✅", "failed": "❌", "stopped": "⏹️", "unreadable": "⚠️"}
