@@ -265,3 +265,18 @@ def test_a_resumed_run_judges_its_whole_curve(tmp_path, monkeypatch):
     monkeypatch.setattr(convergence, "converged_step", lambda steps, vals, *a, **k: seen.append(list(steps)))
     train.train(d, resume=True, log=lambda s: None)
     assert seen and seen[-1][:len(before)] == before and seen[-1][-1] == 9
+
+
+def test_bf16_is_on_under_auto_exactly_where_bench_precision_found_it_within_noise():
+    """Issue 22 §2: a method's card says bf16_measured when, and only when, bench/precision.py's table holds the
+    method and every scenario measured says within noise (FID and class accuracy against float32, 2 seeds each)."""
+    from imbagan.methods import METHODS
+
+    tables = sorted((ROOT / "bench" / "results").glob("precision-*.csv"))
+    assert tables, "no bench/results/precision-*.csv"
+    df = pd.concat([pd.read_csv(t) for t in tables])
+    assert {"method", "step", "fid_within_noise", "acc_within_noise", "within_noise"} <= set(df.columns)
+    for name, cls in METHODS.items():
+        rows = df[df["method"] == name]
+        measured_ok = len(rows) > 0 and bool(rows["within_noise"].all())
+        assert cls.bf16_measured == measured_ok, (name, rows.to_dict("records"))
