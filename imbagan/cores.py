@@ -46,6 +46,15 @@ def override() -> int | None:
     return int(v) if v.isdigit() and int(v) >= 1 else None
 
 
+def sharing_start(sharing: bool) -> int | None:
+    """A worker's first thread count, before any reading: $IMBAGAN_THREADS if set; else half the usable cores
+    when a run's training and its evaluation start together (two processes each taking every core is far
+    slower than each taking half); else None (every core, torch's default). The policy corrects it later."""
+    if (n := override()) is not None:
+        return n
+    return max(1, usable_cores() // 2) if sharing else None
+
+
 def machine_busy_seconds(path: str = "/proc/stat") -> float | None:
     """Core-seconds the whole machine has spent busy since boot (Linux), or None where there is no such file."""
     try:

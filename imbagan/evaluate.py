@@ -444,10 +444,6 @@ def step_tsne(c: Context, reference, ev: Path) -> dict:
     return _tsne(ev, embed, [(c.train.x, c.train.y), (gen_x, gen_y), (c.test.x, c.test.y)], c.names, c.cfg)
 
 
-def _is_gan(name: str) -> bool:
-    return name == "gan" or name.startswith("gan_")
-
-
 def wait_for_training(c: Context, status: runs.StatusWriter, say, poll_s: float = 1.0) -> str:
     """Block while the run's GAN still trains (an evaluation launched alongside it); returns its final state.
 
@@ -481,7 +477,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
     # it has ended we take every core back (below). Between those events the count follows the free cores
     # (cores.py): threads that outnumber the free cores are far slower than fewer threads (they spin-wait for
     # descheduled peers: 4x slower per classifier measured on 2 cores beside an unrelated busy process).
-    threads = cores.ThreadPolicy(start=runs.cpu_threads(sharing=alongside))
+    threads = cores.ThreadPolicy(start=cores.sharing_start(sharing=alongside))
     timing_threads = threads.threads
     c = step_load(d, cfg, say)
     todo = cfg.condition_names(c.device)
@@ -503,7 +499,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
     # 1. What needs no generated image, trained first (while the GAN may still be training).
     sets: dict[str, TrainSet] = {}
     for name in todo:
-        if name in POST_HOC or _is_gan(name):
+        if name in POST_HOC or verdict.is_gan(name):
             continue
         status.update(phase=f"{name}: building the training set")
         sets[name] = training_set(name, c)
@@ -517,7 +513,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
     if need_ref and "full" not in fit_sets:
         fit_sets["reference"] = TRAINING_SETS["full"](c)
         seeds["reference"] = [cfg.seed]
-    n_gan_jobs = sum(1 for name in todo if _is_gan(name)) * n_rep
+    n_gan_jobs = sum(1 for name in todo if verdict.is_gan(name)) * n_rep
     n_jobs = sum(len(v) for v in seeds.values()) + n_gan_jobs
     t_fit, fit_s = time.perf_counter(), 0.0
 
@@ -562,7 +558,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
     result["run"].update(classes_modeled=sorted(c.pool), no_generator=no_gen)
     gan_sets: dict[str, TrainSet] = {}
     for name in todo:
-        if not _is_gan(name):
+        if not verdict.is_gan(name):
             continue
         if not c.pool:
             result["skipped"][name] = f"no generated images: {no_gen}"

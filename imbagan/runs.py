@@ -1,316 +1,45 @@
-"""A run is a directory; this module creates, lists, reads, starts, stops and resumes them.
+"""The supervisor of runs: creates them, launches their workers and evaluations, holds their locks and job
+slots, stops, resumes and deletes them. A run's files, status and listing are :mod:`imbagan.rundir`'s; this
+module re-exports them, so ``runs.read_status`` and friends keep working.
 
-    runs/<id>/config.json     written once
-    runs/<id>/status.json     {"state", "pid", "step", "total", "heartbeat", "error", ...}; replaced atomically
-    runs/<id>/metrics.jsonl   one JSON object per tick, appended and flushed
-    runs/<id>/samples/NNNNNN.png   one row per class, fixed noise
-    runs/<id>/checkpoint.pt   tensors and plain numbers; written to a temporary name, then renamed
-    runs/<id>/log.txt         the worker's stdout and stderr
-    runs/<id>/lock            flock'ed by the run's one worker for its whole life
     runs/.slots/              job slots (flock'ed files) and the queue of jobs waiting for one
 
 Training runs in its own process (``python -m imbagan worker RUN_DIR``) in a new session, so
-neither a Streamlit rerun nor an app restart touches it; the page only reads these files.
+neither a Streamlit rerun nor an app restart touches it; the page only reads the run's files.
 
 Safety rules: one worker per run (the lock; ``start``/``resume`` take it before launching and hand
-it to the child), at most ``max_jobs()`` background trainings and evaluations at once (the rest wait
-as "queued" with their place in line), and readers never fail on a bad or missing file: such a run
-lists as "unreadable" with the reason, and a full disk never leaves status.json saying "running".
+it to the child), and at most ``max_jobs()`` background trainings and evaluations at once (the rest
+wait as "queued" with their place in line).
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
-import json
-import math
 import os
-import re
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imbagan.config import TrainConfig
+from imbagan.rundir import (  # re-exported: the readers' side of a run
+    RUNS_ENV, STATES, ACTIVE, UNREADABLE, STALE_AFTER_S, HEARTBEAT_S,
+    runs_root, run_dir, write_json_atomic, read_json, read_json_checked, write_in_place,
+    disk_full, error_text, read_metrics, sample_paths, log_tail, pid_alive,
+    unreadable, read_status, StatusWriter, is_locked, RunInfo, list_runs,
+    info,
+    _save_quietly,
+)
 
-RUNS_ENV = "IMBAGAN_RUNS"
-STATES = ("queued", "running", "done", "failed", "stopped")
-ACTIVE = ("queued", "running")
-UNREADABLE = "unreadable"  # a run whose status.json or config.json cannot be read; RunInfo.status["error"] says why
+
 MAX_JOBS_ENV = "IMBAGAN_MAX_JOBS"
 LOCK_FD_ENV = "IMBAGAN_RUN_LOCK_FD"  # the run lock's file descriptor, handed from launcher to worker
 SLOTS_DIR = ".slots"
-# A worker whose heartbeat is older than this is taken for dead even if its pid exists (hung, or pid reused).
-STALE_AFTER_S = 60.0
-HEARTBEAT_S = 2.0
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def runs_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder holding runs: ``root``, else $IMBAGAN_RUNS, else ./runs."""
-    return Path(root or os.environ.get(RUNS_ENV) or "runs").resolve()
-
-
-def run_dir(run_id: str, root: str | os.PathLike | None = None) -> Path:
-    """The directory of an existing run; refuses ids that could escape the runs folder."""
-    if not _ID_RE.match(run_id or ""):
-        raise ValueError(f"{run_id!r} is not a run id.")
-    d = runs_root(root) / run_id
-    if not (d / "config.json").is_file():
-        raise FileNotFoundError(f"No run {run_id!r} in {runs_root(root)}.")
-    return d
-
-
-# --- small file helpers ---------------------------------------------------------------------
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write-then-rename; the temporary file is removed if anything fails (a full disk, say)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=1))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise
-
-
-def read_json(path: Path, default: Any = None) -> Any:
-    """The file's JSON, or ``default`` if it is missing or cannot be read or parsed (never raises)."""
-    obj, _ = read_json_checked(path)
-    return default if obj is None else obj
-
-
-def read_json_checked(path: Path) -> tuple[Any, str | None]:
-    """(the file's JSON, None), or (None, why it could not be read); never raises."""
-    try:
-        return json.loads(Path(path).read_bytes()), None
-    except FileNotFoundError:
-        return None, f"{Path(path).name} is missing"
-    except IsADirectoryError:
-        return None, f"{Path(path).name} is a folder, not a file"
-    except OSError as e:
-        return None, f"{Path(path).name} cannot be read ({os.strerror(e.errno) if e.errno else e})"
-    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return None, f"{Path(path).name} is not valid JSON ({e})"
-
-
-def write_in_place(path: Path, obj: dict, keep: tuple[str, ...] = ()) -> None:
-    """Overwrite ``path`` inside its existing blocks: the last resort when write-then-rename fails on a full disk.
-
-    Compact JSON is written over the old content and the file truncated to it; if it would not fit in
-    the old file's size, only the ``keep`` keys are written. Not atomic (a reader may see a torn file
-    for a moment, which it reports as unreadable), so only used to record how a run ended.
-    """
-    data = json.dumps(obj, separators=(",", ":")).encode()
-    try:
-        old = path.stat().st_size
-    except OSError:
-        old = 0
-    if len(data) > old and keep:
-        data = json.dumps({k: obj[k] for k in keep if k in obj}, separators=(",", ":")).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.ftruncate(fd, len(data))
-    finally:
-        os.close(fd)
-
-
-def disk_full(folder: Path, margin: int = 1 << 20) -> bool:
-    """True when the file system holding ``folder`` has (almost) no space left for us."""
-    try:
-        return shutil.disk_usage(folder).free < margin
-    except OSError:
-        return False
-
-
-def error_text(e: BaseException) -> str:
-    """How a failure reads on the page: one sentence; a full disk says so plainly."""
-    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-        where = f" (writing {Path(e.filename).name})" if getattr(e, "filename", None) else ""
-        return f"no space left on device{where}; free some disk space, then resume the run."
-    return f"{type(e).__name__}: {str(e) or type(e).__name__}"
-
-
-def read_metrics(d: Path) -> list[dict]:
-    """All ticks so far; a half-written last line (the worker is appending) or a bad one is skipped."""
-    out = []
-    try:
-        with open(d / "metrics.jsonl", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(rec, dict):
-                    out.append(rec)
-    except OSError:
-        pass
-    return out
-
-
-def sample_paths(d: Path) -> list[Path]:
-    """Sample grids, oldest first."""
-    return sorted((d / "samples").glob("[0-9]*.png"))
-
-
-def log_tail(d: Path, lines: int = 30) -> str:
-    try:
-        with open(d / "log.txt", "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-# --- status ---------------------------------------------------------------------------------
-def pid_alive(pid: int | str | None) -> bool:
-    """Whether process ``pid`` runs (a zombie does not; our own ended child is reaped on the way)."""
-    if not pid:
-        return False
-    pid = int(pid)
-    try:  # reap it if it is our own child, so a zombie does not look alive
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except OSError as e:
-        return e.errno == errno.EPERM
-    try:  # a zombie that is not our child
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-# Keys whose value must be a number (or null) for the page's arithmetic; anything else makes the file unreadable.
-_NUMERIC_KEYS = ("pid", "step", "total", "heartbeat", "created", "progress", "eta_s", "steps_per_s", "img_per_s")
-
-
-def _status_problem(st: Any) -> str | None:
-    """Why a parsed status.json cannot be used, or None."""
-    if not isinstance(st, dict):
-        return f"status.json holds a {type(st).__name__}, not an object"
-    if st.get("state") not in STATES:
-        return f"status.json has an unknown state {st.get('state')!r}"
-    for k in _NUMERIC_KEYS:
-        v = st.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            return f"status.json's {k!r} is {v!r}, not a number"
-    return None
-
-
-def unreadable(reason: str) -> dict:
-    """The status of a run whose files cannot be read: listed, with the reason, and never active."""
-    return {"state": UNREADABLE, "error": reason, "step": 0, "total": None}
-
-
-def _save_quietly(path: Path, st: dict) -> None:
-    """A reader's correction of status.json (a dead worker): best effort; a full disk must not break reading."""
-    try:
-        write_json_atomic(path, st)
-    except OSError:
-        pass
-
-
-def read_status(d: Path) -> dict:
-    """The run's status; a queued/running run whose worker is gone is reported (and saved) as failed.
-
-    Never raises: a status.json that cannot be read or makes no sense gives state "unreadable" with the
-    reason in "error". A worker that still holds the run's lock is alive even if its heartbeat is old
-    (stopped with SIGSTOP, swapped out): it shows "not responding", not failed.
-    """
-    d = Path(d)
-    st, why = read_json_checked(d / "status.json")
-    why = why or _status_problem(st)
-    if why:
-        return unreadable(why)
-    if st.get("state") in ACTIVE:
-        age = time.time() - float(st.get("heartbeat") or 0)
-        # A held lock means a live worker, unless its pid is known and gone: a killed process keeps
-        # the lock for a moment while the kernel tears it down, and must show as failed at once.
-        if is_locked(d) and (not st.get("pid") or pid_alive(st.get("pid"))):
-            if age > STALE_AFTER_S:
-                st = dict(st, not_responding=True, phase=f"not responding: no heartbeat for {age:.0f} s "
-                          "(the worker still holds the run; it may be paused or swapped out)")
-            return st
-        if st.get("state") == "queued" and not st.get("pid") and age < STALE_AFTER_S:
-            return st  # just created: its worker is being launched and has not written its pid yet
-        if not pid_alive(st.get("pid")):
-            # Re-read: the worker may have written its final state between the two reads.
-            st2, _ = read_json_checked(d / "status.json")
-            st2 = st2 if _status_problem(st2) is None else st
-            if st2.get("state") in ACTIVE:
-                st2.update(state="failed", error=st2.get("error") or
-                           "The training process ended without saying why (killed, or out of memory). "
-                           "Its files are kept; see the log.")
-                _save_quietly(d / "status.json", st2)
-            return st2
-        if age > STALE_AFTER_S:
-            st = dict(st, state="failed", error=f"No heartbeat for {age:.0f} s: the training process hangs.")
-    return st
-
-
-class StatusWriter:
-    """The worker's side of status.json: updates under a lock, plus a heartbeat thread.
-
-    On a full disk a final state (done, failed, stopped) is still recorded, by overwriting the file in
-    place; the heartbeat just skips a beat.
-    """
-
-    FINAL_KEYS = ("state", "error", "pid", "step", "total", "heartbeat", "created", "phase")
-
-    def __init__(self, d: Path):
-        self.path = Path(d) / "status.json"
-        self._lock = threading.Lock()
-        st = read_json(self.path, {})
-        self._st = st if isinstance(st, dict) else {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def update(self, **kw: Any) -> None:
-        with self._lock:
-            self._st.update(kw, heartbeat=time.time())
-            try:
-                write_json_atomic(self.path, self._st)
-            except OSError:
-                if self._st.get("state") not in ACTIVE:  # how the run ended must reach the page
-                    write_in_place(self.path, self._st, self.FINAL_KEYS)
-                else:
-                    raise
-
-    def start_heartbeat(self) -> None:
-        def beat():
-            while not self._stop.wait(HEARTBEAT_S):
-                try:
-                    self.update()
-                except OSError:  # full disk: the main thread meets it too and records the failure
-                    pass
-
-        self._thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 # --- one worker per run -----------------------------------------------------------------------
@@ -341,23 +70,6 @@ def try_lock(d: Path, tries: int = 25) -> int | None:
                 time.sleep(0.02)
     os.close(fd)
     return None
-
-
-def is_locked(d: Path) -> bool:
-    """True while some process holds RUN/lock, i.e. the run's worker is alive (even if frozen)."""
-    try:
-        fd = os.open(Path(d) / "lock", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # drops our shared lock at once
 
 
 _HELD: dict[str, int] = {}  # run dir -> lock descriptor this process holds for its lifetime
@@ -391,23 +103,6 @@ def hold_run_lock(d: Path) -> int:
 
 
 # --- lifecycle ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunInfo:
-    id: str
-    dir: Path
-    config: dict
-    status: dict
-
-    @property
-    def state(self) -> str:
-        return self.status.get("state", "failed")
-
-    @property
-    def progress(self) -> float:
-        total = self.status.get("total") or 0
-        return min(1.0, (self.status.get("step") or 0) / total) if total else 0.0
-
-
 def create(cfg: TrainConfig, root: str | os.PathLike | None = None) -> Path:
     """A new run directory holding config.json and a 'queued' status."""
     base = runs_root(root)
@@ -456,6 +151,14 @@ def launch_cli(args: list[str], log_path: Path, lock_fd: int | None = None) -> i
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _note_pid(status: Path, pid: int) -> None:
+    """Put a just-launched job's pid into its 'queued' status (unless the child has written its own already)."""
+    st = read_json(status, {})
+    if isinstance(st, dict) and st.get("state") == "queued" and not st.get("pid"):
+        st.update(pid=pid, heartbeat=time.time())
+        _save_quietly(status, st)
+
+
 def start_evaluation(run_dir: str | os.PathLike, config: dict | None = None, alongside: bool = False) -> None:
     """Launch ``python -m imbagan evaluate RUN_DIR`` in its own session; it writes RUN_DIR/eval/.
 
@@ -482,11 +185,7 @@ def start_evaluation(run_dir: str | os.PathLike, config: dict | None = None, alo
     # start-up and its wait for a job slot already have a status to report in; the pid follows.
     write_json_atomic(ev / "status.json", {"state": "queued", "pid": None, "progress": 0.0, "phase": "queued",
                                            "heartbeat": time.time(), "error": None})
-    pid = launch_cli(args, ev / "log.txt")
-    st = read_json(ev / "status.json", {})
-    if isinstance(st, dict) and st.get("state") == "queued" and not st.get("pid"):
-        st.update(pid=pid, heartbeat=time.time())
-        _save_quietly(ev / "status.json", st)
+    _note_pid(ev / "status.json", launch_cli(args, ev / "log.txt"))
 
 
 def _launch(d: Path, resume: bool) -> int:
@@ -506,10 +205,7 @@ def _launch(d: Path, resume: bool) -> int:
         pid = launch_cli(["worker", str(d)] + (["--resume"] if resume else []), d / "log.txt", lock_fd=fd)
     finally:
         os.close(fd)  # the child holds the lock now (the same open file)
-    st = read_json(d / "status.json", {})
-    if isinstance(st, dict) and st.get("state") == "queued" and not st.get("pid"):
-        st.update(pid=pid, heartbeat=time.time())
-        _save_quietly(d / "status.json", st)
+    _note_pid(d / "status.json", pid)
     return pid
 
 
@@ -518,7 +214,7 @@ def start(cfg: TrainConfig, root: str | os.PathLike | None = None) -> str:
 
     With ``cfg.evaluate_after`` its evaluation (default settings) is launched now too, alongside the
     training: the classifiers that need no generated images train while the GAN does, the GAN's once it
-    has finished. It is launched first, so the worker knows it shares the CPU (:func:`cpu_threads`).
+    has finished. It is launched first, so the worker knows it shares the CPU (:func:`cores.sharing_start`).
     """
     d = create(cfg, root)
     if cfg.evaluate_after:
@@ -550,16 +246,6 @@ def evaluation_idle(d: Path) -> bool:
     if state not in ACTIVE:
         return True
     return state == "running" and bool(st.get("waiting_for_training"))
-
-
-def cpu_threads(sharing: bool) -> int | None:
-    """CPU intra-op threads for a worker: $IMBAGAN_THREADS if set; else half the cores when a run's training and
-    its evaluation share the machine (two processes each taking every core is far slower than each taking
-    half); else None (torch's default)."""
-    v = os.environ.get("IMBAGAN_THREADS", "").strip()
-    if v.isdigit() and int(v) >= 1:
-        return int(v)
-    return max(1, (os.cpu_count() or 2) // 2) if sharing else None
 
 
 # --- job slots --------------------------------------------------------------------------------
@@ -703,62 +389,6 @@ def resume(run_id: str, root: str | os.PathLike | None = None) -> None:
     _launch(d, resume=True)  # RunBusy (a ValueError) if a worker still holds the run, e.g. a second resume
 
 
-def _config_problem(cfg: Any) -> str | None:
-    if not isinstance(cfg, dict):
-        return f"config.json holds a {type(cfg).__name__}, not an object"
-    try:
-        TrainConfig.from_dict(cfg)
-    except Exception as e:  # wrong types give TypeError/AttributeError as well as ValueError
-        return f"config.json does not describe a run ({type(e).__name__}: {e})"
-    return None
-
-
-def _run_info(d: Path) -> RunInfo:
-    """A run's RunInfo; an unreadable config.json or status.json gives an 'unreadable' run, never an error."""
-    cfg, why = read_json_checked(d / "config.json")
-    why = why or _config_problem(cfg)
-    if why:
-        shown = {k: v for k, v in cfg.items() if k in ("method", "dataset", "imbalance") and isinstance(v, str)} \
-            if isinstance(cfg, dict) else {}
-        return RunInfo(d.name, d, shown, unreadable(why))
-    return RunInfo(d.name, d, cfg, read_status(d))
-
-
-def list_runs(root: str | os.PathLike | None = None) -> list[RunInfo]:
-    """Every run in the folder, newest first; a run whose files cannot be read is listed as 'unreadable'."""
-    base = runs_root(root)
-    try:
-        entries = list(base.iterdir())
-    except OSError:
-        return []
-    out = []
-    for d in entries:
-        try:
-            if d.name.startswith(".") or not d.is_dir() or not os.path.lexists(d / "config.json"):
-                continue
-        except OSError:
-            continue
-        out.append(_run_info(d))
-
-    def newest(r: RunInfo):
-        c = r.status.get("created")
-        return (c if isinstance(c, (int, float)) and not isinstance(c, bool) else 0, r.id)
-
-    out.sort(key=newest, reverse=True)
-    return out
-
-
-def info(run_id: str, root: str | os.PathLike | None = None) -> RunInfo:
-    return _run_info(run_dir(run_id, root))
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def delete_run(run_id: str, root: str | os.PathLike | None = None) -> None:
     """Delete a run's directory and everything in it; refuses a run that is training or being evaluated.
 
@@ -776,3 +406,15 @@ def delete_run(run_id: str, root: str | os.PathLike | None = None) -> None:
     trash = d.with_name(f".deleting-{d.name}-{secrets.token_hex(2)}")
     os.replace(d, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+# This module's names and the readers' side it re-exports from imbagan.rundir.
+__all__ = [
+    "MAX_JOBS_ENV", "LOCK_FD_ENV", "SLOTS_DIR", "RunBusy", "try_lock", "hold_run_lock", "create",
+    "launch_cli", "start_evaluation", "start", "evaluated_final", "evaluating_alongside", "evaluation_idle",
+    "gpu_count", "max_jobs", "wait_for_slot", "release_slot", "stop", "resume", "delete_run",
+    "RUNS_ENV", "STATES", "ACTIVE", "UNREADABLE", "STALE_AFTER_S", "HEARTBEAT_S", "runs_root", "run_dir",
+    "write_json_atomic", "read_json", "read_json_checked", "write_in_place", "disk_full", "error_text",
+    "read_metrics", "sample_paths", "log_tail", "pid_alive", "unreadable", "read_status", "StatusWriter",
+    "is_locked", "RunInfo", "list_runs", "info",
+]

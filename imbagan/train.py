@@ -199,7 +199,7 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     status = status or runs.StatusWriter(d)
     sharing = runs.evaluating_alongside(d)
     # Half the cores while the evaluation computes beside us, then whatever the free cores allow (cores.py).
-    threads = cores.ThreadPolicy(start=runs.cpu_threads(sharing=sharing))
+    threads = cores.ThreadPolicy(start=cores.sharing_start(sharing=sharing))
     device = resolve_device(cfg.device)
     status.update(state="running", pid=os.getpid(), phase="loading data", device=str(device))
     method, data = build(cfg, device)

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from imbagan import evaluate, runs
-from imbagan.runs import eta_text
+from ui.labels import eta_text
 from ui import charts, live
 from ui.labels import label, number_format, tooltip
 

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from imbagan import preview, runs
+from imbagan import preview, rundir, runs
 from imbagan.config import TrainConfig
 from ui import live
 
@@ -83,7 +83,8 @@ def fake_eval(d: Path, state: str = "done", conditions: dict | None = None, **st
 
 def alive(monkeypatch, pids=()):
     """Make status readers take the fake runs' (absent) workers for alive."""
-    monkeypatch.setattr(runs, "pid_alive", lambda pid: pid in pids or pid == -1)
+    for mod in (runs, rundir):  # the pages' name and the status reader's own
+        monkeypatch.setattr(mod, "pid_alive", lambda pid: pid in pids or pid == -1)
 
 
 def open_app(page: str, run: str | None = None) -> AppTest:

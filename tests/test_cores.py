@@ -162,3 +162,14 @@ def test_the_first_reading_replaces_the_starting_guess_at_once(monkeypatch):
     p, box = policy(monkeypatch, load)
     load.advance()
     assert p.check() == 1 and box["n"] == 1
+
+
+def test_the_start_halves_the_cores_only_when_training_and_evaluation_share_them(monkeypatch):
+    monkeypatch.delenv(cores.ENV, raising=False)
+    monkeypatch.setattr(cores, "usable_cores", lambda: 8)
+    assert cores.sharing_start(True) == 4
+    assert cores.sharing_start(False) is None
+    monkeypatch.setattr(cores, "usable_cores", lambda: 1)
+    assert cores.sharing_start(True) == 1
+    monkeypatch.setenv(cores.ENV, "3")
+    assert cores.sharing_start(True) == cores.sharing_start(False) == 3

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from imbagan import runs, train
+from imbagan import rundir, runs, train
 from imbagan.methods import METHODS
 from tests.conftest import tiny_config
 
@@ -104,10 +104,12 @@ def test_a_worker_that_runs_out_of_disk_ends_failed_saying_so(tmp_path, monkeypa
         real_write(path, obj)
 
     monkeypatch.setattr(torch, "save", torch_save_full)
-    monkeypatch.setattr(runs, "write_json_atomic", write_when_full)
-    monkeypatch.setattr(runs, "disk_full", lambda folder, margin=0: full["now"], raising=False)
+    for mod in (runs, rundir):  # the supervisor's name and the run folder's own
+        monkeypatch.setattr(mod, "write_json_atomic", write_when_full)
+        monkeypatch.setattr(mod, "disk_full", lambda folder, margin=0: full["now"], raising=False)
     assert train.worker_main(d) == 1
-    monkeypatch.setattr(runs, "write_json_atomic", real_write)
+    for mod in (runs, rundir):
+        monkeypatch.setattr(mod, "write_json_atomic", real_write)
     st = runs.read_status(d)
     assert st["state"] == "failed"
     assert st["error"].startswith("no space left on device (writing checkpoint.pt)")

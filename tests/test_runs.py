@@ -147,17 +147,6 @@ def test_start_launches_the_evaluation_first_when_asked(tmp_path, monkeypatch):
     assert calls == [("worker", False)]
 
 
-def test_cpu_threads_halves_the_cores_only_when_training_and_evaluation_share_them(monkeypatch):
-    monkeypatch.delenv("IMBAGAN_THREADS", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert runs.cpu_threads(sharing=True) == 4
-    assert runs.cpu_threads(sharing=False) is None
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert runs.cpu_threads(sharing=True) == 1
-    monkeypatch.setenv("IMBAGAN_THREADS", "3")
-    assert runs.cpu_threads(sharing=True) == runs.cpu_threads(sharing=False) == 3
-
-
 def test_evaluation_idle_only_when_it_has_ended_or_waits_for_the_training(tmp_path):
     d = tmp_path / "run"
     (d / "eval").mkdir(parents=True)

@@ -22,7 +22,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from imbagan import data as datasets
-from imbagan import preview, runs
+from imbagan import preview, rundir, runs
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,7 +357,7 @@ def test_readers_keep_working_on_a_full_disk(tmp_path, monkeypatch):
     d = runs.create(tiny_config(), tmp_path / "runs")
     st = runs.read_json(d / "status.json")
     runs.write_json_atomic(d / "status.json", {**st, "state": "running", "pid": 2 ** 22 + 7})  # a dead worker
-    monkeypatch.setattr(runs, "write_json_atomic", _enospc)
+    monkeypatch.setattr(rundir, "write_json_atomic", _enospc)  # the status reader's own name
     (r,) = runs.list_runs()
     assert r.state == "failed"  # reported as failed even though the correction could not be saved
     assert runs.info(d.name).state == "failed"
@@ -368,7 +368,7 @@ def test_a_worker_on_a_full_disk_still_records_its_failure(tmp_path, monkeypatch
     d = runs.create(tiny_config(), tmp_path / "runs")
     w = runs.StatusWriter(d)
     w.update(state="running", pid=os.getpid(), step=3, total=6, phase="adversarial", eta_s=12.5, steps_per_s=3.0)
-    monkeypatch.setattr(runs, "write_json_atomic", _enospc)
+    monkeypatch.setattr(rundir, "write_json_atomic", _enospc)  # StatusWriter's own name
     w.start_heartbeat()  # a beat that cannot write must not kill the thread or the worker
     w.update(state="failed", error=runs.error_text(OSError(errno.ENOSPC, "No space left on device", "x.pt")))
     w.close()

@@ -7,6 +7,8 @@ with underscores as spaces, so a new method's log still shows.
 
 from __future__ import annotations
 
+import math
+
 LABELS: dict[str, tuple[str, str]] = {
     # --- training logs (metrics.jsonl) ---
     "d_loss": ("D loss", "The discriminator's (critic's) loss on this step's real and generated images."),
@@ -107,3 +109,11 @@ def number_format(key: str) -> str:
     if key == "ir":
         return "%.1f"
     return "%.3f"
+
+
+def eta_text(seconds: float | None) -> str:
+    """Seconds as m:ss (or h:mm:ss); a dash where nothing is known."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from imbagan import runs
-from imbagan.runs import eta_text
+from ui.labels import eta_text
 from ui import charts
 
 REFRESH_S = 2.0
