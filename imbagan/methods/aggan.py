@@ -96,6 +96,9 @@ class AGGAN(Method):
     taxonomy = "Image level · inter-class, binary (AGGAN §5)"
     summary = ("Offspring generators from three losses, kept by E-GAN fitness and accepted by a Metropolis "
                "rule with an annealed temperature.")
+    # bench/precision.py (bench/results/precision-digits-drop-95-3-8.csv): at 1,000 steps, 2 seeds each, bf16's
+    # mean FID 4.24 against float32's 4.19 (seed spread 0.86), class accuracy 0.863 against 0.865 (spread 0.050).
+    bf16_measured = True
     fields = ("aggan_t0", "aggan_alpha", "aggan_gamma", "aggan_sample_from", "diffaugment", "lecam_weight")
     demo = {"shows": "AGGAN on two digits, 1 against 0 at IR 10 (AGGAN §5's binary setting): three offspring "
                      "of the generator compete every step and simulated annealing decides which one survives.",
