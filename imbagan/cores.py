@@ -106,9 +106,16 @@ class OthersLoad:
         return val
 
 
+# A core counts as taken once the others use more than this much of it. Below one half on purpose: beside our spinning
+# OpenMP threads a busy process gets only part of its core (2/3 beside 2 threads on 2 cores, measured as low as
+# 0.5), and rounding that to the nearest core would keep the threads that stall each other.
+TAKEN = 0.3
+
+
 def threads_for(others: float, cores: int) -> int:
-    """Threads that fit the cores the others leave: round to the nearest core, at least 1, at most ``cores``."""
-    return max(1, min(cores, int(cores - others + 0.5)))
+    """Threads that fit the cores the others leave (a core is taken once they use more than TAKEN of it), at
+    least 1, at most ``cores``."""
+    return max(1, min(cores, int(cores - others + TAKEN)))
 
 
 class ThreadPolicy:
@@ -164,11 +171,30 @@ class ThreadPolicy:
         n = max(1, min(self.cores, n))
         if self.fixed or n == self._get():
             return
-        self._pending = None
+        self._pending, self._measured = None, False  # a guess again: the next reading applies at once
         self._set(n)
         self.changes.append((time.time(), n))
         if self.load is not None:
             self.load.restart()  # the interval before the change says nothing about the new count
+
+    def settle(self) -> int:
+        """Between two stages, while this process computes nothing: read the others' load over one short interval
+        (MIN_INTERVAL_S of sleep) and take the threads it leaves, at once. For a known event such as the process
+        that shared the cores ending, when a busy process may still hold one of them. Returns the threads."""
+        if self.load is None:
+            return self._get()
+        self.load.restart()
+        time.sleep(MIN_INTERVAL_S)
+        others = self.load.read()
+        if others is None:  # no signal: every usable core, as torch would take
+            self.hint(self.cores)
+            return self._get()
+        want = threads_for(others, self.cores)
+        self._pending, self._measured = None, True
+        if want != self._get():
+            self._set(want)
+            self.changes.append((time.time(), want))
+        return want
 
     def describe(self) -> str:
         return (f"{self.threads} thread(s) of {self.cores} usable core(s), "

@@ -535,7 +535,7 @@ def _evaluate(d: Path, ev: Path, cfg: EvalConfig, status: runs.StatusWriter, say
         nonlocal sharing
         if sharing and runs.read_status(d).get("state") not in runs.ACTIVE:
             sharing = False
-            threads.hint(threads.cores)
+            threads.settle()  # its cores are free unless another process holds one: half a second to see
             timing["training_ended_at_s"] = round(time.perf_counter() - t_all, 1)
             return True
         return False

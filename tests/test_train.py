@@ -158,7 +158,7 @@ def test_precision_auto_uses_bf16_only_for_a_method_measured_in_it_on_a_native_b
 
     cpu = torch.device("cpu")
     measured, unmeasured = SimpleNamespace(bf16_measured=True), SimpleNamespace(bf16_measured=False)
-    assert METHODS["gan"].bf16_measured and not METHODS["bagan_gp"].bf16_measured
+    assert METHODS["gan"].bf16_measured and not METHODS["acgan"].bf16_measured
     for native in (True, False):
         monkeypatch.setattr(train, "native_bf16", lambda device, native=native: native)
         assert train.uses_bf16(TrainConfig(precision="auto"), measured, cpu) is native

@@ -152,6 +152,9 @@ class BAGAN_GP(Method):
     paper_defaults = {"latent_dim": 128, "beta2": 0.9, "gp_weight": 10.0, "n_critic": 5, "lr": 2e-4, "beta1": 0.5,
                       "bagan_gp_variant": "official"}
     defaults_source = "GH920/improved-bagan-gp codes/improved_bagan_gp.py (the official code, not the paper's text)"
+    # bench/precision.py (bench/results/precision-digits-drop-95-3-8.csv): at 1,000 steps, 2 seeds each, bf16's
+    # mean FID 2.40 against float32's 2.25 (seed spread 1.15), class accuracy 0.906 against 0.909 (spread 0.053).
+    bf16_measured = True
     fields = ("bagan_gp_variant", "ae_steps", "gp_weight", "n_critic", "diffaugment", "lecam_weight")
     presets = {"WGAN-GP with fitted class Gaussians (earlier imbagan form)": {"bagan_gp_variant": "wgan"}}
     demo = {"shows": "BAGAN-GP on digits, longtail IR 10: the autoencoder start of BAGAN with a WGAN-GP critic.",
