@@ -9,7 +9,6 @@ are gathered there (like ``imbagan.batches``); the loop never syncs with the hos
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
+from imbagan import budgets
 from imbagan.batches import native_bf16, to_float
 
 ARCHS = ("cnn", "resnet18")
@@ -159,22 +159,9 @@ def features(model: Classifier, x: Tensor, batch: int = 1024) -> Tensor:
 
 
 # --- many classifiers at once ---------------------------------------------------------------------
-# The evaluation's most steps per classifier. Measured with fit_many on MNIST 5 vs 6 at binary IR 100
-# (today's budget: 1,395 steps), imbalanced set, 2 seeds, test ACSA: 150 steps 0.929 ± 0.014,
-# 350 steps 0.982 ± 0.004, 700 steps 0.984 ± 0.003 (issue 16 quotes 0.985 for 1,395 steps). The curve
-# is flat from 350 on; 700 keeps twice that as a margin for harder sets (Fashion-MNIST, RGB).
-STEP_CAP = 700
-
-
-def budget_steps(counts: Sequence[int], batch_size: int, epochs: int, cap: int | None = None) -> int:
-    """Optimiser steps per classifier: ``epochs`` passes over a set balanced at the largest class, at most ``cap``.
-
-    The steps scale with the data (every condition of an evaluation gets the same number), but a large
-    majority class no longer buys an ever longer run: past the cap the test accuracy has stopped moving
-    (``bench/eval_speed.py --budget-study`` measures it; see :data:`STEP_CAP`).
-    """
-    steps = epochs * math.ceil(len(counts) * max(counts) / batch_size)
-    return max(1, min(steps, cap) if cap else steps)
+# The evaluation's step budget and its cap are torch-free, in imbagan.budgets (the app's process reads them).
+STEP_CAP = budgets.STEP_CAP
+budget_steps = budgets.budget_steps
 
 
 @dataclass(frozen=True, eq=False)

@@ -53,7 +53,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from imbagan import cores, runs, verdict
+from imbagan import budgets, cores, runs, verdict
 from imbagan.config import documented
 
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "logit_adjust", "la_loss", "drw",
@@ -77,7 +77,7 @@ DESCRIPTIONS = {
 # Fixed in advance, never chosen on the test split (issue: an honest verdict).
 LA_TAU = 1.0  # logit adjustment's temperature, Menon et al. 2021's default
 DRW_PLAIN = 0.8  # deferred re-weighting: the fraction of steps with plain cross-entropy (Cao et al. 2019: 160 of 200 epochs)
-STEP_CAP = 700  # classifier steps at most (imbagan.classifiers.STEP_CAP: flat test accuracy past ~350 on MNIST 5 vs 6)
+STEP_CAP = budgets.STEP_CAP  # classifier steps at most (flat test accuracy past ~350 on MNIST 5 vs 6)
 # conditions=() (automatic) on a CPU: what the verdict needs (the untreated classifier, the cheapest fixes, the
 # GAN, the ceiling) and what fits the default path's minute; on a GPU every condition (CONDITIONS).
 CPU_CONDITIONS = ("imbalanced", "logit_adjust", "la_loss", "gan", "full")
@@ -328,7 +328,7 @@ def _pm(sp: dict) -> str:
 def budget_steps(counts: list[int], cfg: EvalConfig) -> int:
     """One budget for all conditions, fixed before any training: `epochs` passes over a set balanced at
     the largest class, at most STEP_CAP steps."""
-    return max(1, min(STEP_CAP, cfg.epochs * math.ceil(len(counts) * max(counts) / cfg.batch_size)))
+    return budgets.budget_steps(counts, cfg.batch_size, cfg.epochs, STEP_CAP)
 
 
 def repeats_for(cfg: EvalConfig, device) -> int:
