@@ -45,3 +45,16 @@ def test_the_check_sees_a_private_call(tmp_path):
     p = tmp_path / "page.py"
     p.write_text("from imbagan import runs\nimport imbagan.data\nruns._pid_alive(1)\nimbagan.data._x\nruns.pid_alive(1)\n")
     assert sorted(private_uses(p)) == ["page.py:3 runs._pid_alive", "page.py:4 imbagan.data._x"]
+
+
+def test_every_condition_is_described_once_in_each_place_that_lists_them():
+    """The evaluation's conditions are listed in three places (its --help and page text, its module docstring,
+    README): each must name every condition, so adding one without describing it fails here."""
+    from imbagan import evaluate
+
+    readme = (ROOT / "README.md").read_text()
+    doc = evaluate.__doc__
+    assert set(evaluate.DESCRIPTIONS) == set(evaluate.CONDITIONS)
+    for name in evaluate.CONDITIONS:
+        assert f"`{name}`" in readme, f"README does not describe the condition {name!r}"
+        assert f"\n    {name} " in doc, f"evaluate's docstring does not describe {name!r}"
