@@ -54,6 +54,8 @@ SCENARIOS: dict[str, dict] = {
     "fashion_mnist-binary-5v7-ir100": dict(dataset="fashion_mnist", imbalance="binary", ir=100.0, minority=(5,),
                                            majority=7),
 }
+# Minority classes per scenario: `gan` trains one generator for each, so its pace scales with their number.
+MINORITY_CLASSES = {"digits-drop-95-3-8": 2, "mnist-step-ir100": 8, "fashion_mnist-binary-5v7-ir100": 1}
 ALIASES = {"digits": "digits-drop-95-3-8", "mnist": "mnist-step-ir100", "fashion_mnist": "fashion_mnist-binary-5v7-ir100"}
 
 
@@ -176,6 +178,8 @@ def card_budgets() -> dict[str, dict]:
             if int(r["converged_step"]) >= b["steps"]:
                 b.update(steps=int(r["converged_step"]), seconds_per_step=round(pace, 4),
                          machine=f"{r['machine']}, {int(r['threads'])} thread, bf16")
+                if r["method"] == "gan":  # one generator per minority class: say how many
+                    b["generators"] = MINORITY_CLASSES[scenario]
     for fams in out.values():
         for b in fams.values():
             b["source"] = ", ".join(b.pop("sources"))

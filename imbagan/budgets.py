@@ -66,7 +66,11 @@ def note(method: str, dataset: str, steps: int, image_size: int | None = None,
     need = int(b["steps"])
     rate = b.get("seconds_per_step")
     expect = (f" Expected time for {steps:,} steps: about {minutes(steps * rate)} at the pace measured on "
-              f"{b.get('machine', 'the bench machine')}." if rate else "")
+              f"{b.get('machine', 'the bench machine')}" if rate else "")
+    if rate and b.get("generators"):  # one generator per minority class (gan): the pace scales with their number
+        expect += (f", with {b['generators']} minority class{'es' if b['generators'] > 1 else ''}; it trains one "
+                   f"generator each, so the time grows in proportion to yours")
+    expect += "." if rate else ""
     if steps < need:
         return (f"{method} reached its converged quality at {need:,} steps on {FAMILY_NAMES.get(fam, fam)} "
                 f"(bench/converge.py); at {steps:,}, expect rows that are still noise or blobs." + expect, True)
