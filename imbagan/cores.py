@@ -159,11 +159,16 @@ class ThreadPolicy:
         if self._pending != want and self._measured:  # a reading that disagrees: wait for a second one
             self._pending = want
             return None
-        self._measured = True  # (the very first reading replaces a guess, so it applies at once)
-        self._pending = None
-        self._set(want)
-        self.changes.append((time.time(), want))
+        self._apply(want, measured=True)  # (the very first reading replaces a guess, so it applies at once)
         return want
+
+    def _apply(self, n: int, measured: bool) -> None:
+        """Set ``n`` threads (if that changes them) and record it; ``measured``: a reading backs the count, so a
+        later disagreeing reading must be confirmed; otherwise the count is a guess the next reading replaces."""
+        self._pending, self._measured = None, measured
+        if n != self._get():
+            self._set(n)
+            self.changes.append((time.time(), n))
 
     def hint(self, n: int) -> None:
         """Set ``n`` threads at once (unless $IMBAGAN_THREADS fixes them): for a known event, such as the process
@@ -171,9 +176,7 @@ class ThreadPolicy:
         n = max(1, min(self.cores, n))
         if self.fixed or n == self._get():
             return
-        self._pending, self._measured = None, False  # a guess again: the next reading applies at once
-        self._set(n)
-        self.changes.append((time.time(), n))
+        self._apply(n, measured=False)  # a guess again: the next reading applies at once
         if self.load is not None:
             self.load.restart()  # the interval before the change says nothing about the new count
 
@@ -190,10 +193,7 @@ class ThreadPolicy:
             self.hint(self.cores)
             return self._get()
         want = threads_for(others, self.cores)
-        self._pending, self._measured = None, True
-        if want != self._get():
-            self._set(want)
-            self.changes.append((time.time(), want))
+        self._apply(want, measured=True)
         return want
 
     def describe(self) -> str:
