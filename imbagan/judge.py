@@ -18,6 +18,7 @@ import torch
 
 from imbagan import classifiers
 from imbagan import data as datasets
+from imbagan import folders
 from imbagan import imbalance as imb
 from imbagan.batches import to_uint8
 from imbagan.convergence import (GEN_PER_CLASS, MIN_HELDOUT, REAL_PER_CLASS, REFERENCE_EPOCHS, REFERENCE_STEPS,
@@ -33,7 +34,7 @@ def _cache_root() -> Path:
     """$IMBAGAN_REFERENCE_DIR, else ``reference/`` in the datasets' cache folder (never a data folder)."""
     if os.environ.get(REFERENCE_ENV):
         return Path(os.path.expanduser(os.environ[REFERENCE_ENV]))
-    return datasets._cache_dirs(Path("."))[0] / "reference"
+    return folders.cache_dirs(Path("."))[0] / "reference"
 
 
 def reference_path(dataset: str, size: int, channels: int, data_root: str | None) -> Path:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from imbagan import data as datasets
+from imbagan import folders
 from imbagan import imbalance as imb
 from imbagan import runs
 from imbagan.config import TrainConfig
@@ -100,7 +101,7 @@ def class_grid(cfg: TrainConfig, per_class: int = 8) -> bytes:
 MAX_COMPRESSED = 200 * 1024 ** 2  # the zip itself (Streamlit's default upload limit too)
 MAX_UNCOMPRESSED = 500 * 1024 ** 2  # the images once extracted: guards against zip bombs
 MAX_FILES = 100_000
-MAX_IMAGE_PIXELS = datasets.MAX_IMAGE_PIXELS  # per image, read from its header (4096x4096)
+MAX_IMAGE_PIXELS = folders.MAX_IMAGE_PIXELS  # per image, read from its header (4096x4096)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 UPLOADS = "uploads"
 _TMP_PREFIX = ".tmp-"
@@ -161,7 +162,7 @@ def _check_pixels(path: Path, shown: str) -> None:
         size = (10 ** 9, 1)  # PIL refuses it itself: far beyond our limit too
     except Exception:  # not an image PIL knows; training names the file if it cannot be read
         return
-    too_big = datasets.image_size_error(f"The zip's image {shown}", size)
+    too_big = folders.image_size_error(f"The zip's image {shown}", size)
     if too_big:
         raise ValueError(too_big)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imbagan import data
+from imbagan import data, folders
 from imbagan.data import DATASETS, ImageSet, data_root, load
 
 COLOURS = {"cat": (200, 100, 50), "dog": (10, 220, 30), "eel": (90, 90, 250)}
@@ -23,7 +23,7 @@ COLOURS = {"cat": (200, 100, 50), "dog": (10, 220, 30), "eel": (90, 90, 250)}
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep caches and HOME inside tmp_path, and ignore the user's data root."""
     cache = tmp_path / "cache"
-    monkeypatch.setenv(data.CACHE_ENV, str(cache))
+    monkeypatch.setenv(folders.CACHE_ENV, str(cache))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv(data.DEFAULT_ROOT_ENV, raising=False)
     return cache
@@ -220,7 +220,7 @@ def test_imagefolder_second_load_hits_the_cache(
     def no_decoding(*args: object, **kwargs: object) -> np.ndarray:
         raise AssertionError("decoded again although a cache exists")
 
-    monkeypatch.setattr(data, "_decode_images", no_decoding)
+    monkeypatch.setattr(folders, "_decode_images", no_decoding)
     second = load("imagefolder", "train", root=tmp_path / "imgs")
     np.testing.assert_array_equal(first.x, second.x)
     np.testing.assert_array_equal(first.y, second.y)
@@ -236,14 +236,14 @@ def test_imagefolder_second_load_hits_the_cache(
 
 def test_cache_never_goes_into_the_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The app lets anyone pick a data folder: a preview must not write into a folder that is not theirs.
-    monkeypatch.delenv(data.CACHE_ENV)
+    monkeypatch.delenv(folders.CACHE_ENV)
     folder = tmp_path / "flat"
     write_folder(folder, per_class=5)
     before = sorted(p.name for p in folder.rglob("*"))
     first = load("imagefolder", "train", root=folder)
     assert sorted(p.name for p in folder.rglob("*")) == before
     assert len(list((tmp_path / "home" / ".cache" / "imbagan").glob("*.npz"))) == 1
-    monkeypatch.setattr(data, "_decode_images", lambda *a, **k: pytest.fail("decoded again"))
+    monkeypatch.setattr(folders, "_decode_images", lambda *a, **k: pytest.fail("decoded again"))
     second = load("imagefolder", "train", root=folder)
     assert second.classes == ("cat", "dog", "eel")
     np.testing.assert_array_equal(first.x, second.x)
@@ -252,7 +252,7 @@ def test_cache_never_goes_into_the_data_folder(tmp_path: Path, monkeypatch: pyte
 def test_read_only_data_folder_caches_in_the_home_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(data.CACHE_ENV)
+    monkeypatch.delenv(folders.CACHE_ENV)
     folder = tmp_path / "shared"
     write_folder(folder, per_class=2)
     folder.chmod(0o555)  # read-only by its mode bits; honoured even when running as root
@@ -270,7 +270,7 @@ def test_cache_falls_back_when_a_cache_folder_cannot_be_created(
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where a folder should be, so writing there fails")
     fallback = tmp_path / "fallback"
-    monkeypatch.setattr(data, "_cache_dirs", lambda folder: [blocker / "sub", fallback])
+    monkeypatch.setattr(folders, "cache_dirs", lambda folder: [blocker / "sub", fallback])
     write_folder(tmp_path / "imgs", per_class=2)
     load("imagefolder", "train", root=tmp_path / "imgs")
     assert len(list(fallback.glob("*.npz"))) == 1
@@ -359,6 +359,7 @@ def test_dataset_name_is_forgiving() -> None:
 @pytest.mark.parametrize("layout", ["split", "flat"])
 def test_labels_without_decoding_match_a_full_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
     import imbagan.data as data
+    from imbagan import folders
 
     tmp_path = tmp_path / "images"  # tmp_path itself also holds the test's cache folder
     if layout == "split":
@@ -371,7 +372,7 @@ def test_labels_without_decoding_match_a_full_load(tmp_path: Path, monkeypatch: 
     def no_decoding(*a, **k):
         raise AssertionError("load_labels must not decode images")
 
-    monkeypatch.setattr(data, "_decode_images", no_decoding)
+    monkeypatch.setattr(folders, "_decode_images", no_decoding)
     for split, s in want.items():
         y, classes = data.load_labels("imagefolder", split, root=tmp_path)
         np.testing.assert_array_equal(y, s.y)

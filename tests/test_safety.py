@@ -22,6 +22,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from imbagan import data as datasets
+from imbagan import folders
 from imbagan import preview, rundir, runs
 from tests.conftest import tiny_config
 
@@ -170,13 +171,13 @@ def test_a_huge_tree_stops_at_the_scan_limits_with_a_clear_error(tmp_path, monke
     folder = image_folder(tmp_path / "data" / "huge")
     for i in range(300):
         (folder / "dog" / f"junk{i}.txt").write_bytes(b"")
-    monkeypatch.setattr(datasets, "MAX_SCAN_ENTRIES", 200)
+    monkeypatch.setattr(folders, "MAX_SCAN_ENTRIES", 200)
     with pytest.raises(ValueError, match="more than 200 files and folders"):
         finishes_within(10, lambda: datasets.load_labels("imagefolder", "train", root=folder))
     with pytest.raises(ValueError, match="more than 200"):
         datasets.load("imagefolder", "train", root=folder)
-    monkeypatch.setattr(datasets, "MAX_SCAN_ENTRIES", 10 ** 9)
-    monkeypatch.setattr(datasets, "MAX_SCAN_SECONDS", 0.0)
+    monkeypatch.setattr(folders, "MAX_SCAN_ENTRIES", 10 ** 9)
+    monkeypatch.setattr(folders, "MAX_SCAN_SECONDS", 0.0)
     with pytest.raises(ValueError, match=r"took more than 0 s"):
         datasets.load_labels("imagefolder", "train", root=folder)
 
