@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imbagan import budgets, catalog, evaluate, runs, train  # noqa: E402
+from imbagan import budgets, catalog, conditions, evalconfig, evaluate, runs, train  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
@@ -111,7 +111,7 @@ def judge(d: Path, a, cache: dict) -> dict:
     if cache and cache["counts"] != c.counts:
         raise RuntimeError("the cached baselines belong to another scenario")
     names = (["gan"] if c.pool else []) + [n for n in BASELINES if n not in cache]
-    sets = {n: evaluate.training_set(n, c) for n in names}
+    sets = {n: conditions.training_set(n, c) for n in names}
     models = evaluate.step_fit(c, sets, {n: [a.seed] for n in sets}, lambda *_: None)
     results = {}
     for n, ms in models.items():
@@ -194,7 +194,7 @@ def main() -> None:
     ap.add_argument("--ae-steps", type=int, default=200, help="quick budget: autoencoder steps at most")
     ap.add_argument("--width", type=int, default=32, help="quick budget: network width")
     ap.add_argument("--clf-epochs", type=int, default=evaluate.EvalConfig.epochs,
-                    help=f"classifier budget in epochs of the balanced set (at most {evaluate.STEP_CAP} steps)")
+                    help=f"classifier budget in epochs of the balanced set (at most {evalconfig.STEP_CAP} steps)")
     ap.add_argument("--images", type=int, default=200, help="generated images per class judged")
     ap.add_argument("--pairs", type=int, default=100, help="SSIM pairs per class")
     ap.add_argument("--device", default="auto")
@@ -217,7 +217,7 @@ def main() -> None:
     budget = {"quick": f"quick: {a.steps} adversarial steps (autoencoder ≤ {a.ae_steps}), width {a.width}",
               "measured": "measured: each method's converged budget (bench/converge.py), its card's width",
               "full": "full: each method's default steps and width"}[a.budget]
-    budget += f"; classifiers {a.clf_epochs} epochs (≤ {evaluate.STEP_CAP} steps); {a.images} images, {a.pairs} pairs a class"
+    budget += f"; classifiers {a.clf_epochs} epochs (≤ {evalconfig.STEP_CAP} steps); {a.images} images, {a.pairs} pairs a class"
     head = (f"# {label}; budget {budget}; {machine()}, torch threads {torch.get_num_threads()}, load average at "
             f"start {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(head, flush=True)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imbagan import budgets, evaluate, runs, train, verdict  # noqa: E402
+from imbagan import budgets, evalconfig, evaluate, runs, train, verdict  # noqa: E402
 from imbagan.config import starting_config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600, help="quick budget: the GAN's adversarial steps")
     ap.add_argument("--width", type=int, default=32, help="quick budget: the GAN's width")
     ap.add_argument("--epochs", type=int, default=evaluate.EvalConfig.epochs,
-                    help="quick budget: classifier epochs of the balanced set (capped at evaluate.STEP_CAP steps)")
+                    help="quick budget: classifier epochs of the balanced set (capped at evalconfig.STEP_CAP steps)")
     ap.add_argument("--eval-width", type=int, default=evaluate.EvalConfig.width,
                     help="quick budget: the classifier CNN's width")
     ap.add_argument("--device", default="auto")
@@ -161,7 +161,7 @@ def main() -> None:
         if g == gan_seeds[0]:
             budget = (f"{a.budget}: {cfg.method} {cfg.steps} steps, width {cfg.width}, GAN seeds "
                       f"{' '.join(map(str, gan_seeds))}; classifier {ecfg.classifier} width {ecfg.width}, "
-                      f"{ecfg.epochs} epochs (at most {evaluate.STEP_CAP} steps), {a.repeats} seeds")
+                      f"{ecfg.epochs} epochs (at most {evalconfig.STEP_CAP} steps), {a.repeats} seeds")
             print(f"# {title}, binary IR {a.ir:g}; budget {budget}; {machine()}, torch threads "
                   f"{torch.get_num_threads()}; load average at start {start_load}", flush=True)
         d = runs.create(cfg, root)

@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     q = sub.add_parser("evaluate", help="evaluate classifiers before/after balancing for a run",
                        description="Train classifiers on the imbalanced, baseline-balanced and GAN-balanced sets; write RUN_DIR/eval/.")
     q.add_argument("run", help="run id or run directory")
-    from imbagan import evaluate as _evaluate
+    from imbagan import evalconfig
 
-    _evaluate.add_arguments(q)
+    evalconfig.add_arguments(q)
     q = sub.add_parser("reproduce", help="reproduce a paper's table by name, under its protocol and an honest one",
                        description="Train, probe and evaluate every cell of a paper's table (see --list); "
                                    "re-running skips finished cells.")
@@ -230,9 +230,9 @@ def _dispatch(a: argparse.Namespace) -> int:
             print(f"wrote {generate.balanced_zip(out)}")
         return 0
     if a.cmd == "evaluate":
-        from imbagan import evaluate
+        from imbagan import evalconfig, evaluate
 
-        d, cfg = _resolve(a.run, a.runs), evaluate.config_from_args(a)
+        d, cfg = _resolve(a.run, a.runs), evalconfig.config_from_args(a)
         if a.background:
             evaluate.start_evaluation(d, cfg)
             print(f"evaluating {d.name} in the background; see {d / 'eval' / 'log.txt'}")

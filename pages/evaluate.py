@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from imbagan import evaluate, runs
+from imbagan import conditions, evalconfig, evalfiles, evaluate, runs
 from ui.labels import eta_text
 from ui import charts, live
 from ui.labels import label, number_format, tooltip
@@ -34,24 +34,24 @@ if chosen != st.query_params.get("run"):
     st.query_params["run"] = chosen
 run = runs.info(chosen)
 
-with st.expander("Evaluation settings", expanded=evaluate.read_evaluation(run.dir) is None):
+with st.expander("Evaluation settings", expanded=evalfiles.read_evaluation(run.dir) is None):
     d = dataclasses.asdict(evaluate.EvalConfig())
     c1, c2, c3 = st.columns(3)
-    clf = c1.selectbox("Classifier", evaluate.CLASSIFIERS, key="eval.classifier",
-                       help=evaluate.FIELD_HELP.get("classifier"))
-    epochs = c2.number_input("Epochs", 1, 200, d["epochs"], key="eval.epochs", help=evaluate.FIELD_HELP.get("epochs"))
+    clf = c1.selectbox("Classifier", evalconfig.CLASSIFIERS, key="eval.classifier",
+                       help=evalconfig.FIELD_HELP.get("classifier"))
+    epochs = c2.number_input("Epochs", 1, 200, d["epochs"], key="eval.epochs", help=evalconfig.FIELD_HELP.get("epochs"))
     tsne_points = c3.number_input("t-SNE points", 0, 20000, d["tsne_points"], step=500, key="eval.tsne",
-                                  help=evaluate.FIELD_HELP.get("tsne_points"))
+                                  help=evalconfig.FIELD_HELP.get("tsne_points"))
     c4, c5, c6 = st.columns(3)
     quality = c4.number_input("Generated images per class (quality)", 0, 5000, d["quality_images"], step=100,
-                              key="eval.quality", help=evaluate.FIELD_HELP.get("quality_images"))
+                              key="eval.quality", help=evalconfig.FIELD_HELP.get("quality_images"))
     pairs = c5.number_input("SSIM pairs per class", 0, 2000, d["ssim_pairs"], step=50, key="eval.pairs",
-                            help=evaluate.FIELD_HELP.get("ssim_pairs"))
+                            help=evalconfig.FIELD_HELP.get("ssim_pairs"))
     repeats = c6.number_input("Classifier seeds per training set (0: automatic)", 0, 20, d["repeats"],
-                              key="eval.repeats", help=evaluate.FIELD_HELP.get("repeats"))
-    conds = st.multiselect("Training sets to compare", evaluate.CONDITIONS, default=list(evaluate.default_conditions()),
-                           key="eval.conditions", help=evaluate.FIELD_HELP.get("conditions"))
-    st.markdown("\n".join(f"- **{c}**: {evaluate.DESCRIPTIONS.get(c, '')}" for c in conds))
+                              key="eval.repeats", help=evalconfig.FIELD_HELP.get("repeats"))
+    conds = st.multiselect("Training sets to compare", conditions.CONDITIONS, default=list(evalconfig.default_conditions()),
+                           key="eval.conditions", help=evalconfig.FIELD_HELP.get("conditions"))
+    st.markdown("\n".join(f"- **{c}**: {conditions.DESCRIPTIONS.get(c, '')}" for c in conds))
     try:
         ecfg = evaluate.EvalConfig(classifier=clf, epochs=int(epochs), tsne_points=int(tsne_points),
                                    quality_images=int(quality), ssim_pairs=int(pairs), conditions=tuple(conds),
@@ -301,12 +301,12 @@ def _active(res: dict | None) -> bool:
     return (bool(res) and res["status"].get("state") in runs.ACTIVE) or _balancing()
 
 
-active = _active(evaluate.read_evaluation(run.dir))
+active = _active(evalfiles.read_evaluation(run.dir))
 
 
 @st.fragment(run_every=live.REFRESH_S if active else None)
 def panel() -> None:
-    res = evaluate.read_evaluation(run.dir)
+    res = evalfiles.read_evaluation(run.dir)
     if res is None:
         st.info("This run has not been evaluated yet: choose the settings above and launch the evaluation.")
     else:

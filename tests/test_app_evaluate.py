@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from imbagan import evaluate, runs, train
+from imbagan import evalconfig, evalfiles, runs, train
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -57,21 +57,21 @@ def test_launch_an_evaluation_and_see_before_and_after(tmp_path, monkeypatch):
     at.number_input(key="eval.pairs").set_value(20).run()
     at.button(key="eval.launch").click().run()
     assert not at.exception and not at.error
-    _poll(at, lambda: (evaluate.read_evaluation(d) or {}).get("status", {}).get("state") == "done")
+    _poll(at, lambda: (evalfiles.read_evaluation(d) or {}).get("status", {}).get("state") == "done")
     assert not at.exception, at.exception
     assert [m.label for m in at.metric] == ["ACSA (balanced accuracy)", "G-mean", "Macro F1", "Rarest-class recall"]
     assert all("points vs imbalanced" in m.delta for m in at.metric)
     # The headline is the mean over the seeds, on the verdict's scale (issue 23, 2 and 3).
-    res = evaluate.read_evaluation(d)["metrics"]["conditions"]
+    res = evalfiles.read_evaluation(d)["metrics"]["conditions"]
     assert at.metric[0].value == f"{100 * res['gan']['spread']['acsa']['mean']:.1f}%"
     table = next(t.value for t in at.dataframe if "training set" in t.value.columns)
     # the page pre-selects these; the GAN's set is named after the run's method (issue 23, 1)
-    assert set(table["training set"]) == {"bagan-balanced" if c == "gan" else c for c in evaluate.default_conditions()}
+    assert set(table["training set"]) == {"bagan-balanced" if c == "gan" else c for c in evalconfig.default_conditions()}
     # Every training set's ACSA is the mean over the classifier seeds (2 on a CPU), shown with their standard deviation.
     for name, c in {("bagan-balanced" if c == "gan" else c): c for c in res}.items():
         row = table.set_index("training set").loc[name]
         seeds = [r["acsa"] for r in res[c]["repeats"]]
-        assert len(seeds) == evaluate.CPU_REPEATS
+        assert len(seeds) == evalconfig.CPU_REPEATS
         assert row["acsa"] == pytest.approx(np.mean(seeds)) and row["acsa ±"] == pytest.approx(np.std(seeds, ddof=1))
     # The verdict: one sentence for the GAN against the best cheap fix, and the rule declared beside it.
     said = [e.value for e in list(at.warning) + list(at.success)]

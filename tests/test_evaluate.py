@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from imbagan import classifiers, evaluate, quality, runs, train, trainsets
+from imbagan import classifiers, conditions, evalconfig, evalfiles, evaluate, quality, runs, train, trainsets
 from imbagan.config import TrainConfig
 from imbagan.evaluate import EvalConfig
 
@@ -105,7 +105,7 @@ def test_eval_config_validates_and_names_blends():
                 dict(epochs=0), dict(tsne_points=5), dict(device="tpu")):
         with pytest.raises(ValueError):
             EvalConfig(**bad)
-    assert set(evaluate.CLASSIFIERS) == set(classifiers.BUILDERS)
+    assert set(evalconfig.CLASSIFIERS) == set(classifiers.BUILDERS)
 
 
 @pytest.mark.parametrize("arch,dim", [("cnn", 32), ("resnet18", 512)])
@@ -119,18 +119,18 @@ def test_cli_flags_build_the_eval_config():
     import argparse
 
     p = argparse.ArgumentParser()
-    evaluate.add_arguments(p)
+    evalconfig.add_arguments(p)
     a = p.parse_args(["--epochs", "3", "--conditions", "imbalanced", "gan", "--blend", "0.5", "1"])
-    assert evaluate.config_from_args(a) == EvalConfig(epochs=3, conditions=("imbalanced", "gan"), blend=(0.5, 1.0))
+    assert evalconfig.config_from_args(a) == EvalConfig(epochs=3, conditions=("imbalanced", "gan"), blend=(0.5, 1.0))
 
 
 def test_automatic_conditions_are_every_one_on_a_gpu_and_the_verdicts_on_a_cpu():
     auto = EvalConfig()
     assert auto.conditions == ()
-    assert auto.condition_names("cuda:0") == list(evaluate.CONDITIONS)
-    assert auto.condition_names(torch.device("cpu")) == list(evaluate.CPU_CONDITIONS)
+    assert auto.condition_names("cuda:0") == list(conditions.CONDITIONS)
+    assert auto.condition_names(torch.device("cpu")) == list(evalconfig.CPU_CONDITIONS)
     # the CPU set keeps what a verdict needs: the untreated classifier, the cheapest fixes, the GAN, the ceiling
-    assert {"imbalanced", "logit_adjust", "la_loss", "gan", "full"} <= set(evaluate.CPU_CONDITIONS)
+    assert {"imbalanced", "logit_adjust", "la_loss", "gan", "full"} <= set(evalconfig.CPU_CONDITIONS)
     asked = EvalConfig(conditions=("imbalanced", "gan"), blend=(0.5, 1.0))
     assert asked.condition_names("cuda") == asked.condition_names("cpu") == ["imbalanced", "gan_0.5", "gan"]
 
@@ -153,7 +153,7 @@ def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     d = runs.create(cfg, root=tmp_path)
     assert train.train(d, log=lambda s: None) == "done"
     ecfg = EvalConfig(epochs=2, batch_size=64, width=8, tsne_points=300, quality_images=40, ssim_pairs=10,
-                      blend=(0.5, 1.0), device="cpu", conditions=evaluate.CONDITIONS)
+                      blend=(0.5, 1.0), device="cpu", conditions=conditions.CONDITIONS)
     out = evaluate.evaluate_run(d, ecfg, log=None)
     ev = d / "eval"
     for name in ("config.json", "status.json", "metrics.json", "report.csv", "quality.csv", "tsne.npz", "log.txt"):
@@ -205,7 +205,7 @@ def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     assert inc["images"] == 20 and [r["images"] for r in inc["per_class"]] == [2] * 10
     assert math.isfinite(inc["value"]) and inc["value"] > 0
 
-    got = evaluate.read_evaluation(d)
+    got = evalfiles.read_evaluation(d)
     assert got["status"]["state"] == "done" and EvalConfig.from_dict(got["config"]) == ecfg
     rows = [r for r in got["report"] if r["condition"] == "gan"]
     assert len(rows) == 11 and rows[-1]["class"] == "all"
@@ -246,7 +246,7 @@ def test_start_evaluation_runs_the_cli_in_the_background(tmp_path):
     with pytest.raises(ValueError, match="already being evaluated"):
         evaluate.start_evaluation(d, cfg)
     deadline = time.time() + 120
-    while (got := evaluate.read_evaluation(d))["status"]["state"] in runs.ACTIVE and time.time() < deadline:
+    while (got := evalfiles.read_evaluation(d))["status"]["state"] in runs.ACTIVE and time.time() < deadline:
         time.sleep(0.5)
     log = (d / "eval" / "log.txt").read_text()
     assert got["status"]["state"] == "done", log
@@ -260,15 +260,15 @@ def test_post_hoc_logit_adjustment_against_hand_computed_logits():
     counts = [80, 15, 5]
     prior = np.array([0.8, 0.15, 0.05])
     expected = logits - np.log(prior)
-    assert np.allclose(evaluate.adjust_logits(logits, counts), expected)
+    assert np.allclose(conditions.adjust_logits(logits, counts), expected)
     # The rare class wins the first row once the prior is taken out: 2 - ln .8 = 2.22 < 0 - ln .05 = 3.0
-    assert evaluate.adjust_logits(logits, counts)[0].argmax() == 2
-    assert np.allclose(evaluate.adjust_logits(logits, counts, tau=0.0), logits)
+    assert conditions.adjust_logits(logits, counts)[0].argmax() == 2
+    assert np.allclose(conditions.adjust_logits(logits, counts, tau=0.0), logits)
 
 
 def test_the_budget_is_capped_and_declared_before_training():
     cfg = EvalConfig(epochs=15, batch_size=128)
-    assert evaluate.budget_steps([140] * 10, cfg) == 15 * math.ceil(1400 / 128)
-    assert evaluate.budget_steps([6000, 60], cfg) == evaluate.STEP_CAP
-    assert evaluate.repeats_for(EvalConfig(), "cpu") == evaluate.CPU_REPEATS
-    assert evaluate.repeats_for(EvalConfig(repeats=5), "cpu") == 5
+    assert evalconfig.budget_steps([140] * 10, cfg) == 15 * math.ceil(1400 / 128)
+    assert evalconfig.budget_steps([6000, 60], cfg) == evalconfig.STEP_CAP
+    assert evalconfig.repeats_for(EvalConfig(), "cpu") == evalconfig.CPU_REPEATS
+    assert evalconfig.repeats_for(EvalConfig(repeats=5), "cpu") == 5

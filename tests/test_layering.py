@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 OURS = {"imbagan", "ui"}
 
@@ -48,13 +50,19 @@ def test_the_check_sees_a_private_call(tmp_path):
 
 
 def test_every_condition_is_described_once_in_each_place_that_lists_them():
-    """The evaluation's conditions are listed in three places (its --help and page text, its module docstring,
-    README): each must name every condition, so adding one without describing it fails here."""
-    from imbagan import evaluate
+    """The evaluation's conditions live in one registry (imbagan.conditions) that feeds the page, --help and
+    EvalConfig's validation; README's table is written by hand, so it must name every condition: adding one
+    without describing it there fails here."""
+    from imbagan import conditions, evalconfig
 
     readme = (ROOT / "README.md").read_text()
-    doc = evaluate.__doc__
-    assert set(evaluate.DESCRIPTIONS) == set(evaluate.CONDITIONS)
-    for name in evaluate.CONDITIONS:
+    assert conditions.CONDITIONS == tuple(conditions.DESCRIPTIONS)
+    for name in conditions.CONDITIONS:  # the config accepts exactly the registry's names
+        assert evalconfig.EvalConfig(conditions=(name,)).conditions == (name,)
+    with pytest.raises(ValueError, match="conditions must be"):
+        evalconfig.EvalConfig(conditions=("not_a_condition",))
+    assert all(c.description for c in conditions.REGISTRY.values())
+    helped = conditions.help_text()
+    for name in conditions.CONDITIONS:
         assert f"`{name}`" in readme, f"README does not describe the condition {name!r}"
-        assert f"\n    {name} " in doc, f"evaluate's docstring does not describe {name!r}"
+        assert f"  {name} " in helped

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from imbagan import classifiers as clf
-from imbagan import evaluate
+from imbagan import conditions, evaluate
 from imbagan.data import ImageSet
 
 MAJOR, MINOR = 240, 6  # IR 40
@@ -26,7 +26,7 @@ def _images(n: int, label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(base + rng.normal(0, 20, size=(n, 1, 16, 16)), 0, 255).astype(np.uint8)
 
 
-def _context(steps: int) -> evaluate.Context:
+def _context(steps: int) -> conditions.Context:
     rng = np.random.default_rng(0)
     x = np.concatenate([_images(MAJOR, 0, rng), _images(MINOR, 1, rng)])
     y = np.array([0] * MAJOR + [1] * MINOR, dtype=np.int64)
@@ -34,13 +34,13 @@ def _context(steps: int) -> evaluate.Context:
                     np.array([0] * 100 + [1] * 100, dtype=np.int64), ("major", "minor"))
     train = ImageSet(x, y, ("major", "minor"))
     ecfg = evaluate.EvalConfig(classifier="cnn", width=8, batch_size=32, lr=3e-3, device="cpu")
-    return evaluate.Context(run_dir=None, run_cfg=SimpleNamespace(dataset="mnist"), cfg=ecfg,
+    return conditions.Context(run_dir=None, run_cfg=SimpleNamespace(dataset="mnist"), cfg=ecfg,
                             device=torch.device("cpu"), train=train, test=test, full=train, pool={}, steps=steps)
 
 
 def test_the_oversampled_set_is_balanced_and_made_of_the_minority_images():
     c = _context(steps=1)
-    s = evaluate.training_set("oversample", c)
+    s = conditions.training_set("oversample", c)
     assert np.bincount(s.y).tolist() == [MAJOR, MAJOR]
     minority = {img.tobytes() for img in c.train.x[c.train.y == 1]}
     majority = {img.tobytes() for img in c.train.x[c.train.y == 0]}
@@ -53,7 +53,7 @@ def test_the_oversampled_set_reaches_the_classifier_and_changes_it(monkeypatch):
     """Half of every drawn batch is minority, and the classifier differs from the imbalanced one."""
     steps = 60
     c = _context(steps)
-    sets = {name: evaluate.training_set(name, c) for name in ("imbalanced", "oversample")}
+    sets = {name: conditions.training_set(name, c) for name in ("imbalanced", "oversample")}
     seen: list[clf.Job] = []
     real_fit_many = clf.fit_many
 

@@ -80,14 +80,14 @@ def expand(spec: Spec, budget_name: str, repeats: int, *, data_root: str | None 
     ``full_rows``: the rows of the spec before narrowing (the baseline job always covers all of its
     classifier rows); default: the spec's own rows."""
     full_rows = full_rows or spec.rows
-    from imbagan import evaluate
+    from imbagan import conditions, evaluate
 
     budget = spec.budgets[budget_name]
     paper, honest = "paper" in spec.protocols, "honest" in spec.protocols
     gan_rows = [r for r in spec.rows if r.kind == "gan"]
     cls_rows = [r for r in spec.rows if r.kind == "classifier"]
     honest_cls = [r for r in cls_rows if honest and r.condition]
-    known = set(evaluate.CONDITIONS)
+    known = set(conditions.CONDITIONS)
 
     def eval_config(conds: tuple[str, ...], rep: int) -> dict:
         # One classifier seed per repeat (seed = repeat): our spread is over whole repeats (data, GAN and
