@@ -28,12 +28,8 @@ class Toy(Method):
     def train_step(self) -> dict:
         x, y = self.data.sample(self.cfg.batch_size)
         loss = (self.G(y).view_as(x) - x).pow(2).mean()
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
+        self.update(self.opt_g, loss)
         return {"g_loss": loss.detach()}
 
-    @torch.no_grad()
-    def generate(self, y, noise=None):
-        with self.eval_mode():
-            return self.G(y.to(self.data.device)).view(-1, *self.data.img_shape).tanh()
+    def draw(self, z, y):  # the base's generate() moves y and z to the device, in eval mode, without gradients
+        return self.G(y).view(-1, *self.data.img_shape).tanh()

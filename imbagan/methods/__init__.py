@@ -8,7 +8,8 @@ and optimisers; the loop in ``imbagan.train`` owns everything else (ticks, sampl
     def pretrain_step(self) -> dict          # one step of that stage (e.g. BAGAN's autoencoder)
     def finish_pretrain(self) -> None        # after it (e.g. fit the class-conditional latents)
     def train_step(self) -> dict             # one adversarial step; returns 0-dim tensors to log
-    def generate(self, y, noise=None)        # (N, C, H, W) in [-1, 1] for labels y; noise ~ N(0, I)
+    def draw(self, z, y) -> Tensor           # the generator's map; the base's generate(y, noise=None) gives
+                                             # (N, C, H, W) in [-1, 1] for labels y, noise ~ N(0, I)
     noise_dim: int                           # width of the noise generate() takes
     classes_modeled: tuple[int, ...]         # classes generate() can draw
     state_attrs: tuple[str, ...]             # what a checkpoint holds (tensors and plain numbers only)

@@ -142,19 +142,14 @@ class ACGAN(Method):
             adv_f, cls_f = self._split(self.D(a_fake))
             d_loss, parts = acgan_d_loss(adv_r, adv_f, cls_r, cls_f, y_real, y_fake, cfg.acgan_variant,
                                          cfg.lambda_cls, cfg.adv_loss)
-            if self.lecam is not None:
-                reg = self.lecam.penalty(adv_r, adv_f)
-                d_loss = d_loss + self.lecam_weight * reg
-                logs.setdefault("lecam", []).append(reg.detach())
+            d_loss = self.with_lecam(d_loss, adv_r, adv_f, logs)
             if cfg.adv_loss == "wgan-gp":
                 # The penalty constrains the real/fake critic only; the classifier head is not a critic.
                 gp = losses.gradient_penalty(lambda x: self.D(x)[:, 0], a_real, a_fake, data.gen)
                 d_loss = d_loss + cfg.gp_weight * gp
                 logs.setdefault("gp", []).append(gp.detach())
                 logs.setdefault("w_dist", []).append((adv_r.mean() - adv_f.mean()).detach())
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
+            self.update(self.opt_d, d_loss)
             with torch.no_grad():
                 to_prob = torch.sigmoid if cfg.adv_loss == "bce" else (lambda t: t)  # ls / wgan: raw scores
                 step_logs = {"d_loss": d_loss, "d_cls_real": parts["cls_real"], "d_cls_fake": parts["cls_fake"],
@@ -166,20 +161,13 @@ class ACGAN(Method):
         # G: the last critic step's fakes, scored by the updated D.
         adv_g, cls_g = self._split(self.D(self.augment(x_fake)))
         g_loss, _ = acgan_g_loss(adv_g, cls_g, y_fake, cfg.acgan_variant, cfg.lambda_cls, cfg.adv_loss)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
+        self.update(self.opt_g, g_loss)
 
-        out = {k: v[0] if len(v) == 1 else torch.stack(v).mean() for k, v in logs.items()}
+        out = self.mean_logs(logs)
         out["g_loss"] = g_loss.detach()
         # How often D's classifier gives G's images the class asked for: low on minority classes = BAGAN §3.
         out["g_class_acc"] = losses.accuracy(cls_g.detach(), y_fake)
         return out
 
-    @torch.no_grad()
-    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
-        y = y.to(self.data.device)
-        if noise is None:
-            noise = self.data.randn(y.shape[0], self.noise_dim)
-        with self.eval_mode():
-            return self.G(noise.to(self.data.device), y)
+    def draw(self, z: Tensor, y: Tensor) -> Tensor:
+        return self.G(z, y)

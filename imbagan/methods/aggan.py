@@ -191,12 +191,9 @@ class AGGAN(Method):
         r_adv, r_cls = self._d(self.augment(real))
         f_adv, f_cls = self._d(self.augment(fake))
         d_loss = (losses.bce_d(r_adv, f_adv) + F.cross_entropy(r_cls, y_real) + F.cross_entropy(f_cls, y))
-        if self.lecam is not None:
-            reg = self.lecam.penalty(r_adv, f_adv)
-            d_loss = d_loss + self.lecam_weight * reg
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
+        logs: dict = {}
+        d_loss = self.with_lecam(d_loss, r_adv, f_adv, logs)  # D's output: the real/fake logit
+        self.update(self.opt_d, d_loss)
 
         # Gradient of L_D's real terms under the updated D, shared by every fitness evaluation.
         r_adv, r_cls = self._d(real)
@@ -212,9 +209,7 @@ class AGGAN(Method):
             copy_adam_state(opt, list(kid.parameters()), self.opt_g, g_params)
             adv, cls = self._d(self.augment(kid(g_in)))
             g_loss = self._g_loss(k, adv, cls, y)
-            opt.zero_grad(set_to_none=True)
-            g_loss.backward(inputs=list(kid.parameters()))  # D's gradients are not touched
-            opt.step()
+            self.update(opt, g_loss, inputs=list(kid.parameters()))  # D's gradients are not touched
             kid_loss.append(g_loss.detach())
             with torch.no_grad():
                 kid_fake = kid(g_in)
@@ -259,15 +254,8 @@ class AGGAN(Method):
                 "accepted_worse": host(accepted and delta > 0),
                 "best_fitness": host(f_b),
             }
-            if self.lecam is not None:
-                out["lecam"] = reg.detach()
-        return out
+        return out | self.mean_logs(logs)
 
-    @torch.no_grad()
-    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
-        """Images of classes y from G (official code) or g_b (§4.1), per cfg.aggan_sample_from, in eval mode."""
-        y = y.to(self.data.device)
-        if noise is None:
-            noise = self.data.randn(y.shape[0], self.noise_dim)
-        with self.eval_mode():
-            return getattr(self, self.sample_from)(self._g_in(noise, y))
+    def draw(self, z: Tensor, y: Tensor) -> Tensor:
+        """Images of classes y from G (official code) or g_b (§4.1), per cfg.aggan_sample_from."""
+        return getattr(self, self.sample_from)(self._g_in(z, y))

@@ -153,9 +153,7 @@ class BAGAN(Method):
     def pretrain_step(self) -> dict:
         x, _ = self.data.sample(self.cfg.batch_size)
         loss = F.mse_loss(self.G(self.E(x)), x)  # l2 reconstruction, no class knowledge (§4)
-        self.opt_ae.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_ae.step()
+        self.update(self.opt_ae, loss)
         return {"ae_loss": loss.detach()}
 
     # --- b) GAN initialisation -----------------------------------------------------------
@@ -184,22 +182,18 @@ class BAGAN(Method):
         # DiffAugment (identity when off) on every image D sees; the autoencoder stage sees none.
         logits = self.D(torch.cat([self.augment(x_real), self.augment(x_fake.detach())]))
         d_loss = F.cross_entropy(logits, torch.cat([y_real, self._fake_targets]))
-        if self.lecam is not None:
+        logs: dict = {}
+        if self.lecam is not None:  # LeCam's "D's output": the log-odds of the image's class against "fake"
             odds = logits.gather(1, torch.cat([y_real, y_fake])[:, None]).squeeze(1) - logits[:, self.fake_label]
-            reg = self.lecam.penalty(odds[: self.n_real], odds[self.n_real:])
-            d_loss = d_loss + self.lecam_weight * reg
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
+            d_loss = self.with_lecam(d_loss, odds[: self.n_real], odds[self.n_real:], logs)
+        self.update(self.opt_d, d_loss)
 
         # G: a batch of the same size, labels uniform; the target is the class asked for (§4c).
         b = self.cfg.batch_size
         y_g = data.uniform_labels(b)
         g_logits = self.D(self.augment(self.G(self.latent(y_g, data.randn(b, self.noise_dim)))))
         g_loss = F.cross_entropy(g_logits, y_g)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
+        self.update(self.opt_g, g_loss)
 
         with torch.no_grad():
             real_logits, fake_logits = logits[: self.n_real], logits[self.n_real:]
@@ -212,14 +206,7 @@ class BAGAN(Method):
                 "d_fake_acc": (fake_logits.argmax(1) == self.fake_label).float().mean(),
                 "g_class_acc": losses.accuracy(g_logits.detach(), y_g),
             }
-        if self.lecam is not None:
-            out["lecam"] = reg.detach()
-        return out
+        return out | self.mean_logs(logs)
 
-    @torch.no_grad()
-    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
-        y = y.to(self.data.device)
-        if noise is None:
-            noise = self.data.randn(y.shape[0], self.noise_dim)
-        with self.eval_mode():
-            return self.G(self.latent(y, noise))
+    def draw(self, z: Tensor, y: Tensor) -> Tensor:
+        return self.G(self.latent(y, z))

@@ -195,9 +195,7 @@ class BAGAN_GP(Method):
         rec = self.G(self.encode(x), y)  # reconstruction through the class embedding
         # official: mean absolute error (ae.compile(loss='mae')); wgan: l2, as BAGAN §4
         loss = F.l1_loss(rec, x) if self.official else F.mse_loss(rec, x)
-        self.opt_ae.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_ae.step()
+        self.update(self.opt_ae, loss)
         return {"ae_loss": loss.detach()}
 
     # --- b) GAN initialisation -------------------------------------------------------------
@@ -240,13 +238,8 @@ class BAGAN_GP(Method):
             wrong_logits = self.D(a_real, y_wrong)
             gp = official_gradient_penalty(self.D, a_real, a_fake, y, data.gen)
             d_loss = official_d_loss(real_logits, fake_logits, wrong_logits) + cfg.gp_weight * gp
-            if self.lecam is not None:
-                reg = self.lecam.penalty(real_logits, fake_logits)
-                d_loss = d_loss + self.lecam_weight * reg
-                logs.setdefault("lecam", []).append(reg.detach())
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
+            d_loss = self.with_lecam(d_loss, real_logits, fake_logits, logs)
+            self.update(self.opt_d, d_loss)
             with torch.no_grad():
                 for k, v in (("d_loss", d_loss), ("gp", gp), ("d_real", torch.sigmoid(real_logits).mean()),
                              ("d_fake", torch.sigmoid(fake_logits).mean()),
@@ -255,16 +248,12 @@ class BAGAN_GP(Method):
 
         y_g = data.uniform_labels(b)
         g_loss = losses.nonsat_g(self.D(self.augment(self.G(data.randn(b, self.noise_dim), y_g)), y_g))
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
-        out = {k: v[0] if len(v) == 1 else torch.stack(v).mean() for k, v in logs.items()}
-        out["g_loss"] = g_loss.detach()
-        return out
+        self.update(self.opt_g, g_loss)
+        return self.mean_logs(logs) | {"g_loss": g_loss.detach()}
 
     def _wgan_step(self) -> dict:
         cfg, data, b = self.cfg, self.data, self.cfg.batch_size
-        d_losses, gps, w_dists, regs = [], [], [], []
+        logs: dict[str, list[Tensor]] = {}
         for _ in range(cfg.n_critic):
             x_real, y = data.sample(b)  # a fresh real batch per critic step
             with torch.no_grad():  # fakes of the same classes as the real batch (module docstring)
@@ -273,33 +262,17 @@ class BAGAN_GP(Method):
             c_real, c_fake = self.D(a_real, y), self.D(a_fake, y)
             gp = conditional_gradient_penalty(self.D, a_real, a_fake, y, data.gen)
             d_loss = losses.wgan_d(c_real, c_fake) + cfg.gp_weight * gp
-            if self.lecam is not None:
-                regs.append(self.lecam.penalty(c_real, c_fake))
-                d_loss = d_loss + self.lecam_weight * regs[-1]
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
-            d_losses.append(d_loss.detach())
-            gps.append(gp.detach())
-            w_dists.append((c_real.mean() - c_fake.mean()).detach())
+            d_loss = self.with_lecam(d_loss, c_real, c_fake, logs)
+            self.update(self.opt_d, d_loss)
+            for k, v in (("d_loss", d_loss), ("gp", gp), ("w_dist", c_real.mean() - c_fake.mean())):
+                logs.setdefault(k, []).append(v.detach())
 
         # G: a fresh batch with uniform labels (BAGAN §4), so every class gets the same generator updates.
         y_g = data.uniform_labels(b)
         g_loss = losses.wgan_g(self.D(self.augment(self.G(self.latent(y_g, data.randn(b, self.noise_dim)), y_g)), y_g))
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
+        self.update(self.opt_g, g_loss)
 
-        mean = lambda xs: xs[0] if len(xs) == 1 else torch.stack(xs).mean()  # noqa: E731
-        out = {"d_loss": mean(d_losses), "g_loss": g_loss.detach(), "gp": mean(gps), "w_dist": mean(w_dists)}
-        if regs:
-            out["lecam"] = mean(regs).detach()
-        return out
+        return self.mean_logs(logs) | {"g_loss": g_loss.detach()}
 
-    @torch.no_grad()
-    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
-        y = y.to(self.data.device)
-        if noise is None:
-            noise = self.data.randn(y.shape[0], self.noise_dim)
-        with self.eval_mode():
-            return self.G(self.latent(y, noise.to(self.data.device)), y)
+    def draw(self, z: Tensor, y: Tensor) -> Tensor:
+        return self.G(self.latent(y, z), y)

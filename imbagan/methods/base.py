@@ -16,12 +16,19 @@ from the source so that the app's process never imports torch, and a test checks
 
     state_attrs                       attribute names saved in a checkpoint (modules, optimisers, tensors, numbers)
     init_small_data_options(cfg, data) DiffAugment (``self.augment``) and LeCam (``self.lecam``), which every
-                                      method takes; where they enter D's and G's losses is each method's own
+                                      method takes: D sees ``self.augment(x)``, and ``with_lecam`` adds LeCam to
+                                      D's loss; which outputs count as "D's output" is each method's own
     pretrain_steps = 0                a method with a pre-training stage sets it in __init__
     def pretrain_step(self) -> dict   one step of that stage            (default: nothing to do)
     def finish_pretrain(self)         after it, before adversarial steps (default: nothing to do)
     def train_step(self) -> dict      one adversarial step; returns 0-dim tensors to log
-    def generate(self, y, noise=None) (N, C, H, W) in [-1, 1]; wrap the body in ``with self.eval_mode():``
+    def draw(self, z, y) -> Tensor    the generator's map from noise and labels to images; ``generate`` (here)
+                                      puts both on the device, draws the noise if none is given, and runs it
+                                      without gradients with the generator networks in eval mode
+
+What the base owns, so that a method file shows only its paper's losses and networks: the generate preamble,
+the optimiser step (``update``), LeCam's entry into D's loss (``with_lecam``), the logs' reduction
+(``mean_logs``), checkpoint state by name and eval mode.
 """
 
 from __future__ import annotations
@@ -77,6 +84,41 @@ class Method:
                    else nn.ModuleList(losses.LeCamEMA() for _ in range(lecam_heads)))
             self.lecam = ema.to(data.device)
             self.state_attrs = (*type(self).state_attrs, "lecam")
+
+    def with_lecam(self, d_loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor, logs: dict,
+                   head: int | None = None) -> torch.Tensor:
+        """D's loss plus LeCam's weighted penalty of D's outputs on real and fake images (Tseng et al. 2021), logged
+        under "lecam"; ``d_loss`` itself when LeCam is off. ``head``: which discriminator's averages, for a method
+        with several (``lecam_heads``)."""
+        if self.lecam is None:
+            return d_loss
+        ema = self.lecam if head is None else self.lecam[head]
+        reg = ema.penalty(real, fake)
+        logs.setdefault("lecam", []).append(reg.detach())
+        return d_loss + self.lecam_weight * reg
+
+    @staticmethod
+    def update(opt: torch.optim.Optimizer, loss: torch.Tensor, inputs: list | None = None) -> None:
+        """One optimiser step on ``loss``: gradients set to None, backward (into ``inputs`` only, when given), step."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=inputs)
+        opt.step()
+
+    @staticmethod
+    def mean_logs(logs: dict[str, list[torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """{name: the mean of the values logged this step} (one value stays as it is): no host sync."""
+        return {k: v[0] if len(v) == 1 else torch.stack(v).mean() for k, v in logs.items()}
+
+    @torch.no_grad()
+    def generate(self, y: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, C, H, W) images in [-1, 1] of classes ``y``, from ``noise`` (drawn from the run's generator if None)."""
+        y = y.to(self.data.device)
+        noise = self.data.randn(y.shape[0], self.noise_dim) if noise is None else noise.to(self.data.device)
+        with self.eval_mode():
+            return self.draw(noise, y)
+
+    def draw(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define draw(z, y)")
 
     def pretrain_step(self) -> dict:
         return {}

@@ -111,7 +111,7 @@ class CAGAN(Method):
     def train_step(self) -> dict:
         data, b, kind = self.data, self.cfg.batch_size, self.kind
         mixed = self.iteration >= self.mix_from
-        gp = None
+        gp, logs = None, {}
         for i in range(self.n_d):
             # Reals keep the training set's (imbalanced) condition distribution, fakes are asked for
             # uniform conditions, the target distribution of a balancing GAN (official Train.py).
@@ -128,9 +128,8 @@ class CAGAN(Method):
             d_fake = self.augment(fake.detach()).requires_grad_(zero_gp)
             real_logits, fake_logits = self._d_pair(d_real, d_fake, mixed)
             d_loss = losses.cond_activation_d(real_logits, c_real, fake_logits, c_fake, kind)  # eq. (17)
-            if self.lecam is not None:
-                reg = self.lecam.penalty((real_logits * c_real).sum(1), (fake_logits * c_fake).sum(1))
-                d_loss = d_loss + self.lecam_weight * reg
+            # LeCam's "D's output": each image's active condition's logit.
+            d_loss = self.with_lecam(d_loss, (real_logits * c_real).sum(1), (fake_logits * c_fake).sum(1), logs)
             if zero_gp:
                 # Official Train.py: the score of each image is its active condition's logit,
                 # sum(logits · labels); its squared gradient is penalised on reals and fakes alike.
@@ -142,9 +141,7 @@ class CAGAN(Method):
                 # condition on the line to a fake.
                 gp = losses.gradient_penalty(lambda x: (self.D(x) * c_real).sum(1), d_real, d_fake, data.gen)
                 d_loss = d_loss + self.cfg.gp_weight * gp
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
+            self.update(self.opt_d, d_loss)
 
         # G: eq. (18). When mixing, G's fakes are judged inside a mixed batch too, as D learned them
         # (beside the reals D last saw, augmented as they were).
@@ -153,9 +150,7 @@ class CAGAN(Method):
         else:
             g_logits = self.D(self.augment(fake))
         g_loss = losses.cond_activation_g(g_logits, c_fake, kind)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward(inputs=list(self.G.parameters()))
-        self.opt_g.step()
+        self.update(self.opt_g, g_loss, inputs=list(self.G.parameters()))
         self.iteration += 1
 
         out = {
@@ -168,14 +163,7 @@ class CAGAN(Method):
         }
         if gp is not None:
             out["gp"] = gp.detach()
-        if self.lecam is not None:
-            out["lecam"] = reg.detach()
-        return out
+        return out | self.mean_logs(logs)
 
-    @torch.no_grad()
-    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
-        y = y.to(self.data.device)
-        if noise is None:
-            noise = self.data.randn(y.shape[0], self.noise_dim)
-        with self.eval_mode():
-            return self.G(torch.cat([noise, self._onehot(y)], 1))
+    def draw(self, z: Tensor, y: Tensor) -> Tensor:
+        return self.G(torch.cat([z, self._onehot(y)], 1))

@@ -75,47 +75,34 @@ class GAN(Method):
     def train_step(self) -> dict:
         b = self.cfg.batch_size
         aug = self.augment  # DiffAugment on every image D sees (identity when off)
-        d_total, g_total, d_real, d_fake, reg = [], [], [], [], []
+        d_total, g_total, d_real, d_fake, logs = [], [], [], [], {}
         for i, (G, D, labels) in enumerate(zip(self.G, self.D, self._labels)):
             real = self.data.sample_of(labels)  # this class's images only
             fake = G(self.data.randn(b, self.noise_dim))
             # D: real vs fake, standard BCE.
             real_logits, fake_logits = D(aug(real)).squeeze(1), D(aug(fake.detach())).squeeze(1)
-            d_loss = losses.bce_d(real_logits, fake_logits)
-            if self.lecam is not None:
-                reg.append(self.lecam[i].penalty(real_logits, fake_logits))
-                d_loss = d_loss + self.lecam_weight * reg[-1]
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
+            d_loss = self.with_lecam(losses.bce_d(real_logits, fake_logits), real_logits, fake_logits, logs, head=i)
+            self.update(self.opt_d, d_loss)
             # G: non-saturating loss, the usual practical choice (Goodfellow et al. 2014 §3).
             g_logits = D(aug(fake)).squeeze(1)
             g_loss = losses.nonsat_g(g_logits)
-            self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            self.opt_g.step()
+            self.update(self.opt_g, g_loss)
             d_total.append(d_loss.detach())
             g_total.append(g_loss.detach())
             d_real.append(torch.sigmoid(real_logits.detach()).mean())
             d_fake.append(torch.sigmoid(fake_logits.detach()).mean())
         mean = lambda xs: torch.stack(xs).mean()  # noqa: E731
         out = {"d_loss": mean(d_total), "g_loss": mean(g_total), "d_real": mean(d_real), "d_fake": mean(d_fake)}
-        if reg:
-            out["lecam"] = mean(reg).detach()
-        return out
+        return out | self.mean_logs(logs)
 
-    @torch.no_grad()
-    def generate(self, y: Tensor, noise: Tensor | None = None) -> Tensor:
-        y = y.to(self.data.device)
-        if noise is None:
-            noise = self.data.randn(y.shape[0], self.noise_dim)
+    def draw(self, z: Tensor, y: Tensor) -> Tensor:
+        """Each image from the generator of its class."""
         slots = self._slot[y]
         if bool((slots < 0).any()):
             raise ValueError(f"This GAN models only classes {list(self.classes_modeled)}; it cannot draw others.")
         out = torch.empty(y.shape[0], *self.data.img_shape, device=self.data.device)
-        with self.eval_mode():
-            for i, G in enumerate(self.G):
-                pick = slots == i
-                if bool(pick.any()):
-                    out[pick] = G(noise[pick])
+        for i, G in enumerate(self.G):
+            pick = slots == i
+            if bool(pick.any()):
+                out[pick] = G(z[pick])
         return out
