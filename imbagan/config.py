@@ -227,3 +227,7 @@ def starting_config(**fields: Any) -> TrainConfig:
 
 # One line of help per field, from the fields' metadata.
 FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
+# The fields that decide which images a run trains on and is tested against: a data choice carries them (the Data
+# page to Train), and two runs with the same values share their baselines (Compare).
+DATA_FIELDS = ("dataset", "data_root", "image_size", "channels", "imbalance", "ir", "drop", "minority", "majority",
+               "counts", "seed")

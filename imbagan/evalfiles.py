@@ -138,3 +138,25 @@ def read_evaluation(run_dir: str | os.PathLike) -> dict | None:
     return {"status": st, "config": runs.read_json(ev / "config.json"),
             "metrics": runs.read_json(ev / "metrics.json"), "report": records("report.csv"),
             "quality": records("quality.csv"), "tsne": tsne}
+
+
+def evaluable_runs() -> list:
+    """The runs the Evaluate page offers: trained ones (done, or stopped with a checkpoint), and those whose
+    evaluation was launched with their training (it waits for the GAN)."""
+    return [r for r in runs.list_runs()
+            if (r.state in ("done", "stopped") and (r.dir / "checkpoint.pt").exists())
+            or (r.dir / "eval" / "status.json").exists()]
+
+
+def eta_s(status: dict, now: float | None = None) -> float | None:
+    """Seconds left of a running evaluation: the worker's own estimate while it trains classifiers (a
+    "<condition>: ..." or "N classifiers: ..." phase), else from its progress and elapsed time; None this early."""
+    import time
+
+    p, started = float(status.get("progress") or 0.0), status.get("started")
+    if status.get("eta_s") is not None and ":" in str(status.get("phase") or ""):
+        return float(status["eta_s"])
+    if started and p >= 0.02:
+        elapsed = max(0.0, (time.time() if now is None else now) - float(started))
+        return elapsed * (1 - p) / p
+    return None

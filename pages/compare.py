@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from imbagan import preview as pv
+from imbagan import comparison
 from imbagan import runs
 from ui import charts, live
 from ui import compare as cmp
@@ -19,7 +19,7 @@ if not all_runs:
     st.stop()
 
 names = live.run_labels(all_runs)
-table = cmp.table(pv.compare_table(all_runs), all_runs, names)
+table = cmp.table(comparison.compare_table(all_runs), all_runs, names)
 evaluated = table["condition"].notna()
 
 st.markdown("One row per run and GAN condition (the classifier trained on the set topped up by that run's GAN), "
@@ -71,7 +71,7 @@ if not sets and len(all_sets) > 1:
     st.caption(f"Rows from {len(all_sets)} datasets: scores compare only within one; choose one above.")
 
 columns = {k: st.column_config.NumberColumn(label(k), format=number_format(k), help=tooltip(k))
-           for k in [*pv.EVAL_METRICS, "ir"]}
+           for k in [*comparison.EVAL_METRICS, "ir"]}
 columns["steps"] = st.column_config.NumberColumn("steps", format="%d")
 columns["run"] = st.column_config.TextColumn("run", help="method · dataset · imbalance · start time; "
                                              "'baseline': a classic fix, the same for every run on that data.")
@@ -91,7 +91,7 @@ if not ids:
     st.info("Choose one or more runs to overlay their curves.")
     st.stop()
 chosen = [r for r in all_runs if r.id in ids]
-long = pv.metrics_long(chosen)
+long = comparison.metrics_long(chosen)
 losses, other = charts.curve_keys(long)
 keys = losses + other
 if not keys:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import pandas as pd
@@ -19,8 +18,7 @@ st.caption("The same classifier is trained on the imbalanced set, on classic re-
            "up with the run's generated images, then tested on the untouched, balanced test split.")
 
 # Trained runs, and runs whose evaluation was launched with their training (it waits for the GAN).
-finished = [r for r in runs.list_runs() if (r.state in ("done", "stopped") and (r.dir / "checkpoint.pt").exists())
-            or (r.dir / "eval" / "status.json").exists()]
+finished = evalfiles.evaluable_runs()
 if not finished:
     st.info("No trained run yet: train one on the Train page first (a stopped run with a checkpoint works too).")
     st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
@@ -76,15 +74,8 @@ def _number_columns(keys) -> dict:
 
 
 def _eta(s: dict) -> str:
-    """The evaluation's ETA: the worker's own while it trains classifiers, else from progress and elapsed time."""
-    p, started = float(s.get("progress") or 0.0), s.get("started")
-    phase = str(s.get("phase") or "")
-    if s.get("eta_s") is not None and ":" in phase:  # "<condition>: ..." phases are the classifiers' own pace
-        return eta_text(s["eta_s"])
-    if started and p >= 0.02:
-        elapsed = max(0.0, time.time() - float(started))
-        return eta_text(elapsed * (1 - p) / p)
-    return "estimating…"
+    left = evalfiles.eta_s(s)
+    return "estimating…" if left is None else eta_text(left)
 
 
 def _headline(conditions: dict) -> None:

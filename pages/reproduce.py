@@ -8,6 +8,7 @@ import streamlit as st
 
 from imbagan import budgets, runs
 from imbagan.reproduce import SPECS, store, table
+from imbagan.reproduce.cli import driver_state, launch_background
 from imbagan.reproduce.cli import stop as stop_driver
 from imbagan.reproduce.spec import BUDGETS, PROTOCOL_TITLES, PROTOCOLS
 from ui import live
@@ -56,18 +57,12 @@ st.markdown(f"**{work['jobs']} jobs** ({work['gan_jobs']} GAN trainings); {when}
 confirmed = not long_run or st.checkbox("I understand this runs for a long time", key="rep.confirm")
 
 folder = store.default_folder(name, budget)
-driver = runs.read_json(folder / "driver.json", {}) or {}
-running = driver.get("state") == "running" and runs.pid_alive(driver.get("pid"))
+running, _ = driver_state(folder)
 b1, b2 = st.columns([1, 4])
 if b1.button("Launch", type="primary", disabled=running or not chosen_settings or not chosen_rows or not confirmed,
              key="rep.launch"):
-    folder.mkdir(parents=True, exist_ok=True)
-    args = ["--runs", str(runs.runs_root()), "reproduce", name, "--budget", budget, "--repeats", str(repeats),
-            "--jobs", str(jobs), "--settings", *chosen_settings, "--rows", *chosen_rows]
-    if ray.strip():
-        args += ["--ray", ray.strip()]
-    pid = runs.launch_cli(args, folder / "log.txt")
-    runs.write_json_atomic(folder / "driver.json", {**driver, "state": "running", "pid": pid, "heartbeat": 0})
+    launch_background(folder, name, budget, repeats=repeats, jobs=jobs, settings=chosen_settings, rows=chosen_rows,
+                      ray=ray.strip() or None)
     st.rerun()
 if running and b1.button("Stop", key="rep.stop"):
     stop_driver(folder)
@@ -95,13 +90,10 @@ def panel() -> None:
     if not (folder / "spec.json").exists():
         st.info("Not launched yet: choose what to reproduce and press Launch.")
         return
-    drv = runs.read_json(folder / "driver.json", {}) or {}
     df = table.collect(folder)
     all_jobs = store.read_jobs(folder)
     done = sum(1 for j in all_jobs if store.read_cell(folder, j) is not None)
-    state = drv.get("state", "?")
-    if state == "running" and not runs.pid_alive(drv.get("pid")):
-        state = "ended (the driver is gone; launch again to continue)"
+    _, state = driver_state(folder)
     st.progress(done / len(all_jobs) if all_jobs else 0.0, text=f"{done}/{len(all_jobs)} jobs done · driver: {state}")
     saved = runs.read_json(folder / "spec.json", {}) or {}
     for p in saved.get("protocols", []):

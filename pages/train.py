@@ -8,6 +8,7 @@ import streamlit as st
 
 from imbagan import preview as pv
 from imbagan import runs
+from imbagan.imbalance import imbalance_ratio
 from ui import charts, live, widgets
 
 st.title("Train a balancing GAN")
@@ -61,8 +62,7 @@ with st.expander("New run", expanded=st.session_state["train_form_default"], key
             st.error(widgets.page_error(e))
             cfg = None
         else:
-            kept = [a for a in after if a > 0]
-            ir = max(kept) / min(kept)
+            ir = imbalance_ratio(after)
             st.plotly_chart(charts.counts_figure(names, before, after, log_y=ir > 20), key="train.counts")
             st.caption(f"{sum(after):,} training images kept of {sum(before):,}; imbalance ratio {ir:.1f}. "
                        "The test split stays balanced and untouched.")

@@ -532,14 +532,14 @@ def test_23_5_downloads_do_not_rerun_the_page(tmp_path):
 
 
 def test_23_3_compare_shows_the_mean_over_seeds_as_evaluate_does(tmp_path):
-    from imbagan import preview as pv
+    from imbagan import comparison
     from imbagan import verdict
 
     d = fake_run(tmp_path / "runs")
     seeds = [0.99, 0.97, 0.98]
     cond = {**_condition(0.99), "spread": {"acsa": verdict.spread(seeds)}}  # seed 0 reads 0.99, the mean 0.98
     fake_eval(d, conditions={"imbalanced": _condition(0.9), "gan": cond})
-    df = pv.compare_table(runs.list_runs(tmp_path / "runs"))
+    df = comparison.compare_table(runs.list_runs(tmp_path / "runs"))
     gan = df[df["condition"] == "gan"].iloc[0]
     assert gan["acsa"] == pytest.approx(0.98)
     assert df[df["condition"] == "imbalanced"].iloc[0]["acsa"] == pytest.approx(0.9)  # no spread: seed 0's

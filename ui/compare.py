@@ -17,10 +17,8 @@ import json
 import pandas as pd
 
 from imbagan import runs, verdict
+from imbagan.config import DATA_FIELDS  # they decide the data a baseline classifier sees
 
-# The config fields that decide the data a baseline classifier sees.
-DATA_KEYS = ("dataset", "data_root", "image_size", "channels", "imbalance", "ir", "drop", "minority", "majority",
-             "counts", "seed")
 # Evaluation settings that do not change the baselines' numbers.
 _EVAL_COSMETIC = ("tsne_points", "quality_images", "ssim_pairs", "device", "conditions", "blend")
 
@@ -75,14 +73,14 @@ def is_baseline(condition) -> bool:
 
 def _setting(r: runs.RunInfo) -> str:
     """A key for what a baseline depends on: the run's data and imbalance, and the evaluation's settings."""
-    data = {k: r.config.get(k) for k in DATA_KEYS}
+    data = {k: r.config.get(k) for k in DATA_FIELDS}
     ev = runs.read_json(r.dir / "eval" / "config.json", {}) or {}
     ev = {k: v for k, v in ev.items() if k not in _EVAL_COSMETIC}
     return json.dumps([data, ev], sort_keys=True, default=str)
 
 
 def table(raw: pd.DataFrame, rs: list[runs.RunInfo], names: dict[str, str]) -> pd.DataFrame:
-    """``raw`` (imbagan.preview.compare_table) with readable run names and each baseline row once per setting.
+    """``raw`` (imbagan.comparison.compare_table) with readable run names and each baseline row once per setting.
 
     Columns: ``id`` (the run id; empty for baselines), ``run`` (short name, or "baseline"), ``kind``
     ("GAN" for a run's own rows, "baseline"), then raw's columns, then VERDICT_COLUMNS (filled on the

@@ -10,7 +10,7 @@ import streamlit as st
 
 from imbagan import budgets, catalog, splits
 from imbagan import data as datasets
-from imbagan.config import CHOICES, FIELD_HELP, TrainConfig
+from imbagan.config import CHOICES, DATA_FIELDS, FIELD_HELP, TrainConfig
 from imbagan.imbalance import PROFILES
 from ui.labels import FIELD_LABELS, field_label
 
@@ -43,9 +43,7 @@ def _preview(cfg_dict: dict) -> tuple[list[str], list[int], list[int]]:
 
 def preview(cfg: TrainConfig) -> tuple[list[str], list[int], list[int]]:
     """(class names, available per class, kept per class); errors propagate as ValueError/FileNotFoundError."""
-    keys = ("dataset", "data_root", "image_size", "channels", "imbalance", "ir", "drop", "minority",
-            "majority", "counts", "seed")
-    return _preview({k: getattr(cfg, k) for k in keys})
+    return _preview({k: getattr(cfg, k) for k in DATA_FIELDS})
 
 
 def data_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:

@@ -87,18 +87,9 @@ def run(a) -> int:
     if a.plan:
         return 0
     if a.background:
-        args = ["--runs", str(root), "reproduce", a.name, "--budget", a.budget, "--out", str(folder),
-                "--jobs", str(a.jobs), "--device", a.device]
-        for flag, v in (("--repeats", a.repeats), ("--data-root", a.data_root), ("--ray", a.ray)):
-            if v is not None:
-                args += [flag, str(v)]
-        for flag, v in (("--datasets", a.datasets), ("--settings", a.settings), ("--rows", a.rows)):
-            if v:
-                args += [flag, *v]
-        pid = runs.launch_cli(args, folder / "log.txt")
-        if (runs.read_json(folder / "driver.json", {}) or {}).get("pid") != pid:  # unless the driver wrote first
-            runs.write_json_atomic(folder / "driver.json", {"state": "running", "pid": pid, "started": time.time(),
-                                                            "heartbeat": time.time()})
+        pid = launch_background(folder, a.name, a.budget, jobs=a.jobs, device=a.device, repeats=a.repeats,
+                                data_root=a.data_root, ray=a.ray, datasets=a.datasets, settings=a.settings,
+                                rows=a.rows, runs_root=root)
         print(f"running in the background (pid {pid}); log: {folder / 'log.txt'}; table: {folder / 'table.md'}")
         return 0
     t0 = time.time()
@@ -114,6 +105,40 @@ def run(a) -> int:
     print(f"wall time {time.time() - t0:.0f} s; table: {folder / 'table.md'}")
     sys.stdout.write((folder / "table.md").read_text())
     return rc
+
+
+def launch_background(folder: Path, name: str, budget: str, *, jobs: int = 1, device: str = "auto",
+                      repeats: int | None = None, data_root: str | None = None, ray: str | None = None,
+                      datasets=None, settings=None, rows=None, runs_root=None) -> int:
+    """Start the driver of ``name`` at ``budget`` into ``folder`` as its own process; returns its pid.
+
+    The Train-like Launch of the Reproduce page and ``reproduce --background`` both come here, so the driver's
+    command line and driver.json are written in one place."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    args = ["--runs", str(runs.runs_root(runs_root)), "reproduce", name, "--budget", budget, "--out", str(folder),
+            "--jobs", str(jobs), "--device", device]
+    for flag, v in (("--repeats", repeats), ("--data-root", data_root), ("--ray", ray or None)):
+        if v is not None:
+            args += [flag, str(v)]
+    for flag, v in (("--datasets", datasets), ("--settings", settings), ("--rows", rows)):
+        if v:
+            args += [flag, *v]
+    pid = runs.launch_cli(args, folder / "log.txt")
+    if (runs.read_json(folder / "driver.json", {}) or {}).get("pid") != pid:  # unless the driver wrote first
+        runs.write_json_atomic(folder / "driver.json", {"state": "running", "pid": pid, "started": time.time(),
+                                                        "heartbeat": time.time()})
+    return pid
+
+
+def driver_state(folder: Path) -> tuple[bool, str]:
+    """(whether the folder's driver runs, its state in words): a driver whose process is gone says so."""
+    drv = runs.read_json(Path(folder) / "driver.json", {}) or {}
+    state = drv.get("state", "not launched")
+    running = state == "running" and runs.pid_alive(drv.get("pid"))
+    if state == "running" and not running:
+        state = "ended (the driver is gone; launch again to continue)"
+    return running, state
 
 
 def stop(folder: Path) -> None:
