@@ -65,11 +65,12 @@ def test_a_d_batch_is_one_part_in_n_plus_one_fake_labelled_n(monkeypatch):
     m = _ready()
     rec = _spy_step(m, monkeypatch)
     (d_logits, d_target), (g_logits, g_target) = rec["ce"]  # D's loss, then G's
-    assert d_logits.shape == (B, N + 1)
+    # The official code: a full real batch of B plus ceil(B / n) fakes (BAGAN §4: "1/(n+1) of the total images").
+    fakes = -(-B // N)
+    assert d_logits.shape == (B + fakes, N + 1)
     fake = d_target == N
-    # BAGAN §4: "1/(n+1) of the total images are fake".
-    assert int(fake.sum()) * (N + 1) == B
-    assert torch.equal(fake, torch.arange(B) >= B - B // (N + 1))  # real rows first, then the fakes
+    assert int(fake.sum()) == fakes
+    assert torch.equal(fake, torch.arange(B + fakes) >= B)  # real rows first, then the fakes
     assert (d_target[~fake] < N).all()  # real images keep their own class
     # The rows D classifies as fake are the images G made in this step, not real ones.
     d_batch, first_fakes = rec["d_in"][0], rec["g_out"][0]
@@ -83,7 +84,7 @@ def test_g_is_asked_for_the_class_it_was_conditioned_on(monkeypatch):
     rec = _spy_step(m, monkeypatch)
     (_, _), (g_logits, g_target) = rec["ce"]
     y_g = rec["latent_y"][1]  # the labels G's second batch was conditioned on (BAGAN §4c)
-    assert g_logits.shape == (B, N + 1)
+    assert g_logits.shape == (B + -(-B // N), N + 1)  # the official code's G batch: D's whole batch size
     assert torch.equal(g_target, y_g) and (g_target < N).all()
     # G's loss is D's verdict on exactly those images.
     assert torch.equal(rec["d_in"][1], rec["g_out"][1])
@@ -134,7 +135,9 @@ def test_finish_pretrain_fits_the_encoders_codes_per_class():
         np.testing.assert_allclose(m.mu[k].numpy(), codes[labels == k].mean(0).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("batch,fakes", [(8, 2), (12, 3), (17, 4), (2, 1)])  # batch / 4, rounded, at least 1
-def test_fake_count_is_one_in_n_plus_one_of_the_batch(batch, fakes):
+@pytest.mark.parametrize("batch,fakes", [(8, 3), (12, 4), (17, 6), (2, 1)])  # ceil(batch / n), n = 3 classes
+def test_d_sees_a_full_real_batch_and_ceil_batch_over_n_fakes_as_the_official_code(batch, fakes):
     m = BAGAN(tiny_config(method="bagan", batch_size=batch), make_data(num_classes=N, size=16))
-    assert (m.n_fake, m.n_real) == (fakes, batch - fakes)
+    assert (m.n_fake, m.n_real) == (fakes, batch)
+    if batch >= 8:  # then the fakes are about 1/(n+1) of what D sees (BAGAN §4)
+        assert abs(fakes / (batch + fakes) - 1 / (N + 1)) < 0.05

@@ -19,47 +19,22 @@ trunk with LeakyReLU(0.3): on digits at the default budget the official trunk ga
 (ours 0.85) at the same SSIM diversity. The official autoencoder trains as many epochs as the GAN; ours
 ``ae_steps``, by default as many as the GAN's default steps, with the official batch.
 
-Still collapsing within classes on digits (issue 9): with the default scenario at 3,000 autoencoder +
-3,000 adversarial steps, batch 32, the worst class's accuracy is 0.15 and SSIM diversity 0.84 against
-0.65 for real images (lr 2e-4, 1,000 + 1,500 steps: 0.20 and 0.83); D calls a fake "fake" 10-15% of
-the time at the end. BAGAN-GP (bagan_gp.py) is the fix its authors proposed.
-
-Where it goes wrong, measured on the default scenario (1 thread, reference classifier on the full set;
-generated images judged per class, 100 a class):
-- the autoencoder at the official lr underfits our budget (the official one trains 150 epochs of MNIST,
-  about 70,000 steps): after 600 steps its loss is 0.067 (batch 32) or 0.058 (batch 128), and the images
-  it decodes from the class Gaussians are blurred class means (worst class accuracy 0.18 / 0.14, SSIM
-  diversity 0.79 against 0.64 real). Trained at lr 1e-3 instead (loss 0.011), the same start is good:
-  worst class 0.78, mean 0.96, SSIM 0.71;
-- the adversarial stage then undoes a good start: D stops calling fakes "fake" (1/(n+1) of its batch,
-  3 of 32 images: they cost it little), G learns to be classified as the class asked, and the rows
-  lose their diversity. From the lr-1e-3 autoencoder, at the official lr 5e-5 the worst class falls to
-  0.00 after 600 steps and climbs back to 0.69 by 3,000, while SSIM diversity rises steadily from 0.71 to
-  0.87; at lr 2e-4 the worst class is 0.13 and SSIM 0.76 after 3,000 steps, with D's "fake" rate at 0;
-- the official generator (dense 1024, dense 128x8x8, upsampling, 5x5 conv, 2x2 conv; tried outside the
-  package) fits the autoencoder far better at the official lr and batch (loss 0.019 after 600 steps; worst
-  class 0.77, mean 0.95, SSIM 0.73) but collapses the same way once adversarial: worst class 0.00 and SSIM
-  0.84 after 300 steps, D's "fake" rate 0.17. It costs ~50x our generator's compute (547 s for the 600
-  autoencoder steps on one core), so it is not the default either.
-
-Trained long enough, it is not collapsed but slow (issue 21 §5; bench/results/converge-*.csv, two seeds,
-without early stopping): on MNIST step IR 100 (600 autoencoder + 5,500 adversarial steps) the mean
-per-class FID is 41 / 32 at the autoencoder start, rises to 321 / 372 by step 750 (the collapse above),
-then falls to 10.4 / 7.1, every class's images improving (seed 0: class accuracy 0.22 -> 0.67, the
-minority classes 0.10 -> 0.72), still improving when the runs ended; on digits (4,000 steps) it goes from
-10.2 / 7.7 to 26 and back down to 7.4 / 7.0, with SSIM diversity 0.80 against about 0.62 for real images. The convergence rule, applied unchanged to the
-early-stopped curves, called that "converged at step 0": the first dip fooled it.
+Measured, and why the defaults are what they are: bench/results/bagan-notes.md (the collapse within classes at
+short budgets, the autoencoder's learning rate, the official generator tried outside the package, and the long
+curves in which it recovers after about 750 steps and is still improving at 5,500).
 
 Checked again against IBM/BAGAN at its head (balancing_gan.py ``_train_one_epoch``, ``init_autoenc``):
 D_e <- E (every layer of the common encoder), the class Gaussians (``np.cov`` / ``multivariate_normal`` of
 the encoded training images of each class), the fake target n, uniform class labels for D's and G's fakes,
-Adam 5e-5 / 0.5 all match. Differences left: the official D batch is a full real batch plus
-ceil(batch / n) fakes (128 + 13 at ten classes; ours 116 + 12, the paper's "1/(n+1) of the total images"),
-G's batch is that same 141 (ours 128); the networks (above); and the autoencoder's length, which the official
-code ties to the GAN's (``autoenc_epochs = epochs``: 150 MNIST epochs) and ours caps at ``ae_steps``.
+Adam 5e-5 / 0.5 all match, and so do the batches: D sees a full real batch plus ceil(batch / n) fakes (128 + 13
+at ten classes), G trains on batches of that total (141). Differences left: the networks (above), and the
+autoencoder's length, which the official code ties to the GAN's (``autoenc_epochs = epochs``: 150 MNIST
+epochs) and ours caps at ``ae_steps``.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -141,9 +116,11 @@ class BAGAN(Method):
         # Class-conditional latent generator: fitted after the autoencoder, fixed afterwards.
         self.mu = torch.zeros(n, cfg.latent_dim, device=dev)
         self.root = torch.zeros(n, cfg.latent_dim, cfg.latent_dim, device=dev)
-        # BAGAN §4: "For each batch we supply, 1/(n+1) of the total images are fake".
-        self.n_fake = max(1, round(cfg.batch_size / (n + 1)))
-        self.n_real = cfg.batch_size - self.n_fake
+        # BAGAN §4: "For each batch we supply, 1/(n+1) of the total images are fake". The official code
+        # (balancing_gan.py, _train_one_epoch) does it by adding fake_size = ceil(batch / n) fakes to a full real
+        # batch (128 + 13 at ten classes), and trains G on batches of that total size: so do we.
+        self.n_real = cfg.batch_size
+        self.n_fake = math.ceil(cfg.batch_size / n)
         self._fake_targets = torch.full((self.n_fake,), n, device=dev, dtype=torch.long)
         # LeCam's "D's output": log-odds of the image's class against "fake", logit[c] - logit[n], with c
         # the real image's label or the class a fake was asked for (D has no single real/fake logit).
@@ -188,8 +165,9 @@ class BAGAN(Method):
             d_loss = self.with_lecam(d_loss, odds[: self.n_real], odds[self.n_real:], logs)
         self.update(self.opt_d, d_loss)
 
-        # G: a batch of the same size, labels uniform; the target is the class asked for (§4c).
-        b = self.cfg.batch_size
+        # G: a batch of D's size (real + fake, as the official code), labels uniform; the target is the class asked
+        # for (§4c).
+        b = self.n_real + n_fake
         y_g = data.uniform_labels(b)
         g_logits = self.D(self.augment(self.G(self.latent(y_g, data.randn(b, self.noise_dim)))))
         g_loss = F.cross_entropy(g_logits, y_g)
