@@ -203,7 +203,7 @@ def main() -> None:
     ap.add_argument("--runs", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--append", action="store_true",
-                    help="keep the rows of --out for other (method, options) pairs; replace the ones measured again")
+                    help="keep the rows of --out for other (method, options, steps); replace the ones measured again")
     a = ap.parse_args()
     a.overrides = parse_set(a.overrides)
     import pandas as pd
@@ -231,9 +231,10 @@ def main() -> None:
     def write() -> None:
         new = pd.DataFrame(rows)
         old = kept
-        if len(old) and len(new):
-            done = set(zip(new["method"], new["options"]))
-            old = old[[(m, o) not in done for m, o in zip(old["method"], old["options"].astype(str))]]
+        if len(old) and len(new):  # a row measured again (method, options, steps) replaces the old one
+            done = set(zip(new["method"], new["options"], new["steps"].astype(int)))
+            old = old[[(m, o, int(n)) not in done
+                       for m, o, n in zip(old["method"], old["options"].astype(str), old["steps"])]]
         pd.concat([old, new], ignore_index=True).to_csv(out, index=False)
 
     for option in a.options:
