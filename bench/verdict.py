@@ -173,7 +173,8 @@ def main() -> None:
         outs.append((d, evaluate.evaluate_run(d, ecfg.replace(seed=g), log=None, log_file=False)))
         t_eval += time.perf_counter() - t
     out = pooled(outs)
-    common = {"dataset": a.dataset, "setting": title, "ir": a.ir, "method": a.method, "budget": budget,
+    common = {"dataset": a.dataset, "setting": title, "ir": a.ir, "method": a.method, "gan_steps": cfgs[0].steps,
+              "budget": budget,
               "gan_seeds": " ".join(map(str, gan_seeds)), "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
               "steps_per_classifier": out["timing"]["steps_per_condition"], "date": time.strftime("%Y-%m-%d"),
               "machine": machine(), "load_avg_start": start_load, "load_avg_end": load_average(),

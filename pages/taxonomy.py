@@ -87,6 +87,14 @@ with tab_levels:
 
 with tab_methods:
     st.info(tx.VERDICT_TEXT, icon="⚖️")
+    for v in tx.verdict_tables(Path(__file__).resolve().parent.parent / "bench" / "results"):
+        with st.expander(f"Verdict on {v['setting']}: " + ("; ".join(v["verdict"]) or "no GAN condition"),
+                         expanded=v["trained"].startswith("converged")):
+            st.caption(v["caption"])
+            if not v["trained"].startswith("converged"):
+                st.warning(f"The GAN of this table was trained below its method's measured budget ({v['trained']}): "
+                           "it had not converged, so this verdict says little about the method.")
+            st.dataframe(v["table"], hide_index=True, width="stretch", key=f"tax.verdict.{v['path'].stem}")
     tables = tx.quality_tables(Path(__file__).resolve().parent.parent / "bench" / "results")
     short = tx.answer(tables)
     if short:

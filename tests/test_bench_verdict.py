@@ -57,3 +57,28 @@ def test_gan_seeds_pool_into_one_paired_verdict():
     assert v["vs"]["la_loss"]["acsa"]["diff"] == pytest.approx(0.0, abs=1e-12)
     assert v["vs"]["la_loss"]["acsa"]["word"] == "within noise"
     assert _bench().pooled([(None, out([0.9, 0.9]))])["conditions"]["gan"]["spread"]["acsa"]["n"] == 2
+
+
+def test_the_taxonomy_page_shows_each_verdict_table_with_whether_its_gan_converged(tmp_path):
+    """The page's verdicts come from bench/verdict.py's CSVs; a GAN trained below its measured budget is labelled."""
+    import pandas as pd
+
+    from imbagan import budgets
+    from ui import taxonomy as tx
+
+    need = budgets.measured("gan", budgets.family("fashion_mnist"))["steps"]
+    row = {"condition": "gan", "acsa_mean": 0.9, "acsa_std": 0.01, "minority_recall_mean": 0.8,
+           "minority_recall_std": 0.02, "seeds": 6, "method": "gan", "dataset": "fashion_mnist",
+           "setting": "S", "ir": 100.0, "verdict": "gan: 1.0 ± 0.5 points below la_loss on ACSA (within noise)"}
+    base = {**row, "condition": "imbalanced", "verdict": None}
+    pd.DataFrame([base, row]).assign(gan_steps=need, budget=f"measured: gan {need} steps").to_csv(
+        tmp_path / "verdict-fashion_mnist.csv", index=False)
+    # An old table without gan_steps: its steps come from the budget text.
+    pd.DataFrame([base, row]).assign(budget="quick: gan 600 steps, width 32").to_csv(
+        tmp_path / "verdict-fashion_mnist-old.csv", index=False)
+    first, second = tx.verdict_tables(tmp_path)
+    assert first["trained"] == f"converged ({need:,} ≥ {need:,})" and first["path"].name == "verdict-fashion_mnist.csv"
+    assert second["trained"] == f"NOT converged (600 < {need:,})"
+    assert first["verdict"] == [row["verdict"]]
+    assert list(first["table"]["training set"]) == ["imbalanced", "gan"]
+    assert first["table"]["ACSA (%)"].iloc[1] == "90.0 ± 1.0"

@@ -334,12 +334,52 @@ def convergence_tables(folder) -> list[dict]:
     return out
 
 
+def verdict_tables(folder) -> list[dict]:
+    """bench/verdict.py's tables, one entry per file: {"setting", "table", "trained", "verdict", "caption", "path"}.
+
+    ``trained`` says whether the GAN trained for at least its method's measured budget (``gan_steps``; a table
+    written before that column existed reads its steps from the budget text); "table" has one row per condition:
+    ACSA and the minority class's recall, mean ± std over the (GAN seed, classifier seed) pairs."""
+    import re
+    from pathlib import Path
+
+    import pandas as pd
+
+    out = []
+    for path in sorted(Path(folder).glob("verdict-*.csv")):
+        try:
+            v = pd.read_csv(path)
+        except (OSError, ValueError):
+            continue
+        if v.empty or not {"condition", "acsa_mean", "method", "dataset"} <= set(v.columns):
+            continue
+        first = v.iloc[0]
+        steps = first.get("gan_steps")
+        if steps is None or steps != steps:
+            found = re.search(r"(\d+) steps", str(first.get("budget", "")))
+            steps = int(found.group(1)) if found else None
+        pm = lambda m, s: "—" if m != m else f"{100 * m:.1f} ± {100 * s:.1f}"  # noqa: E731
+        table = pd.DataFrame({
+            "training set": v["condition"],
+            "ACSA (%)": [pm(m, s) for m, s in zip(v["acsa_mean"], v["acsa_std"])],
+            "minority recall (%)": [pm(m, s) for m, s in zip(v["minority_recall_mean"], v["minority_recall_std"])],
+            "pairs": v.get("seeds"),
+        })
+        said = [t for t in v.get("verdict", pd.Series(dtype=str)).dropna().astype(str)]
+        out.append({"setting": str(first.get("setting", path.stem)), "table": table, "path": path,
+                    "trained": trained_text(str(first["method"]), str(first["dataset"]), steps),
+                    "verdict": said,
+                    "caption": (f"{first.get('setting')} · binary IR {first.get('ir', 100):g} · {first['method']} · "
+                                f"budget {first.get('budget')} · measured {first.get('date')} on "
+                                f"{first.get('machine')} (load average {first.get('load_avg_start')})")})
+    # Converged first: those are the verdicts that say something about the method.
+    return sorted(out, key=lambda t: not t["trained"].startswith("converged"))
+
+
 # What a verdict means (issue 16): shown above the method list; the Evaluate page gives each run's.
 VERDICT_TEXT = (
     "**How to read a verdict.** A GAN earns its place when it beats the *cheapest fix*, not just the untreated "
     "classifier. Logit adjustment (Menon et al. 2021: subtract the log of the class prior from the logits at test "
-    "time, or add it inside the training loss) costs next to nothing, and in every setting measured so far one of "
-    "the two beat every GAN-balanced set. So the Evaluate "
-    "page compares each GAN, seed by seed, with the untreated classifier *and* with the best baseline. It says "
+    "time, or add it inside the training loss) costs next to nothing. So the Evaluate page compares each GAN, seed by seed, with the untreated classifier *and* with the best baseline. It says "
     "*better* or *worse* only when the mean difference is more than twice its standard error, and *within noise* "
     "otherwise. When a method here does not beat the cheap fixes, that is the answer, not a failure of the app.")
