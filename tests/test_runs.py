@@ -101,6 +101,17 @@ def test_a_run_being_launched_is_not_taken_for_dead(tmp_path):
     assert runs.read_status(d)["state"] == "failed"  # but one that never started is, after a while
 
 
+def _others_use_no_core() -> bool:
+    """Whether the other processes on this machine use less than imbagan.cores.TAKEN of a core (a 1 s reading)."""
+    import time
+
+    from imbagan import cores
+
+    load = cores.OthersLoad()
+    time.sleep(1.0)
+    return (load.read() or 0.0) < cores.TAKEN
+
+
 def test_an_evaluation_launched_with_the_training_trains_baselines_first_then_waits_for_the_gan(tmp_path, monkeypatch):
     """runs.start(cfg) with cfg.evaluate_after set, as the Train page does: with one job slot, the evaluation must
     give its slot back while it waits, or the training it waits for would queue behind it forever."""
@@ -123,8 +134,10 @@ def test_an_evaluation_launched_with_the_training_trains_baselines_first_then_wa
     m = runs.read_json(d / "eval" / "metrics.json")
     assert list(m["conditions"]) == ["imbalanced", "logit_adjust", "gan", "full"]
     assert m["timing"]["alongside_training"] is True and m["run"]["training_state"] == "done"
-    if (os.cpu_count() or 1) >= 2:
-        # half the cores beside the training, every core once it has ended (its cores are free)
+    assert "training_ended_at_s" in m["timing"]  # it took the training's cores back when the training ended
+    if (os.cpu_count() or 1) >= 2 and _others_use_no_core():
+        # half the cores beside the training, every core once it has ended (its cores are free); on a machine
+        # that other processes keep busy (a CI neighbour, a benchmark) it rightly takes only the free ones
         assert m["timing"]["threads"] < m["timing"]["threads_after_training"]
     log = (d / "eval" / "log.txt").read_text()
     assert "the GAN is still training: the baselines go first" in log
