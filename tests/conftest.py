@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,10 @@ import torch
 
 from imbagan.batches import DeviceData
 from imbagan.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")  # the app's entry point, for streamlit.testing's AppTest
+TIMEOUT = 60  # seconds an AppTest run may take (pages that read runs and plots, under CI's load)
 
 # A configuration every method can train on CPU in well under a second per step.
 TINY = dict(dataset="digits", imbalance="none", batch_size=8, width=8, latent_dim=16, ae_steps=3, steps=6,

@@ -1,17 +1,15 @@
 """The Evaluate page through AppTest: launch a background evaluation, see before/after, prepare downloads."""
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from imbagan import evalconfig, evalfiles, runs, train
-from tests.conftest import tiny_config
+from tests.conftest import APP, tiny_config
 
 pytestmark = pytest.mark.slow
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def open_page():

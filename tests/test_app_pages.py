@@ -18,13 +18,10 @@ from imbagan import data as datasets
 from imbagan import preview, runs, splits, train
 from imbagan.config import TrainConfig
 from imbagan.methods import METHODS
-from tests.conftest import tiny_config
+from tests.conftest import APP, ROOT, TIMEOUT, tiny_config
 from ui import taxonomy as tx
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 DATA, COMPARE, TAXONOMY = (str(ROOT / "pages" / f"{p}.py") for p in ("data", "compare", "taxonomy"))
-TIMEOUT = 60
 
 
 @pytest.fixture(autouse=True)

@@ -21,10 +21,8 @@ from streamlit.testing.v1 import AppTest
 from imbagan import preview, rundir, runs
 from imbagan.config import TrainConfig
 from ui import live
+from tests.conftest import APP, ROOT, TIMEOUT
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-TIMEOUT = 60
 CLASSES = [str(i) for i in range(10)]
 
 

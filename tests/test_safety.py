@@ -24,11 +24,9 @@ from streamlit.testing.v1 import AppTest
 from imbagan import data as datasets
 from imbagan import folders
 from imbagan import preview, rundir, runs
-from tests.conftest import tiny_config
+from tests.conftest import ROOT, TIMEOUT, tiny_config
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGES = {p: str(ROOT / "pages" / f"{p}.py") for p in ("data", "home", "train", "evaluate", "compare")}
-TIMEOUT = 60
 
 
 @pytest.fixture(autouse=True)

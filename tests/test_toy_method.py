@@ -3,7 +3,6 @@ the Taxonomy page all find it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,9 +11,9 @@ from imbagan import runs
 from imbagan.__main__ import main
 from imbagan.config import TrainConfig
 from imbagan.methods import METHODS
+from tests.conftest import APP
 from tests.toy_method import Toy
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture
