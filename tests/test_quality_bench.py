@@ -105,3 +105,20 @@ def test_the_short_answer_reads_only_converged_rows(tmp_path, monkeypatch):
     assert "gan 96.0% (rarest class recall 0.80)" in text and "cagan" not in text and "acgan" not in text
     assert "untreated classifier 95.0%" in text
     assert tx.answer([]) is None
+
+
+def test_tables_whose_gans_converged_come_before_tables_that_did_not(tmp_path, monkeypatch):
+    from imbagan import catalog
+
+    card = catalog.card("gan")
+    fake = {"28px grey": {"steps": 500, "seconds_per_step": 0.1, "source": "x.csv"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake if key == "gan"
+                                                                   else {}}))
+    # The old table covers more methods, but below their budgets; the new one has fewer, converged, rows.
+    _table(tmp_path / "quality-old.csv", "mnist binary", "2026-11-29 10:00 UTC", methods=("gan", "cagan", "acgan"))
+    _table(tmp_path / "quality-new.csv", "mnist step ir 100", "2026-11-28 10:00 UTC", methods=("gan",))
+    for name, steps in (("quality-old.csv", [100, 100, 100]), ("quality-new.csv", [500])):
+        df = pd.read_csv(tmp_path / name)
+        df["steps"] = steps
+        df.to_csv(tmp_path / name, index=False)
+    assert [t["scenario"] for t in tx.quality_tables(tmp_path)] == ["mnist step ir 100", "mnist binary"]
