@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -151,8 +152,6 @@ def evaluable_runs() -> list:
 def eta_s(status: dict, now: float | None = None) -> float | None:
     """Seconds left of a running evaluation: the worker's own estimate while it trains classifiers (a
     "<condition>: ..." or "N classifiers: ..." phase), else from its progress and elapsed time; None this early."""
-    import time
-
     p, started = float(status.get("progress") or 0.0), status.get("started")
     if status.get("eta_s") is not None and ":" in str(status.get("phase") or ""):
         return float(status["eta_s"])

@@ -70,13 +70,18 @@ def test_the_page_shows_the_newest_table_of_each_scenario(tmp_path):
     assert newest["table"]["trained"].tolist() == ["steps unknown"]  # an old table without a steps column
 
 
-def test_rows_below_the_measured_budget_are_labelled_not_converged(tmp_path, monkeypatch):
+def _fake_budgets(monkeypatch, steps: int, methods: tuple[str, ...]) -> None:
+    """Every card reads as measured at ``steps`` on 28px grey for ``methods``, and unmeasured for the others."""
     from imbagan import catalog
 
     card = catalog.card("gan")
-    fake = {"28px grey": {"steps": 2000, "seconds_per_step": 0.1, "source": "x.csv"}}
-    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake if key == "gan"
-                                                                   else {}}))
+    fake = {"28px grey": {"steps": steps, "seconds_per_step": 0.1, "source": "x.csv"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__,
+                                                                   "budgets": fake if key in methods else {}}))
+
+
+def test_rows_below_the_measured_budget_are_labelled_not_converged(tmp_path, monkeypatch):
+    _fake_budgets(monkeypatch, 2000, ("gan",))
     _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC", methods=("gan", "gan", "cagan"))
     df = pd.read_csv(tmp_path / "quality-a.csv")
     df["steps"] = [300, 2000, 4000]
@@ -88,12 +93,7 @@ def test_rows_below_the_measured_budget_are_labelled_not_converged(tmp_path, mon
 
 
 def test_the_short_answer_reads_only_converged_rows(tmp_path, monkeypatch):
-    from imbagan import catalog
-
-    card = catalog.card("gan")
-    fake = {"28px grey": {"steps": 500, "seconds_per_step": 0.1, "source": "x.csv"}}
-    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__,
-                                                                   "budgets": fake if key in ("gan", "cagan") else {}}))
+    _fake_budgets(monkeypatch, 500, ("gan", "cagan"))
     _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC", methods=("gan", "cagan", "acgan"))
     df = pd.read_csv(tmp_path / "quality-a.csv")
     df["steps"] = [500, 100, 5000]
@@ -108,12 +108,7 @@ def test_the_short_answer_reads_only_converged_rows(tmp_path, monkeypatch):
 
 
 def test_tables_whose_gans_converged_come_before_tables_that_did_not(tmp_path, monkeypatch):
-    from imbagan import catalog
-
-    card = catalog.card("gan")
-    fake = {"28px grey": {"steps": 500, "seconds_per_step": 0.1, "source": "x.csv"}}
-    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake if key == "gan"
-                                                                   else {}}))
+    _fake_budgets(monkeypatch, 500, ("gan",))
     # The old table covers more methods, but below their budgets; the new one has fewer, converged, rows.
     _table(tmp_path / "quality-old.csv", "mnist binary", "2026-11-29 10:00 UTC", methods=("gan", "cagan", "acgan"))
     _table(tmp_path / "quality-new.csv", "mnist step ir 100", "2026-11-28 10:00 UTC", methods=("gan",))
