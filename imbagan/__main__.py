@@ -1,7 +1,7 @@
 """The command line: the same engine as the app.
 
     python -m imbagan train --dataset mnist --imbalance step --ir 100 --method bagan --steps 3000
-    python -m imbagan runs | stop RUN | resume RUN | balance RUN | evaluate RUN
+    python -m imbagan runs | stop RUN | resume RUN | extend RUN --steps N | balance RUN | evaluate RUN
     python -m imbagan reproduce --list | reproduce NAME [--budget quick|paper] [--jobs N] [--ray ADDRESS]
 """
 
@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                        ("show", "print a run's status and the tail of its log")):
         q = sub.add_parser(name, help=text, description=text)
         q.add_argument("run", help="run id (see `runs`)")
+    text = "train a finished or stopped run further, as a new run that starts from its checkpoint"
+    q = sub.add_parser("extend", help=text, description=text + "; the run itself is kept as it is.")
+    q.add_argument("run", help="run id (see `runs`)")
+    q.add_argument("--steps", type=int, required=True, help="adversarial steps in all (more than the run's)")
     q = sub.add_parser("balance", help="write the balanced dataset (.npz) of a trained run",
                        description="Top every class up to the largest with generated images; writes RUN/balanced.npz.")
     q.add_argument("run")
@@ -214,6 +218,10 @@ def _dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "resume":
         runs.resume(a.run, a.runs)
         print(f"{a.run}: resumed in the background")
+        return 0
+    if a.cmd == "extend":
+        new = runs.extend(a.run, a.steps, a.runs)
+        print(f"{new}: continues {a.run} to {a.steps:,} adversarial steps, in the background")
         return 0
     if a.cmd == "show":
         r = runs.info(a.run, a.runs)

@@ -389,6 +389,43 @@ def resume(run_id: str, root: str | os.PathLike | None = None) -> None:
     _launch(d, resume=True)  # RunBusy (a ValueError) if a worker still holds the run, e.g. a second resume
 
 
+def extend(run_id: str, steps: int, root: str | os.PathLike | None = None) -> str:
+    """Train a finished or stopped run further, as a new run that starts from its checkpoint; returns its id.
+
+    The run itself stays as it is (its images, its evaluation); the new one copies its checkpoint, curves
+    and grids, asks for ``steps`` adversarial steps in all, and records where it came from in
+    ``continues.json``. A run that stopped because it converged trains the new steps whatever its curve
+    does (stop_when="steps"): a user who asks for more steps gets them.
+    """
+    d = run_dir(run_id, root)
+    st = read_status(d)
+    if st.get("state") not in ("done", "stopped"):
+        hint = " resume it instead" if st.get("state") == "failed" else " wait for it to end, or stop it"
+        raise ValueError(f"Run {run_id} is {st.get('state')}; only a finished or stopped run can be trained "
+                         f"longer:{hint}.")
+    if not (d / "checkpoint.pt").exists():
+        raise ValueError(f"Run {run_id} has no checkpoint to start from; train it again instead.")
+    cfg = TrainConfig.load(d / "config.json")
+    if int(steps) <= cfg.steps:
+        raise ValueError(f"Run {run_id} was asked for {cfg.steps:,} adversarial steps; ask for more than that "
+                         "to train it longer.")
+    changes: dict[str, Any] = {"steps": int(steps), "evaluate_after": False}
+    if st.get("converged_step") is not None:
+        changes["stop_when"] = "steps"
+    new = create(cfg.replace(**changes), d.parent)
+    for name in ("checkpoint.pt", "metrics.jsonl", "quality.jsonl"):
+        if (d / name).exists():
+            shutil.copy2(d / name, new / name)
+    for png in sample_paths(d):
+        shutil.copy2(png, new / "samples" / png.name)
+    write_json_atomic(new / "continues.json", {"run": d.name, "step": st.get("step"), "steps": cfg.steps})
+    with open(new / "log.txt", "a") as f:
+        f.write(f"continues run {d.name} from its checkpoint (step {st.get('step')}), to {int(steps):,} "
+                "adversarial steps\n")
+    _launch(new, resume=True)
+    return new.name
+
+
 def delete_run(run_id: str, root: str | os.PathLike | None = None) -> None:
     """Delete a run's directory and everything in it; refuses a run that is training or being evaluated.
 
@@ -412,7 +449,7 @@ def delete_run(run_id: str, root: str | os.PathLike | None = None) -> None:
 __all__ = [
     "MAX_JOBS_ENV", "LOCK_FD_ENV", "SLOTS_DIR", "RunBusy", "try_lock", "hold_run_lock", "create",
     "launch_cli", "start_evaluation", "start", "evaluated_final", "evaluating_alongside", "evaluation_idle",
-    "gpu_count", "max_jobs", "wait_for_slot", "release_slot", "stop", "resume", "delete_run",
+    "gpu_count", "max_jobs", "wait_for_slot", "release_slot", "stop", "resume", "extend", "delete_run",
     "RUNS_ENV", "STATES", "ACTIVE", "UNREADABLE", "STALE_AFTER_S", "HEARTBEAT_S", "runs_root", "run_dir",
     "write_json_atomic", "read_json", "read_json_checked", "write_in_place", "disk_full", "error_text",
     "read_metrics", "sample_paths", "log_tail", "pid_alive", "unreadable", "read_status", "StatusWriter",

@@ -273,6 +273,7 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
     judge: list = []  # the convergence judge, built at the first snapshot (after the first grid is on disk)
     # The curve so far: a resumed run's rule reads the snapshots before the checkpoint too.
     earlier = convergence.read_curve(d) if resume else []
+    trained_before = float(earlier[-1].get("train_s") or 0.0) if earlier else 0.0  # train_s counts every session
     curve: tuple[list[int], list[float]] = (
         [r.get("adv_step", r["step"] - pre) for r in earlier],
         [r["fid_mean"] if r.get("fid_mean") is not None else float("nan") for r in earlier])
@@ -299,7 +300,7 @@ def train(d: Path, resume: bool = False, should_stop: Callable[[], bool] = lambd
         curve[0].append(adv)
         curve[1].append(rec["fid_mean"] if rec["fid_mean"] is not None else float("nan"))
         conv = convergence.converged_step(*curve)
-        rec.update(step=step, adv_step=adv, time=time.time(), train_s=phase_time["adversarial"][0],
+        rec.update(step=step, adv_step=adv, time=time.time(), train_s=trained_before + phase_time["adversarial"][0],
                    quality_s=time.perf_counter() - t, converged_step=conv,
                    candidate_step=convergence.candidate_step(*curve),
                    fid_ref=[judge[0].fid_ref.get(c) for c in range(data.num_classes)])

@@ -77,6 +77,30 @@ def test_train_page_reads_the_run_from_the_url(tmp_path, monkeypatch):
     assert len(at.get("image")) == 1
 
 
+def test_train_longer_starts_a_new_run_from_the_checkpoint_and_shows_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    from tests.conftest import tiny_config
+    from imbagan import train
+
+    d = runs.create(tiny_config(), tmp_path)
+    train.train(d, log=lambda s: None)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["run"] = d.name
+    at.run()
+    box = at.number_input(key=f"longer.{d.name}")
+    assert box.value == 12 and box.min == 7  # twice the run's 6 steps, and never fewer than it has
+    box.set_value(9).run()
+    at.button(key=f"longer.{d.name}.go").click().run()
+    assert not at.exception and not at.error
+    new = next(r for r in runs.list_runs(tmp_path) if r.id != d.name)
+    assert at.selectbox(key="train.run").value == new.id  # the page shows the new run
+    assert any(f"Continues run `{d.name}`" in c.value for c in at.caption)
+    wait = time.time() + 60
+    while runs.info(new.id, tmp_path).state in runs.ACTIVE and time.time() < wait:
+        time.sleep(0.5)
+    assert runs.info(new.id, tmp_path).state == "done" and runs.read_status(new.dir)["step"] == 9
+
+
 def test_an_impossible_imbalance_is_a_readable_message(tmp_path, monkeypatch):
     monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
     at = AppTest.from_file(PAGE, default_timeout=60).run()

@@ -179,3 +179,44 @@ def test_evaluation_idle_only_when_it_has_ended_or_waits_for_the_training(tmp_pa
     assert not runs.evaluation_idle(d)
     say(state="done")
     assert runs.evaluation_idle(d)
+
+
+def test_extend_trains_a_finished_run_further_as_a_new_run_and_keeps_the_old_one(tmp_path):
+    from imbagan import train
+
+    d = runs.create(tiny_config(method="gan", steps=6), tmp_path)
+    assert train.train(d, log=lambda s: None) == "done"
+    before = {p.name: p.read_bytes() for p in d.rglob("*") if p.is_file() and p.name != "lock"}
+    with pytest.raises(ValueError, match="ask for more than that"):
+        runs.extend(d.name, 6, tmp_path)
+    new = runs.extend(d.name, 12, tmp_path)
+    n = runs.run_dir(new, tmp_path)
+    st = wait_for(lambda: (s := runs.read_status(n))["state"] not in runs.ACTIVE and s)
+    assert st["state"] == "done" and st["step"] == 12, runs.log_tail(n)
+    assert "resumed from step 6" in runs.log_tail(n) and f"continues run {d.name}" in runs.log_tail(n)
+    assert runs.read_json(n / "continues.json") == {"run": d.name, "step": 6, "steps": 6}
+    steps = [m["step"] for m in runs.read_metrics(n)]
+    assert steps == sorted(steps) and steps[0] <= 6 < steps[-1] == 12  # one curve across both sessions
+    assert [p.name for p in runs.sample_paths(n)][:3] == [p.name for p in runs.sample_paths(d)]
+    assert len(runs.sample_paths(n)) > len(runs.sample_paths(d))
+    after = {p.name: p.read_bytes() for p in d.rglob("*") if p.is_file() and p.name != "lock"}
+    assert after == before  # the old run is untouched
+
+
+def test_extend_refuses_a_running_run_and_trains_all_the_steps_of_a_converged_one(tmp_path):
+    from imbagan import train
+
+    rid, d = _long_run(tmp_path)
+    with pytest.raises(ValueError, match="only a finished or stopped run"):
+        runs.extend(rid, 2_000_000, tmp_path)
+    runs.stop(rid, tmp_path)
+    d2 = runs.create(tiny_config(method="gan", steps=6), tmp_path)
+    train.train(d2, log=lambda s: None)
+    # As a run stopped by the convergence rule leaves itself (written by hand: the rule needs a quality curve).
+    cfg = runs.read_json(d2 / "config.json")
+    runs.write_json_atomic(d2 / "config.json", {**cfg, "quality_curve": "on", "stop_when": "converged"})
+    runs.write_json_atomic(d2 / "status.json", {**runs.read_status(d2), "converged_step": 3})
+    new = runs.extend(d2.name, 9, tmp_path)
+    n = runs.run_dir(new, tmp_path)
+    assert runs.read_json(n / "config.json")["stop_when"] == "steps"
+    wait_for(lambda: runs.read_status(n)["state"] not in runs.ACTIVE)

@@ -171,6 +171,33 @@ def _quality(r: runs.RunInfo, run_id: str) -> None:
     st.caption(text + share)
 
 
+def _extend(run_id: str, key: str) -> None:
+    """The button's callback: runs before the page reruns, so it may choose the new run in the selector."""
+    try:
+        new = runs.extend(run_id, int(st.session_state[key]))
+    except (ValueError, FileNotFoundError) as e:
+        st.session_state[f"{key}.error"] = str(e)
+        return
+    st.session_state["train.run"] = new
+    st.query_params["run"] = new
+
+
+def _train_longer(r: runs.RunInfo, run_id: str) -> None:
+    """More steps for a run whose curve was still improving: a new run from its checkpoint; this one stays."""
+    steps = int(r.config.get("steps") or 0)
+    key = f"longer.{run_id}"
+    with st.popover("Train longer"):
+        st.number_input("Adversarial steps in all", min_value=steps + 1, value=2 * steps, step=max(1, steps // 4),
+                        key=key)
+        st.caption("A new run starts from this run's checkpoint, with its curves and grids; this run and its "
+                   "evaluation stay as they are.")
+        started = st.button("Start", key=f"{key}.go", on_click=_extend, args=(run_id, key))
+    if started and f"{key}.error" not in st.session_state:
+        st.rerun()  # the whole page (we are in a fragment), so the selector shows the new run
+    if msg := st.session_state.pop(f"{key}.error", None):
+        st.error(msg)
+
+
 def run_panel(run_id: str) -> None:
     """Everything about one run; refreshes itself every ~2 s while the run is active."""
     try:
@@ -196,6 +223,10 @@ def run_panel(run_id: str) -> None:
             except ValueError as e:
                 st.error(str(e))
             st.rerun()
+        if r.state in ("done", "stopped"):
+            _train_longer(r, run_id)
+        if parent := runs.read_json(r.dir / "continues.json"):
+            st.caption(f"Continues run `{parent.get('run')}` from its checkpoint at step {parent.get('step')}.")
         _evaluation(r)
         if r.state == runs.UNREADABLE:
             st.error(f"This run's files cannot be read: {s.get('error')}. Other runs are not affected.")
