@@ -126,7 +126,7 @@ def test_a_new_user_trains_the_default_gan_from_the_data_page(app_url, tmp_path)
                 const main = document.querySelector('[data-testid="stMainBlockContainer"]');
                 return {nav: side ? side.innerText.replace(/\\s+/g, ' ').trim() : '',
                         width: main ? getComputedStyle(main).maxWidth : null,
-                        home: document.body.innerText.includes('Start here')};
+                        home: !!document.body && document.body.innerText.includes('Start here')};
             }""")
 
         # Home, as a new user lands: the very first request of a fresh server. Sampled as it draws, it must
