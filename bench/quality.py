@@ -68,15 +68,19 @@ def machine() -> str:
 
 
 def parse_set(items: list[str]) -> dict:
-    """``key=value`` pairs as TrainConfig fields, each value read as its field's type."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    """``key=value`` pairs as TrainConfig fields or a method's settings (its card), each value read as the type
+    of its default."""
+    defaults = {**{f.name: getattr(TrainConfig, f.name) for f in dataclasses.fields(TrainConfig)
+                   if f.name != "options"},
+                **{name: spec["default"] for name, spec in catalog.setting_specs().items()}}
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
-            raise SystemExit(f"--set wants key=value with a TrainConfig field as key (got {item!r}).")
-        default = getattr(TrainConfig, key)
+        if not sep or key not in defaults:
+            raise SystemExit(f"--set wants key=value with a TrainConfig field or a method's setting as key "
+                             f"(got {item!r}).")
+        default = defaults[key]
         if isinstance(default, bool):
             out[key] = value.lower() in ("1", "true", "yes")
         elif isinstance(default, tuple):

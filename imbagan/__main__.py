@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 import traceback
@@ -25,6 +26,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(TrainConfig)
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
+        if f.name == "options":
+            continue  # one flag per setting instead, below
         flag = "--" + f.name.replace("_", "-")
         hint, default = hints[f.name], getattr(defaults, f.name)
         help_ = f"{FIELD_HELP.get(f.name, '')} (default: {default})"
@@ -42,6 +45,19 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=inner, default=None, help=help_)
         else:
             p.add_argument(flag, type=hint, default=None, help=help_)
+    owners: dict[str, list[str]] = {}
+    for key, c in catalog.methods().items():
+        for name in c.settings:
+            owners.setdefault(name, []).append(key)
+    for name, spec in catalog.setting_specs().items():  # the methods' own settings, from their cards
+        flag, default = "--" + name.replace("_", "-"), spec["default"]
+        help_ = f"{', '.join(owners[name])}: {spec.get('help', '')} (default: {default})"
+        if "choices" in spec:
+            p.add_argument(flag, choices=spec["choices"], default=None, help=help_)
+        elif isinstance(default, tuple):
+            p.add_argument(flag, type=int, nargs="*", default=None, metavar="N", help=help_)
+        else:
+            p.add_argument(flag, type=type(default), default=None, help=help_)
 
 
 def _config_from_args(a: argparse.Namespace) -> TrainConfig:
@@ -60,11 +76,16 @@ def _config_from_args(a: argparse.Namespace) -> TrainConfig:
             kw.update(card.presets[a.preset])
     elif getattr(a, "preset", None):
         raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(catalog.method_names())}.")
-    for f in dataclasses.fields(TrainConfig):
-        v = getattr(a, f.name, None)
+    for name in [f.name for f in dataclasses.fields(TrainConfig)] + list(catalog.setting_specs()):
+        v = getattr(a, name, None)
         if v is not None:
-            kw[f.name] = tuple(v) if isinstance(v, list) else v
-    return TrainConfig(**kw)
+            kw[name] = tuple(v) if isinstance(v, list) else v
+    if method in catalog.method_names():
+        given = [n for n in catalog.setting_specs() if getattr(a, n, None) is not None]
+        if foreign := [n for n in given if n not in catalog.card(method).settings]:
+            raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in foreign)}: not a setting of {method}; "
+                             f"its settings: {', '.join(catalog.card(method).settings) or 'none'}.")
+    return TrainConfig.from_dict(kw)
 
 
 def _fmt_run(r: runs.RunInfo) -> str:
@@ -127,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`runs | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141
     except Exception as e:  # unexpected: one sentence here, the traceback in a log
         log = _error_log(a)
         try:

@@ -23,7 +23,7 @@ METHODS_DIR = Path(__file__).resolve().parent / "methods"
 # The card attributes and their defaults (imbagan.methods.base.Method has the same).
 CARD_DEFAULTS: dict[str, Any] = {
     "title": "", "paper": "", "taxonomy": "", "summary": "", "paper_defaults": {}, "defaults_source": "",
-    "fields": (), "field_when": {}, "presets": {}, "demo": {}, "budgets": {},
+    "settings": {}, "fields": (), "field_when": {}, "presets": {}, "demo": {}, "budgets": {},
 }
 
 
@@ -36,6 +36,7 @@ class MethodCard:
     summary: str = ""
     paper_defaults: dict = field(default_factory=dict)
     defaults_source: str = ""
+    settings: dict = field(default_factory=dict)  # {name: {"default", "help", "choices" | "min" | "max" ...}}
     fields: tuple = ()
     field_when: dict = field(default_factory=dict)
     presets: dict = field(default_factory=dict)
@@ -46,6 +47,10 @@ class MethodCard:
         """Whether config field ``name`` matters given the other ``values`` (field_when)."""
         cond = self.field_when.get(name)
         return cond is None or all(values.get(k) in tuple(v) for k, v in cond.items())
+
+
+    def setting_defaults(self) -> dict:
+        return {name: spec["default"] for name, spec in self.settings.items()}
 
 
 def _card(key: str, attrs: dict) -> MethodCard:
@@ -105,3 +110,62 @@ def card(key: str) -> MethodCard:
     if key not in cards:
         raise ValueError(f"Unknown method {key!r}; choose one of {', '.join(cards)}.")
     return cards[key]
+
+
+# --- the methods' own settings (TrainConfig.options) ------------------------------------------------
+def setting_specs() -> dict[str, dict]:
+    """Every method's settings by name; where two methods declare one name (n_critic), the first card's spec
+    gives its type, choices and help (a test checks that they agree on type and default)."""
+    out: dict[str, dict] = {}
+    for c in methods().values():
+        for name, spec in c.settings.items():
+            out.setdefault(name, spec)
+    return out
+
+
+def _check(name: str, spec: dict, value: Any) -> Any:
+    """``value`` as the setting's type (that of its default), or a ValueError that says what is allowed."""
+    default = spec["default"]
+    if "choices" in spec:
+        if value not in spec["choices"]:
+            raise ValueError(f"{name} must be one of {', '.join(spec['choices'])} (got {value!r}).")
+        return value
+    try:
+        if isinstance(default, tuple):
+            if isinstance(value, (str, bytes)) or not all(float(v).is_integer() for v in value):
+                raise TypeError
+            value = tuple(int(v) for v in value)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError
+        elif isinstance(default, int):
+            if not float(value).is_integer():
+                raise TypeError
+            value = int(value)
+        else:
+            value = float(value)
+    except (TypeError, ValueError):
+        kind = "a list of whole numbers" if isinstance(default, tuple) else (
+            "a whole number" if isinstance(default, int) else "a number")
+        raise ValueError(f"{name} must be {kind} (got {value!r}).") from None
+    if "min" in spec and value < spec["min"]:
+        raise ValueError(f"{name} cannot be negative (got {value})." if spec["min"] == 0
+                         else f"{name} must be at least {spec['min']} (got {value}).")
+    if "above" in spec and not value > spec["above"]:
+        raise ValueError(f"{name} must be above {spec['above']} (got {value}).")
+    if "max" in spec and value > spec["max"]:
+        raise ValueError(f"{name} must be at most {spec['max']} (got {value}).")
+    return value
+
+
+def resolve_options(method: str, options: dict) -> dict:
+    """The method's settings: ``options`` checked against its card, every one it leaves out at its default.
+
+    A name the method does not have is refused with the list of those it has, so a typo never passes
+    silently.
+    """
+    settings = card(method).settings
+    unknown = sorted(set(options) - set(settings))
+    if unknown:
+        have = ", ".join(settings) or "none"
+        raise ValueError(f"{method} has no setting {', '.join(unknown)}; its settings: {have}.")
+    return {name: _check(name, spec, options.get(name, spec["default"])) for name, spec in settings.items()}

@@ -1,7 +1,9 @@
 """The one configuration of a run: a frozen dataclass saved as ``config.json``.
 
 Every field has a comment; string choices rather than booleans; ``__post_init__``
-rejects bad values with a sentence a user understands.
+rejects bad values with a sentence a user understands. The fields are those every method shares; a
+method's own settings (ACGAN's variant, AGGAN's temperature, ...) are declared on its card and kept
+in ``options`` (``cfg.options["adv_loss"]``), so adding a method never touches this file.
 """
 
 from __future__ import annotations
@@ -13,23 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ADV_LOSSES = ("bce", "ls", "wgan-gp")
-ACGAN_VARIANTS = ("original", "modified")
-CAGAN_D_NORMS = ("none", "batch", "instance")
-CAGAN_REGS = ("zero-gp", "wgan-gp", "none")
-BAGAN_GP_VARIANTS = ("official", "wgan")
-AGGAN_SAMPLE_FROM = ("g", "g_b")
+from imbagan import catalog
+
 # DiffAugment policies (imbagan.augment): the paper's small-data choice and two lighter ones.
 DIFFAUGMENT_POLICIES = ("none", "color,translation,cutout", "translation,cutout", "translation")
 PRECISIONS = ("auto", "fp32", "bf16")
 QUALITY_CURVES = ("auto", "on", "off")
 STOP_WHEN = ("steps", "converged")
-# The string choices of a config, for the CLI's and the app's selectors.
-CHOICES = {"adv_loss": ADV_LOSSES, "acgan_variant": ACGAN_VARIANTS, "cagan_d_norm": CAGAN_D_NORMS,
-           "device": ("auto", "cpu", "cuda", "mps"), "cagan_reg": CAGAN_REGS,
-           "bagan_gp_variant": BAGAN_GP_VARIANTS, "aggan_sample_from": AGGAN_SAMPLE_FROM,
-           "diffaugment": DIFFAUGMENT_POLICIES, "precision": PRECISIONS,
-           "quality_curve": QUALITY_CURVES, "stop_when": STOP_WHEN}
+# The string choices of a config, for the CLI's and the app's selectors (the methods' own: their cards).
+CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "diffaugment": DIFFAUGMENT_POLICIES, "precision": PRECISIONS,
+           "quality_curve": QUALITY_CURVES, "stop_when": STOP_WHEN,
+           **{name: tuple(spec["choices"]) for name, spec in catalog.setting_specs().items() if "choices" in spec}}
 
 
 def documented(default: Any, help: str) -> Any:
@@ -68,33 +64,17 @@ class TrainConfig:
     beta1: float = documented(0.5, "Adam beta1")
     beta2: float = documented(0.999, "Adam beta2 (BAGAN-GP uses 0.9)")
     width: int = documented(32, "channels of the widest conv block; networks scale from it (64: DCGAN's)")
-    gan_classes: tuple[int, ...] = documented((), "gan: classes to model, one generator each; () -> every minority class (fewer than half the largest)")
-    adv_loss: str = documented("bce", "acgan / cagan adversarial loss: bce | ls | wgan-gp")
-    acgan_variant: str = documented("original", "acgan: original (Odena 2017) | modified (CAGAN eqs. 7-10)")
-    lambda_cls: float = documented(0.1, "modified ACGAN: weight of the classification loss (CAGAN Fig. 12)")
-    gp_weight: float = documented(10.0, "WGAN-GP gradient penalty weight (Gulrajani 2017; BAGAN-GP)")
-    n_critic: int = documented(5, "D steps per G step for WGAN-GP losses")
-    aggan_t0: float = documented(1000.0, "AGGAN §3.2: initial Metropolis temperature")
-    aggan_alpha: float = documented(0.99, "AGGAN §3.2: temperature decay per iteration")
-    aggan_gamma: float = documented(0.2, "AGGAN fitness: weight of diversity (official code)")
-    cagan_mix_start: float = documented(0.5, "CAGAN §4: fraction of training after which mixed batches start")
-    # Batch norm by default: mixed batches (§4) act only through batch statistics, and the paper's
-    # imbalanced experiment (§6.3) uses batch norm in D; instance norm is §5's and the official code's.
-    cagan_d_norm: str = documented("batch", "CAGAN: normalisation in D: batch (§6.3) | instance (§5) | none")
-    cagan_reg: str = documented("zero-gp", "CAGAN: D regulariser: zero-gp (official code: ||grad||^2 of each "
-                                           "image's own-label logit) | wgan-gp (on real-fake interpolates) | none")
-    cagan_reg_weight: float = documented(1.0, "CAGAN: weight of the zero-centred penalty (official code: 1)")
-    bagan_gp_variant: str = documented("official", "bagan_gp: official (GH920 code: N(0, I) through the embedding, "
-                                                   "BCE + wrong-label + GP, MAE autoencoder) | wgan (fitted class "
-                                                   "Gaussians, D from the encoder, conditional WGAN-GP)")
-    aggan_sample_from: str = documented("g", "aggan: draw samples from g (the evolving generator, as the official "
-                                             "code) | g_b (the best-so-far generator of §4.1's proof)")
     # Two options for a few dozen minority images, for every method (issue 16 §3); off by default.
     diffaugment: str = documented("none", "DiffAugment (Zhao et al. 2020) on every image D sees, real and fake, in "
                                           "D's and G's updates: none | color,translation,cutout (the paper's) | "
                                           "translation,cutout | translation")
     lecam_weight: float = documented(0.0, "LeCam regulariser weight λ on D (Tseng et al. 2021; 0.3 in its "
                                           "limited-data CIFAR runs); 0 = off")
+    # The method's own settings, declared on its card (imbagan.catalog: the methods' ``settings``), checked and
+    # completed with the card's defaults here; config.json files written before they moved keep them at the top
+    # level, and from_dict moves them in. Not part of the hash (a dict): configs compare, they are not keys.
+    options: dict = dataclasses.field(default_factory=dict, hash=False, metadata={
+        "help": "the method's own settings (its card's settings), e.g. {'adv_loss': 'ls'} for acgan"})
     # --- loop -------------------------------------------------------------
     tick_every: int = documented(25, "steps between metric reads (one host sync per tick)")
     sample_every: int = documented(100, "steps between sample grids")
@@ -118,7 +98,6 @@ class TrainConfig:
                                       "run, its baselines train alongside the GAN; otherwise when training ends")
 
     def __post_init__(self) -> None:
-        from imbagan import catalog
         from imbagan.data import DATASETS
 
         methods = catalog.method_names()
@@ -130,8 +109,9 @@ class TrainConfig:
             bad(f"Unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}.")
         if self.method not in methods:
             bad(f"Unknown method {self.method!r}; choose one of {', '.join(methods)}.")
+        object.__setattr__(self, "options", catalog.resolve_options(self.method, dict(self.options or {})))
         for name in ("steps", "batch_size", "latent_dim", "width", "tick_every", "sample_every",
-                     "checkpoint_every", "samples_per_class", "n_critic"):
+                     "checkpoint_every", "samples_per_class"):
             if int(getattr(self, name)) < 1:
                 bad(f"{name} must be at least 1 (got {getattr(self, name)}).")
         if self.ae_steps < 0:
@@ -142,28 +122,12 @@ class TrainConfig:
             bad(f"lr must be between 0 and 1 (got {self.lr}).")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             bad("Adam betas must lie in [0, 1).")
-        if self.adv_loss not in ADV_LOSSES:
-            bad(f"adv_loss must be one of {', '.join(ADV_LOSSES)} (got {self.adv_loss!r}).")
-        if self.acgan_variant not in ACGAN_VARIANTS:
-            bad(f"acgan_variant must be one of {', '.join(ACGAN_VARIANTS)} (got {self.acgan_variant!r}).")
-        if self.lambda_cls < 0 or self.gp_weight < 0 or self.aggan_gamma < 0:
-            bad("lambda_cls, gp_weight and aggan_gamma cannot be negative.")
-        if self.aggan_t0 <= 0 or not 0 < self.aggan_alpha <= 1:
-            bad("aggan_t0 must be positive and aggan_alpha in (0, 1].")
-        if not 0 <= self.cagan_mix_start <= 1:
-            bad(f"cagan_mix_start is a fraction of training, in [0, 1] (got {self.cagan_mix_start}).")
-        if self.cagan_d_norm not in CAGAN_D_NORMS:
-            bad(f"cagan_d_norm must be one of {', '.join(CAGAN_D_NORMS)} (got {self.cagan_d_norm!r}).")
-        for name, allowed in (("cagan_reg", CAGAN_REGS), ("bagan_gp_variant", BAGAN_GP_VARIANTS),
-                              ("aggan_sample_from", AGGAN_SAMPLE_FROM), ("diffaugment", DIFFAUGMENT_POLICIES),
-                              ("precision", PRECISIONS), ("quality_curve", QUALITY_CURVES),
-                              ("stop_when", STOP_WHEN)):
+        for name, allowed in (("diffaugment", DIFFAUGMENT_POLICIES), ("precision", PRECISIONS),
+                              ("quality_curve", QUALITY_CURVES), ("stop_when", STOP_WHEN)):
             if getattr(self, name) not in allowed:
                 bad(f"{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r}).")
         if self.stop_when == "converged" and self.quality_curve == "off":
             bad("Stopping when converged needs the quality curve: set quality_curve to auto or on.")
-        if self.cagan_reg_weight < 0:
-            bad("cagan_reg_weight cannot be negative.")
         if self.lecam_weight < 0:
             bad(f"lecam_weight cannot be negative (got {self.lecam_weight}); 0 turns LeCam off.")
         if self.channels not in (None, 1, 3):
@@ -183,18 +147,40 @@ class TrainConfig:
                          majority=self.majority, counts=tuple(self.counts))
 
     def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, which may name the method's settings as if they were fields
+        (``cfg.replace(adv_loss="ls")``); under another method, only the settings it has are kept."""
+        return TrainConfig.from_dict({**self.flat(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def flat(self) -> dict[str, Any]:
+        """Every field, with the method's settings beside them instead of under ``options``: the shape of the
+        forms, the presets and the cards' paper defaults."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "options"}
+        return {**out, **self.options}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(known))
+        """A config from a dict: config.json, or flat fields where the method's settings sit beside the fields
+        (a form, a preset, and every config.json written before the settings moved to the cards). A flat
+        setting of the chosen method overrides the same one under ``options``; a setting of another method is
+        dropped, since it never applied."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        specs = catalog.setting_specs()
+        d = dict(d)
+        options = dict(d.pop("options", None) or {})
+        method = d.get("method", cls.method)
+        mine = catalog.card(method).settings if method in catalog.method_names() else {}
+        for name in [k for k in d if k in specs and k not in known]:
+            value = d.pop(name)
+            if name in mine:
+                options[name] = value
+        unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"Unknown config fields: {', '.join(unknown)}.")
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        kw["options"] = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
         return cls(**kw)
 
     def save(self, path: str | Path) -> None:
@@ -222,11 +208,12 @@ def starting_config(**fields: Any) -> TrainConfig:
     """What the Train form and the CLI start from: TrainConfig's defaults, then the chosen method's paper
     defaults and measured budget (its card), then ``fields``."""
     method = fields.get("method", TrainConfig.method)
-    return TrainConfig(**{**measured_defaults(method, fields), **fields})
+    return TrainConfig.from_dict({**measured_defaults(method, fields), **fields})
 
 
-# One line of help per field, from the fields' metadata.
-FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
+# One line of help per field, from the fields' metadata, and per method setting, from the cards.
+FIELD_HELP: dict[str, str] = {**{f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)},
+                              **{name: spec.get("help", "") for name, spec in catalog.setting_specs().items()}}
 # The fields that decide which images a run trains on and is tested against: a data choice carries them (the Data
 # page to Train), and two runs with the same values share their baselines (Compare).
 DATA_FIELDS = ("dataset", "data_root", "image_size", "channels", "imbalance", "ir", "drop", "minority", "majority",

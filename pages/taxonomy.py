@@ -45,7 +45,7 @@ def filtered_table(rows: list[tuple], columns: list[str], key: str, filter_cols:
 def illustrate(label: str, fields: dict, key: str) -> None:
     """Counts before/after for one of the app's own imbalance settings."""
     try:
-        cfg = TrainConfig(**fields)
+        cfg = TrainConfig.from_dict(fields)
         names, before, after = widgets.preview(cfg)
         ir = imbalance_ratio(after)
     except (ValueError, FileNotFoundError) as e:

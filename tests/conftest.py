@@ -50,7 +50,7 @@ def make_data(num_classes: int = 3, size: int = 16, channels: int = 1, per_class
 
 
 def tiny_config(**kw) -> TrainConfig:
-    return TrainConfig(**{**TINY, **kw})
+    return TrainConfig.from_dict({**TINY, **kw})
 
 
 @pytest.fixture

@@ -94,9 +94,9 @@ def test_lambda_reaches_the_training_step():
 def test_cli_and_app_apply_the_paper_defaults():
     _, cfg, form = assert_cli_and_app_apply("acgan")
     # Odena et al.'s original unless asked otherwise, in both front ends.
-    assert cfg.acgan_variant == form["acgan_variant"] == "original"
+    assert cfg.options["acgan_variant"] == form["acgan_variant"] == "original"
 
 
 def test_the_modified_preset_is_a_valid_config():
     cfg = tiny_config(method="acgan", **ACGAN.presets["modified (CAGAN eqs. 7-10)"])
-    assert cfg.acgan_variant == "modified" and cfg.lambda_cls == 0.1
+    assert cfg.options["acgan_variant"] == "modified" and cfg.options["lambda_cls"] == 0.1

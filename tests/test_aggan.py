@@ -16,7 +16,8 @@ from imbagan.methods.aggan import AGGAN, accept_prob, metropolis_accept, tempera
 
 
 def make(n_classes: int = 3, seed: int = 0, **kw) -> AGGAN:
-    cfg = TrainConfig(method="aggan", batch_size=8, width=8, latent_dim=16, steps=20, device="cpu", **kw)
+    cfg = TrainConfig.from_dict(dict(method="aggan", batch_size=8, width=8, latent_dim=16, steps=20, device="cpu",
+                                     **kw))
     counts = [12, 6, 3][:n_classes] if n_classes == 3 else [12, 3]
     y = np.repeat(np.arange(n_classes), counts)
     x = np.random.default_rng(0).integers(0, 256, (len(y), 1, 16, 16), dtype=np.uint8)
@@ -144,7 +145,7 @@ def test_generate_draws_from_g_b_on_request():
 def test_generate_draws_from_g_by_default():
     """HIC-SYSU/AGGAN main.py samples netG; g_b exists only for §4.1's proof."""
     m = make()
-    assert m.cfg.aggan_sample_from == "g"
+    assert m.cfg.options["aggan_sample_from"] == "g"
     for _ in range(3):
         m.train_step()
     y = torch.tensor([0, 1, 2, 0])

@@ -39,7 +39,7 @@ def _condition(name: str) -> dict:
 
 def _run(root: Path, method: str, metrics: dict, **cfg) -> Path:
     """A finished run (no training) with an eval/metrics.json."""
-    d = runs.create(TrainConfig(dataset="digits", method=method, steps=20, **cfg), root)
+    d = runs.create(TrainConfig.from_dict(dict(dataset="digits", method=method, steps=20, **cfg)), root)
     runs.write_json_atomic(d / "status.json", {"state": "done", "step": 20, "total": 20, "created": time.time(),
                                                "heartbeat": time.time(), "pid": None, "counts": [100] * 9 + [10]})
     (d / "eval").mkdir()

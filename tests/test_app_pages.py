@@ -292,7 +292,7 @@ def test_taxonomy_levels_illustrate_with_the_apps_data():
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_has_a_valid_preset(method):
     p = METHODS[method].demo["config"]
-    cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
+    cfg = TrainConfig.from_dict(p)
     assert cfg.method == method
     names, before, after = splits.imbalance_preview(cfg)  # the preset's data actually fits digits
     assert sum(after) > 0

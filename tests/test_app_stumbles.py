@@ -58,7 +58,7 @@ def _condition(acsa: float) -> dict:
 def fake_run(root: Path, method: str = "bagan", state: str = "done", created: float | None = None,
              metrics: dict | None = None, **cfg) -> Path:
     """A run directory as a finished worker leaves it (config, status, metrics, one grid, a checkpoint)."""
-    c = TrainConfig(**{"dataset": "digits", "imbalance": "step", "ir": 10.0, "method": method, "steps": 20, **cfg})
+    c = TrainConfig.from_dict({"dataset": "digits", "imbalance": "step", "ir": 10.0, "method": method, "steps": 20, **cfg})
     d = runs.create(c, root)
     runs.write_json_atomic(d / "status.json", {
         "state": state, "step": 20 if state == "done" else 5, "total": 20, "created": created or time.time(),

@@ -99,7 +99,7 @@ def test_train_step_uses_the_conditional_penalty(monkeypatch):
 
     monkeypatch.setattr(bagan_gp, "conditional_gradient_penalty", spy)
     m = _trained(steps=1)
-    assert len(calls) == m.cfg.n_critic  # one penalty per critic update
+    assert len(calls) == m.cfg.options["n_critic"]  # one penalty per critic update
 
 
 def test_critic_scores_real_and_fake_under_the_same_labels():
@@ -115,8 +115,8 @@ def test_critic_scores_real_and_fake_under_the_same_labels():
     m.D.forward = record
     m.train_step()
     # Per critic step: real, fake, penalty interpolates; then G's batch. All critic calls share labels.
-    assert len(seen) == 3 * m.cfg.n_critic + 1
-    for i in range(m.cfg.n_critic):
+    assert len(seen) == 3 * m.cfg.options["n_critic"] + 1
+    for i in range(m.cfg.options["n_critic"]):
         real, fake, interp = seen[3 * i: 3 * i + 3]
         assert torch.equal(real, fake) and torch.equal(real, interp)
 

@@ -20,7 +20,7 @@ B = 8
 
 
 def make(seed: int = 0, **kw) -> CAGAN:
-    cfg = TrainConfig(method="cagan", batch_size=B, width=8, latent_dim=16, steps=20, device="cpu", **kw)
+    cfg = TrainConfig.from_dict(dict(method="cagan", batch_size=B, width=8, latent_dim=16, steps=20, device="cpu", **kw))
     y = np.repeat(np.arange(3), [12, 6, 3])
     x = np.random.default_rng(0).integers(0, 256, (len(y), 1, 16, 16), dtype=np.uint8)
     torch.manual_seed(seed)

@@ -20,13 +20,13 @@ def _bench():
 def test_options_and_set_are_valid_config_fields():
     q = _bench()
     for option, fields in q.OPTIONS.items():
-        cfg = TrainConfig(**fields)  # a bad value would raise here
+        cfg = TrainConfig.from_dict(fields)  # a bad value would raise here
         assert (cfg == TrainConfig()) == (option == "none")
     sets = q.parse_set(["cagan_d_norm=none", "cagan-reg=wgan-gp", "latent_dim=100", "lecam_weight=0.3",
                         "minority=3,8"])
     assert sets == {"cagan_d_norm": "none", "cagan_reg": "wgan-gp", "latent_dim": 100, "lecam_weight": 0.3,
                     "minority": (3, 8)}
-    TrainConfig(method="cagan", **sets)
+    TrainConfig.from_dict({"method": "cagan", **sets})
     with pytest.raises(SystemExit):
         q.parse_set(["no_such_field=1"])
 

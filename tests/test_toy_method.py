@@ -9,7 +9,6 @@ from streamlit.testing.v1 import AppTest
 
 from imbagan import runs
 from imbagan.__main__ import main
-from imbagan.config import TrainConfig
 from imbagan.methods import METHODS
 from tests.conftest import APP
 from tests.toy_method import Toy
@@ -26,9 +25,10 @@ def test_the_cli_offers_and_trains_the_toy(toy_registered, tmp_path, capsys):
         main(["train", "--help"])
     assert "toy" in capsys.readouterr().out
     assert main(["--runs", str(tmp_path), "train", "--method", "toy", "--steps", "4", "--batch-size", "8",
-                 "--tick-every", "2", "--sample-every", "2", "--checkpoint-every", "2", "--device", "cpu"]) == 0
+                 "--tick-every", "2", "--sample-every", "2", "--checkpoint-every", "2", "--device", "cpu",
+                 "--rounds", "2"]) == 0
     (run,) = runs.list_runs(tmp_path)
-    assert run.state == "done" and run.config["method"] == "toy"
+    assert run.state == "done" and run.config["method"] == "toy" and run.config["options"] == {"rounds": 2}
 
 
 @pytest.mark.slow  # the app's pages through AppTest
@@ -38,8 +38,9 @@ def test_the_train_form_shows_the_toy_and_its_fields(toy_registered):
     assert "Toy: a class-mean generator" in at.selectbox(key="train.method").options
     at.selectbox(key="train.method").set_value("toy").run()
     assert not at.exception
-    n_critic = at.number_input(key="train.toy.n_critic")  # the toy's one field, named as on every form, at its default
-    assert n_critic.label == "D steps per G step" and n_critic.value == TrainConfig.n_critic
+    rounds = at.number_input(key="train.toy.rounds")  # the toy's own setting, from its card, at its default
+    assert rounds.label == "rounds" and rounds.value == 1 and rounds.help == "least-squares updates per step"
+    assert rounds.min == 1
     assert any("class-mean generator" in c.value for c in at.caption) or \
         any("least squares" in c.value for c in at.caption)
 

@@ -14,7 +14,8 @@ class Toy(Method):
     paper = "nobody, 2026"
     taxonomy = "Image level · nowhere"
     summary = "Learns one image per class by least squares; the registry test's stand-in."
-    fields = ("n_critic",)
+    # Its own setting: declared here, on its card, with nothing to add to TrainConfig, the CLI or the form.
+    settings = {"rounds": {"default": 1, "min": 1, "help": "least-squares updates per step"}}
     demo = {"shows": "The toy at work.", "config": {"method": "toy", "dataset": "digits", "steps": 4}}
     state_attrs = ("G", "opt_g")
 
@@ -26,9 +27,10 @@ class Toy(Method):
         self.opt_g = adam(self.G.parameters(), cfg)
 
     def train_step(self) -> dict:
-        x, y = self.data.sample(self.cfg.batch_size)
-        loss = (self.G(y).view_as(x) - x).pow(2).mean()
-        self.update(self.opt_g, loss)
+        for _ in range(self.cfg.options["rounds"]):
+            x, y = self.data.sample(self.cfg.batch_size)
+            loss = (self.G(y).view_as(x) - x).pow(2).mean()
+            self.update(self.opt_g, loss)
         return {"g_loss": loss.detach()}
 
     def draw(self, z, y):  # the base's generate() moves y and z to the device, in eval mode, without gradients

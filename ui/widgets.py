@@ -48,7 +48,7 @@ def preview(cfg: TrainConfig) -> tuple[list[str], list[int], list[int]]:
 
 def data_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
     """Dataset and imbalance widgets; returns TrainConfig fields."""
-    d = {**dataclasses.asdict(DEFAULTS), **(defaults or {})}
+    d = {**DEFAULTS.flat(), **(defaults or {})}
     names = list(datasets.DATASETS)
     ds = st.selectbox("Dataset", names, index=names.index(d["dataset"]), key=f"{key}.dataset",
                       format_func=lambda n: datasets.DATASETS[n].title,
@@ -104,16 +104,20 @@ def data_widgets(key: str = "cfg", defaults: dict | None = None) -> dict:
     return out
 
 
-def _field_widget(name: str, value, key: str):
+def _field_widget(name: str, value, key: str, spec: dict | None = None):
+    """One config field's widget; ``spec``, for a method's own setting, is its card's (choices, help, bounds)."""
+    spec = spec or {}
     label = field_label(name)
-    help_ = FIELD_HELP.get(name)
-    if name in CHOICES:
-        opts = list(CHOICES[name])
+    help_ = spec.get("help") or FIELD_HELP.get(name)
+    choices = spec.get("choices") or CHOICES.get(name)
+    if choices:
+        opts = list(choices)
         return st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=key, help=help_)
     if isinstance(value, bool):
         return st.checkbox(label, value=value, key=key, help=help_)
     if isinstance(value, int):
-        return int(st.number_input(label, value=int(value), min_value=0, step=1, key=key, help=help_))
+        return int(st.number_input(label, value=int(value), min_value=int(spec.get("min", 0)), step=1, key=key,
+                                   help=help_))
     if isinstance(value, float):
         return float(st.number_input(label, value=float(value), format="%g", key=key, help=help_))
     if isinstance(value, tuple):
@@ -132,7 +136,7 @@ def _forget_fields(prefix: str) -> None:
 def method_widgets(key: str = "cfg", defaults: dict | None = None, data: dict | None = None) -> dict:
     """Method choice and its hyper-parameters, pre-filled with the paper's defaults and, for the dataset in
     ``data`` (data_widgets' fields), the method's measured budget; says when the steps fall below it."""
-    d = {**dataclasses.asdict(DEFAULTS), **(defaults or {})}
+    d = {**DEFAULTS.flat(), **(defaults or {})}
     cards = catalog.methods()
     names = list(cards)
     method = st.selectbox("Method", names, index=names.index(d["method"]) if d["method"] in names else 0,
@@ -142,7 +146,7 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None, data: dict | 
         st.caption(card.summary)
     # The paper's settings first, then a named preset of the method, then whatever the page handed over.
     fam = budgets.family((data or d)["dataset"], (data or {}).get("image_size"), (data or {}).get("channels"))
-    d = {**d, **paper_defaults(method)}
+    d = {**d, **card.setting_defaults(), **paper_defaults(method)}
     measured = budgets.measured(method, fam)
     if measured:
         d["steps"] = int(measured["steps"])
@@ -159,7 +163,7 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None, data: dict | 
     if card.defaults_source:
         st.caption(f"Defaults from {card.defaults_source}.")
     out: dict = {"method": method}
-    fields = [f for f in COMMON_FIELDS + list(card.fields) if f in d]
+    fields = [f for f in COMMON_FIELDS + list(card.settings) + list(card.fields) if f in d]
     cols = st.columns(3)
     shown = 0
     for f in fields:
@@ -167,7 +171,7 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None, data: dict | 
             out[f] = d[f]
             continue
         with cols[shown % 3]:
-            out[f] = _field_widget(f, d[f], f"{key}.{method}.{f}")
+            out[f] = _field_widget(f, d[f], f"{key}.{method}.{f}", card.settings.get(f))
         shown += 1
     text, below = budgets.note(method, (data or d)["dataset"], int(out.get("steps") or d["steps"]),
                                (data or {}).get("image_size"), (data or {}).get("channels"))
@@ -186,7 +190,7 @@ def build_config(fields: dict) -> tuple[TrainConfig | None, str | None]:
     """A TrainConfig from widget values, or the sentence saying what is wrong, in the form's words: a config
     key in the library's sentence ("batch_size must be at least 2") becomes its label ("Batch size ...")."""
     try:
-        return TrainConfig(**fields), None
+        return TrainConfig.from_dict(fields), None
     except (ValueError, TypeError) as e:
         msg = str(e)
         # Only names no sentence uses as a plain word ("steps" or "seed" may be English).

@@ -95,7 +95,15 @@ class ACGAN(Method):
                              'source': 'bench/results/converge-mnist-step-ir100-summary.csv, '
                                        'bench/results/converge-fashion_mnist-binary-5v7-ir100-summary.csv',
                              'steps': 500}}
-    fields = ("acgan_variant", "lambda_cls", "adv_loss", "gp_weight", "n_critic", "diffaugment", "lecam_weight")
+    settings = {"acgan_variant": {"default": "original", "choices": ("original", "modified"),
+                                  "help": "original (Odena 2017) | modified (CAGAN eqs. 7-10)"},
+                "lambda_cls": {"default": 0.1, "min": 0, "help": "modified ACGAN: weight of the classification loss "
+                                                                 "(CAGAN Fig. 12)"},
+                "adv_loss": {"default": "bce", "choices": ("bce", "ls", "wgan-gp"),
+                             "help": "adversarial loss: bce | ls | wgan-gp"},
+                "gp_weight": {"default": 10.0, "min": 0, "help": "WGAN-GP gradient penalty weight (Gulrajani 2017)"},
+                "n_critic": {"default": 5, "min": 1, "help": "D steps per G step for WGAN-GP losses"}}
+    fields = ("diffaugment", "lecam_weight")
     field_when = {"lambda_cls": {"acgan_variant": ("modified",)},
                   "gp_weight": {"adv_loss": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)}}
     # The CAGAN paper's modified ACGAN: λ_cls = 0.1 (Fig. 12) and LSGAN's adversarial loss, which
@@ -114,12 +122,12 @@ class ACGAN(Method):
         self.G = ConditionalGenerator(cfg.latent_dim, n, data.img_shape, cfg.width).to(dev)
         # One trunk, 1 + n outputs: column 0 is the real/fake logit, the rest the auxiliary classifier.
         # Batch norm in D (DCGAN, as Odena's D) except under WGAN-GP, whose per-sample penalty it would break.
-        norm = "none" if cfg.adv_loss == "wgan-gp" else "batch"
+        norm = "none" if cfg.options["adv_loss"] == "wgan-gp" else "batch"
         self.D = Discriminator(data.img_shape, 1 + n, cfg.width, norm=norm).to(dev)
         self.opt_g = adam(self.G.parameters(), cfg)
         self.opt_d = adam(self.D.parameters(), cfg)
         # WGAN-GP: several critic updates per generator update (Gulrajani et al. 2017, Alg. 1).
-        self.d_steps = cfg.n_critic if cfg.adv_loss == "wgan-gp" else 1
+        self.d_steps = cfg.options["n_critic"] if cfg.options["adv_loss"] == "wgan-gp" else 1
         # LeCam's "D's output": the real/fake logit (column 0); the class head is not a discriminator.
         self.init_small_data_options(cfg, data)
 
@@ -140,18 +148,18 @@ class ACGAN(Method):
             a_real, a_fake = self.augment(x_real), self.augment(x_fake.detach())
             adv_r, cls_r = self._split(self.D(a_real))
             adv_f, cls_f = self._split(self.D(a_fake))
-            d_loss, parts = acgan_d_loss(adv_r, adv_f, cls_r, cls_f, y_real, y_fake, cfg.acgan_variant,
-                                         cfg.lambda_cls, cfg.adv_loss)
+            d_loss, parts = acgan_d_loss(adv_r, adv_f, cls_r, cls_f, y_real, y_fake, cfg.options["acgan_variant"],
+                                         cfg.options["lambda_cls"], cfg.options["adv_loss"])
             d_loss = self.with_lecam(d_loss, adv_r, adv_f, logs)
-            if cfg.adv_loss == "wgan-gp":
+            if cfg.options["adv_loss"] == "wgan-gp":
                 # The penalty constrains the real/fake critic only; the classifier head is not a critic.
                 gp = losses.gradient_penalty(lambda x: self.D(x)[:, 0], a_real, a_fake, data.gen)
-                d_loss = d_loss + cfg.gp_weight * gp
+                d_loss = d_loss + cfg.options["gp_weight"] * gp
                 logs.setdefault("gp", []).append(gp.detach())
                 logs.setdefault("w_dist", []).append((adv_r.mean() - adv_f.mean()).detach())
             self.update(self.opt_d, d_loss)
             with torch.no_grad():
-                to_prob = torch.sigmoid if cfg.adv_loss == "bce" else (lambda t: t)  # ls / wgan: raw scores
+                to_prob = torch.sigmoid if cfg.options["adv_loss"] == "bce" else (lambda t: t)  # ls / wgan: raw scores
                 step_logs = {"d_loss": d_loss, "d_cls_real": parts["cls_real"], "d_cls_fake": parts["cls_fake"],
                              "aux_acc": losses.accuracy(cls_r, y_real),
                              "d_real": to_prob(adv_r).mean(), "d_fake": to_prob(adv_f).mean()}
@@ -160,7 +168,8 @@ class ACGAN(Method):
 
         # G: the last critic step's fakes, scored by the updated D.
         adv_g, cls_g = self._split(self.D(self.augment(x_fake)))
-        g_loss, _ = acgan_g_loss(adv_g, cls_g, y_fake, cfg.acgan_variant, cfg.lambda_cls, cfg.adv_loss)
+        o = cfg.options
+        g_loss, _ = acgan_g_loss(adv_g, cls_g, y_fake, o["acgan_variant"], o["lambda_cls"], o["adv_loss"])
         self.update(self.opt_g, g_loss)
 
         out = self.mean_logs(logs)

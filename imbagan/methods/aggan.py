@@ -105,7 +105,14 @@ class AGGAN(Method):
     # bench/precision.py (bench/results/precision-digits-drop-95-3-8.csv): at 1,000 steps, 2 seeds each, bf16's
     # mean FID 4.24 against float32's 4.19 (seed spread 0.86), class accuracy 0.863 against 0.865 (spread 0.050).
     bf16_measured = True
-    fields = ("aggan_t0", "aggan_alpha", "aggan_gamma", "aggan_sample_from", "diffaugment", "lecam_weight")
+    settings = {"aggan_t0": {"default": 1000.0, "above": 0, "help": "AGGAN §3.2: initial Metropolis temperature"},
+                "aggan_alpha": {"default": 0.99, "above": 0, "max": 1,
+                                "help": "AGGAN §3.2: temperature decay per iteration"},
+                "aggan_gamma": {"default": 0.2, "min": 0, "help": "AGGAN fitness: weight of diversity (official code)"},
+                "aggan_sample_from": {"default": "g", "choices": ("g", "g_b"),
+                                      "help": "draw samples from g (the evolving generator, as the official code) | "
+                                              "g_b (the best-so-far generator of §4.1's proof)"}}
+    fields = ("diffaugment", "lecam_weight")
     demo = {"shows": "AGGAN on two digits, 1 against 0 at IR 10 (AGGAN §5's binary setting): three offspring "
                      "of the generator compete every step and simulated annealing decides which one survives.",
             "config": {"method": "aggan", "dataset": "digits", "imbalance": "binary", "majority": 1, "minority": (0,),
@@ -113,7 +120,7 @@ class AGGAN(Method):
     # Offspring and their optimisers are overwritten from G at the start of every iteration,
     # so G, its Adam state, g_b and the annealing clock are all a resume needs.
     state_attrs = ("G", "D", "G_b", "opt_g", "opt_d", "fit_b", "iteration")
-    eval_modules = ("G",)  # set per run from cfg.aggan_sample_from
+    eval_modules = ("G",)  # set per run from cfg.options["aggan_sample_from"]
 
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data
@@ -137,7 +144,7 @@ class AGGAN(Method):
         copy_module(self.G_b, self.G)
         self.fit_b = -math.inf
         self.iteration = 0
-        self.sample_from = "G_b" if cfg.aggan_sample_from == "g_b" else "G"
+        self.sample_from = "G_b" if cfg.options["aggan_sample_from"] == "g_b" else "G"
         self.eval_modules = (self.sample_from,)
         self._d_params = list(self.D.parameters())
         # LeCam's "D's output": the real/fake logit (column 0). DiffAugment enters D's update and each
@@ -147,7 +154,7 @@ class AGGAN(Method):
 
     @property
     def temperature(self) -> float:
-        return temperature(self.cfg.aggan_t0, self.cfg.aggan_alpha, self.iteration)
+        return temperature(self.cfg.options["aggan_t0"], self.cfg.options["aggan_alpha"], self.iteration)
 
     def _g_in(self, z: Tensor, y: Tensor) -> Tensor:
         return torch.cat([z, F.one_hot(y, self.data.num_classes).to(z.dtype)], 1)
@@ -183,7 +190,7 @@ class AGGAN(Method):
         grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(total)))
         f_q = torch.sigmoid(adv.detach()).mean()  # quality: how real D finds the samples
         f_d = -torch.log(grad_norm)  # diversity: a flat D loss surface means spread-out samples
-        return f_q + self.cfg.aggan_gamma * f_d
+        return f_q + self.cfg.options["aggan_gamma"] * f_d
 
     def train_step(self) -> dict:
         data, b = self.data, self.cfg.batch_size
@@ -263,5 +270,5 @@ class AGGAN(Method):
         return out | self.mean_logs(logs)
 
     def draw(self, z: Tensor, y: Tensor) -> Tensor:
-        """Images of classes y from G (official code) or g_b (§4.1), per cfg.aggan_sample_from."""
+        """Images of classes y from G (official code) or g_b (§4.1), per cfg.options["aggan_sample_from"]."""
         return getattr(self, self.sample_from)(self._g_in(z, y))

@@ -1,6 +1,6 @@
 """BAGAN-GP: BAGAN with a supervised autoencoder and a gradient penalty (Huang & Jafari 2021).
 
-Two variants (``cfg.bagan_gp_variant``); the default follows the official code, GH920/improved-bagan-gp
+Two variants (``cfg.options["bagan_gp_variant"]``); the default follows the official code, GH920/improved-bagan-gp
 codes/improved_bagan_gp.py, read line by line:
 
 "official" (the default)
@@ -155,7 +155,13 @@ class BAGAN_GP(Method):
     # bench/precision.py (bench/results/precision-digits-drop-95-3-8.csv): at 1,000 steps, 2 seeds each, bf16's
     # mean FID 2.40 against float32's 2.25 (seed spread 1.15), class accuracy 0.906 against 0.909 (spread 0.053).
     bf16_measured = True
-    fields = ("bagan_gp_variant", "ae_steps", "gp_weight", "n_critic", "diffaugment", "lecam_weight")
+    settings = {"bagan_gp_variant": {"default": "official", "choices": ("official", "wgan"),
+                                     "help": "official (GH920 code: N(0, I) through the embedding, BCE + "
+                                             "wrong-label + GP, MAE autoencoder) | wgan (fitted class Gaussians, D "
+                                             "from the encoder, conditional WGAN-GP)"},
+                "gp_weight": {"default": 10.0, "min": 0, "help": "WGAN-GP gradient penalty weight (Gulrajani 2017)"},
+                "n_critic": {"default": 5, "min": 1, "help": "D steps per G step for WGAN-GP losses"}}
+    fields = ("ae_steps", "diffaugment", "lecam_weight")
     presets = {"WGAN-GP with fitted class Gaussians (earlier imbagan form)": {"bagan_gp_variant": "wgan"}}
     demo = {"shows": "BAGAN-GP on digits, longtail IR 10: the autoencoder start of BAGAN with a WGAN-GP critic.",
             "config": {"method": "bagan_gp", "dataset": "digits", "imbalance": "longtail", "ir": 10.0,
@@ -167,7 +173,7 @@ class BAGAN_GP(Method):
         self.pretrain_steps = cfg.ae_steps
         self.noise_dim = cfg.latent_dim
         self.classes_modeled = tuple(range(n))
-        self.official = cfg.bagan_gp_variant == "official"
+        self.official = cfg.options["bagan_gp_variant"] == "official"
         # Decoder Δ *is* G (same module, embedding included), so "G initialised from Δ" needs no copy.
         self.E = Encoder(data.img_shape, cfg.latent_dim, cfg.width, norm="none").to(dev)
         self.G = EmbeddedGenerator(cfg.latent_dim, n, data.img_shape, cfg.width).to(dev)
@@ -228,7 +234,7 @@ class BAGAN_GP(Method):
         cfg, data, b = self.cfg, self.data, self.cfg.batch_size
         x_real, y = data.sample(b)
         logs: dict[str, list[Tensor]] = {}
-        for _ in range(cfg.n_critic):
+        for _ in range(cfg.options["n_critic"]):
             y_fake, y_wrong = data.uniform_labels(b), data.uniform_labels(b)
             with torch.no_grad():
                 x_fake = self.G(data.randn(b, self.noise_dim), y_fake)
@@ -237,7 +243,7 @@ class BAGAN_GP(Method):
             real_logits, fake_logits = self.D(a_real, y), self.D(a_fake, y_fake)
             wrong_logits = self.D(a_real, y_wrong)
             gp = official_gradient_penalty(self.D, a_real, a_fake, y, data.gen)
-            d_loss = official_d_loss(real_logits, fake_logits, wrong_logits) + cfg.gp_weight * gp
+            d_loss = official_d_loss(real_logits, fake_logits, wrong_logits) + cfg.options["gp_weight"] * gp
             d_loss = self.with_lecam(d_loss, real_logits, fake_logits, logs)
             self.update(self.opt_d, d_loss)
             with torch.no_grad():
@@ -254,14 +260,14 @@ class BAGAN_GP(Method):
     def _wgan_step(self) -> dict:
         cfg, data, b = self.cfg, self.data, self.cfg.batch_size
         logs: dict[str, list[Tensor]] = {}
-        for _ in range(cfg.n_critic):
+        for _ in range(cfg.options["n_critic"]):
             x_real, y = data.sample(b)  # a fresh real batch per critic step
             with torch.no_grad():  # fakes of the same classes as the real batch (module docstring)
                 x_fake = self.G(self.latent(y, data.randn(b, self.noise_dim)), y)
             a_real, a_fake = self.augment(x_real), self.augment(x_fake)  # DiffAugment (identity when off)
             c_real, c_fake = self.D(a_real, y), self.D(a_fake, y)
             gp = conditional_gradient_penalty(self.D, a_real, a_fake, y, data.gen)
-            d_loss = losses.wgan_d(c_real, c_fake) + cfg.gp_weight * gp
+            d_loss = losses.wgan_d(c_real, c_fake) + cfg.options["gp_weight"] * gp
             d_loss = self.with_lecam(d_loss, c_real, c_fake, logs)
             self.update(self.opt_d, d_loss)
             for k, v in (("d_loss", d_loss), ("gp", gp), ("w_dist", c_real.mean() - c_fake.mean())):

@@ -5,7 +5,11 @@ attributes (its *card*, read without torch by ``imbagan.catalog``), and implemen
 
     title, paper, taxonomy, summary   how the method is named and cited, where it sits in the survey
     paper_defaults, defaults_source   the settings of its paper / official code, and where they come from
-    fields                            the TrainConfig fields it reads beyond the common ones
+    settings                          its own settings, {name: {"default", "help", and "choices" or "min" /
+                                      "above" / "max"}}: a run carries them in ``cfg.options`` (checked and
+                                      filled by ``imbagan.catalog.resolve_options``), not in TrainConfig
+    fields                            the TrainConfig fields it reads beyond the common ones (shown after
+                                      its settings on the form)
     field_when                        {field: {other_field: [values]}}: show ``field`` only for those values
     presets                           named settings (e.g. ACGAN's "modified" variant)
     demo                              {"shows": sentence, "config": TrainConfig fields} for the Taxonomy page
@@ -50,6 +54,7 @@ class Method:
     summary: str = ""
     paper_defaults: dict = {}
     defaults_source: str = ""
+    settings: dict = {}
     fields: tuple = ()
     field_when: dict = {}
     presets: dict = {}

@@ -9,7 +9,7 @@ eqs. (19)-(20)); see ``imbagan.losses.cond_activation_d`` / ``cond_activation_g`
 Mixed batch training (§4, §6.3): with batch norm in D and real/fake condition distributions that
 differ (imbalanced reals, uniform fakes), a real-only and a fake-only batch differ in their condition
 mix and D can tell them apart by batch statistics; G then copies the real condition distribution.
-Once a fraction ``cfg.cagan_mix_start`` of training has passed (the paper: "after some training"),
+Once a fraction ``cfg.options["cagan_mix_start"]`` of training has passed (the paper: "after some training"),
 real and generated images go through D in one forward pass, so every D batch has the same ratio of
 real to generated images and thus the same condition distribution. Mixing acts only through batch
 statistics, so D has batch norm by default (``cagan_d_norm="batch"``, as in §6.3's imbalanced
@@ -62,8 +62,22 @@ class CAGAN(Method):
                              'source': 'bench/results/converge-mnist-step-ir100-summary.csv, '
                                        'bench/results/converge-fashion_mnist-binary-5v7-ir100-summary.csv',
                              'steps': 2750}}
-    fields = ("adv_loss", "cagan_mix_start", "cagan_d_norm", "cagan_reg", "cagan_reg_weight", "gp_weight", "n_critic",
-              "diffaugment", "lecam_weight")
+    # Batch norm by default: mixed batches (§4) act only through batch statistics, and the paper's imbalanced
+    # experiment (§6.3) uses batch norm in D; instance norm is §5's and the official code's.
+    settings = {"adv_loss": {"default": "bce", "choices": ("bce", "ls", "wgan-gp"),
+                             "help": "adversarial loss: bce | ls | wgan-gp"},
+                "cagan_mix_start": {"default": 0.5, "min": 0, "max": 1,
+                                    "help": "CAGAN §4: fraction of training after which mixed batches start"},
+                "cagan_d_norm": {"default": "batch", "choices": ("none", "batch", "instance"),
+                                 "help": "normalisation in D: batch (§6.3) | instance (§5) | none"},
+                "cagan_reg": {"default": "zero-gp", "choices": ("zero-gp", "wgan-gp", "none"),
+                              "help": "D regulariser: zero-gp (official code: ||grad||^2 of each image's own-label "
+                                      "logit) | wgan-gp (on real-fake interpolates) | none"},
+                "cagan_reg_weight": {"default": 1.0, "min": 0,
+                                     "help": "weight of the zero-centred penalty (official code: 1)"},
+                "gp_weight": {"default": 10.0, "min": 0, "help": "WGAN-GP gradient penalty weight (Gulrajani 2017)"},
+                "n_critic": {"default": 5, "min": 1, "help": "D steps per G step for WGAN-GP losses"}}
+    fields = ("diffaugment", "lecam_weight")
     field_when = {"gp_weight": {"cagan_reg": ("wgan-gp",)}, "n_critic": {"adv_loss": ("wgan-gp",)},
                   "cagan_reg_weight": {"cagan_reg": ("zero-gp",)}}
     presets = {"WGAN-GP (penalty on interpolates)": {"adv_loss": "wgan-gp", "cagan_reg": "wgan-gp"},
@@ -78,17 +92,17 @@ class CAGAN(Method):
         n, dev = data.num_classes, data.device
         self.noise_dim = cfg.latent_dim
         self.classes_modeled = tuple(range(n))
-        self.kind = cfg.adv_loss
+        self.kind = cfg.options["adv_loss"]
         # G receives the condition vector and z, concatenated (§5; official Layers.Generator).
         self.G = Generator(cfg.latent_dim + n, data.img_shape, cfg.width).to(dev)
         # D: one logit per condition, no real/fake output (§5: "CA-GAN uses only 10 outputs").
-        self.D = Discriminator(data.img_shape, n, cfg.width, norm=cfg.cagan_d_norm).to(dev)
+        self.D = Discriminator(data.img_shape, n, cfg.width, norm=cfg.options["cagan_d_norm"]).to(dev)
         self.opt_g = adam(self.G.parameters(), cfg)
         self.opt_d = adam(self.D.parameters(), cfg)
         # WGAN-GP critics take several updates per G update (Gulrajani et al. 2017).
-        self.n_d = cfg.n_critic if self.kind == "wgan-gp" else 1
+        self.n_d = cfg.options["n_critic"] if self.kind == "wgan-gp" else 1
         self.iteration = 0  # train_step calls so far: decides when mixed batches start
-        self.mix_from = cfg.steps * cfg.cagan_mix_start
+        self.mix_from = cfg.steps * cfg.options["cagan_mix_start"]
         # LeCam's "D's output": each image's active-condition logit, the output of "GAN c" that judges it
         # (§3), with one pair of moving averages over all conditions (as Tseng et al.'s conditional D).
         self.init_small_data_options(cfg, data)
@@ -121,7 +135,7 @@ class CAGAN(Method):
             last = i == self.n_d - 1
             with torch.set_grad_enabled(last):  # the last fakes are reused for G's update
                 fake = self._fake(y_fake)
-            zero_gp = self.cfg.cagan_reg == "zero-gp"
+            zero_gp = self.cfg.options["cagan_reg"] == "zero-gp"
             # DiffAugment (identity when off) before D; the penalties are on the images D sees.
             d_real = self.augment(real)
             d_real = d_real.requires_grad_(True) if zero_gp else d_real
@@ -135,12 +149,12 @@ class CAGAN(Method):
                 # sum(logits · labels); its squared gradient is penalised on reals and fakes alike.
                 gp = (losses.zero_centered_gp((real_logits * c_real).sum(1), d_real)
                       + losses.zero_centered_gp((fake_logits * c_fake).sum(1), d_fake))
-                d_loss = d_loss + self.cfg.cagan_reg_weight * gp
-            elif self.cfg.cagan_reg == "wgan-gp":
+                d_loss = d_loss + self.cfg.options["cagan_reg_weight"] * gp
+            elif self.cfg.options["cagan_reg"] == "wgan-gp":
                 # The critic of GAN c is D's output c: penalise the score of each real image's active
                 # condition on the line to a fake.
                 gp = losses.gradient_penalty(lambda x: (self.D(x) * c_real).sum(1), d_real, d_fake, data.gen)
-                d_loss = d_loss + self.cfg.gp_weight * gp
+                d_loss = d_loss + self.cfg.options["gp_weight"] * gp
             self.update(self.opt_d, d_loss)
 
         # G: eq. (18). When mixing, G's fakes are judged inside a mixed batch too, as D learned them

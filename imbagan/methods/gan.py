@@ -35,7 +35,9 @@ class GAN(Method):
                              'seconds_per_step': 0.1114,
                              'source': 'bench/results/converge-fashion_mnist-binary-5v7-ir100-summary.csv',
                              'steps': 2250}}
-    fields = ("gan_classes", "diffaugment", "lecam_weight")
+    settings = {"gan_classes": {"default": (), "help": "classes to model, one generator each; () -> every minority "
+                                                       "class (fewer than half the largest)"}}
+    fields = ("diffaugment", "lecam_weight")
     demo = {"shows": "A plain DCGAN trained on the 97.5%-dropped digit 0 alone: with ~3 images it has little to "
                      "learn from, which is BAGAN's argument for using every class.",
             "config": {"method": "gan", "dataset": "digits", "imbalance": "drop", "drop": 97.5, "minority": (0,),
@@ -47,11 +49,11 @@ class GAN(Method):
 
     def __init__(self, cfg, data: DeviceData):
         self.cfg, self.data = cfg, data
-        if cfg.gan_classes:
-            bad = [c for c in cfg.gan_classes if not 0 <= c < data.num_classes]
+        if chosen := cfg.options["gan_classes"]:
+            bad = [c for c in chosen if not 0 <= c < data.num_classes]
             if bad:
                 raise ValueError(f"gan_classes {bad} do not exist: the training set has classes 0..{data.num_classes - 1}.")
-            self.classes_modeled = tuple(sorted(set(int(c) for c in cfg.gan_classes)))
+            self.classes_modeled = tuple(sorted(set(int(c) for c in chosen)))
         else:
             # Default: every minority class (fewer than half the largest class's images, as the grids
             # mark them), one generator each (BAGAN §5); a set without one gets its rarest class.

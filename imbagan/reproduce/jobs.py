@@ -51,7 +51,7 @@ def _steps(cfg_kw: dict, budget: Budget) -> int:
     from imbagan.config import TrainConfig
     from imbagan.splits import imbalance_preview
 
-    _, _, kept = imbalance_preview(TrainConfig(**cfg_kw))
+    _, _, kept = imbalance_preview(TrainConfig.from_dict(cfg_kw))
     return int(epochs) * math.ceil(sum(kept) / budget.batch_size)
 
 
@@ -70,7 +70,7 @@ def train_config(spec: Spec, setting_key: str, method: str, budget: Budget, repe
     every = budget.probe_every if probe else max(1, steps // 5)
     kw.update(steps=steps, checkpoint_every=every, tick_every=max(1, min(25, every)),
               sample_every=max(every, steps // 10))
-    return TrainConfig(**kw)
+    return TrainConfig.from_dict(kw)
 
 
 def expand(spec: Spec, budget_name: str, repeats: int, *, data_root: str | None = None,
@@ -140,8 +140,15 @@ def _changed(d: dict | None, cls) -> dict | None:
     later, with a default, leaves the fingerprints of existing jobs as they were."""
     if d is None:
         return None
-    base = json.loads(json.dumps(cls().to_dict()))
-    return {k: v for k, v in json.loads(json.dumps(d)).items() if base.get(k, object()) != v}
+    d, base = json.loads(json.dumps(d)), json.loads(json.dumps(cls().to_dict()))
+    if "options" in base:
+        # TrainConfig: compared with the method's settings beside the fields, as every job was fingerprinted
+        # before the settings moved to the cards, so a finished cell stays finished.
+        def flat(c: dict, opts: dict) -> dict:
+            return {**{k: v for k, v in c.items() if k != "options"}, **opts}
+        d = flat(d, d.get("options") or {})
+        base = flat(base, json.loads(json.dumps({n: s["default"] for n, s in catalog.setting_specs().items()})))
+    return {k: v for k, v in d.items() if base.get(k, object()) != v}
 
 
 def _sealed(job: dict) -> dict:
