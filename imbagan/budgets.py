@@ -3,7 +3,8 @@
 A budget is never guessed. ``bench/converge.py`` trains each method on a scenario of the family until
 imbagan.convergence's rule confirms the curve (two GAN seeds); the card's ``budgets`` holds the larger
 converged step of the two, the step rate it was measured at and the summary CSV it comes from. A family
-with no entry has no measured budget, and the app and the CLI say so instead of inventing one.
+with no entry has no measured budget, and the app and the CLI say so instead of inventing one; an entry
+marked ``at_least`` is a lower bound (a scenario of the family was still improving there), and says so.
 
 The evaluation's classifier budget lives here too (STEP_CAP, budget_steps): one copy, which the evaluation,
 the classifiers and the benches share.
@@ -71,6 +72,13 @@ def note(method: str, dataset: str, steps: int, image_size: int | None = None,
         expect += (f", with {b['generators']} minority class{'es' if b['generators'] > 1 else ''}; it trains one "
                    f"generator each, so the time grows in proportion to yours")
     expect += "." if rate else ""
+    if b.get("at_least"):
+        where = str(b.get("not_converged") or "one scenario of the family")
+        head = (f"{method} was still improving at {need:,} steps on {where} (bench/converge.py): no converged "
+                f"budget is known for {FAMILY_NAMES.get(fam, fam)}, only this lower bound.")
+        if steps < need:
+            return head + f" At {steps:,}, expect images that are not yet the method's best." + expect, True
+        return head + " Watch the convergence curve and stop when it flattens." + expect, False
     if steps < need:
         return (f"{method} reached its converged quality at {need:,} steps on {FAMILY_NAMES.get(fam, fam)} "
                 f"(bench/converge.py); at {steps:,}, expect rows that are still noise or blobs." + expect, True)

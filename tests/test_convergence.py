@@ -152,8 +152,11 @@ def test_every_card_budget_is_its_summary_csv():
                 df = pd.read_csv(ROOT / src)
                 row = df[(df["method"] == key) & (df["precision"] == "bf16")]
                 assert len(row) == 1, (key, src)
-                assert not pd.isna(row["converged_step"].iloc[0]), f"{key} did not converge in {src}"
-                steps.append(int(row["converged_step"].iloc[0]))
+                if pd.isna(row["converged_step"].iloc[0]):  # still improving there: only a lower bound
+                    assert b.get("at_least") and src.endswith(f"converge-{b['not_converged']}-summary.csv"), (key, src)
+                    steps.append(int(row["max_step"].iloc[0]))
+                else:
+                    steps.append(int(row["converged_step"].iloc[0]))
             assert b["steps"] == max(steps), (key, fam)
             seen += 1
     assert seen >= 1
@@ -280,3 +283,40 @@ def test_bf16_is_on_under_auto_exactly_where_bench_precision_found_it_within_noi
         rows = df[df["method"] == name]
         measured_ok = len(rows) > 0 and bool(rows["within_noise"].all())
         assert cls.bf16_measured == measured_ok, (name, rows.to_dict("records"))
+
+
+def test_a_lower_bound_budget_says_it_is_one(monkeypatch):
+    card = catalog.card("bagan_gp")
+    fake = {"28px grey": {"steps": 6000, "seconds_per_step": 0.8, "source": "x.csv", "machine": "a test box",
+                          "at_least": True, "not_converged": "mnist-step-ir100"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake}))
+    text, below = budgets.note("bagan_gp", "fashion_mnist", 600)
+    assert below and "still improving at 6,000 steps on mnist-step-ir100" in text and "lower bound" in text
+    text, below = budgets.note("bagan_gp", "mnist", 8000)
+    assert not below and "lower bound" in text and "converged by" not in text
+    assert starting_config(method="bagan_gp", dataset="mnist").steps == 6000  # the form starts from the bound
+
+
+def test_card_budgets_take_the_later_step_of_a_scenario_still_improving(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("converge_bench", ROOT / "bench" / "converge.py")
+    conv = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec.loader.exec_module(conv)
+    monkeypatch.setattr(conv, "RESULTS", tmp_path)
+    head = "method,precision,seeds,converged_step,max_step,machine,threads\n"
+    (tmp_path / "converge-fashion_mnist-binary-5v7-ir100-summary.csv").write_text(
+        head + 'bagan_gp,bf16,2,500,1250,"box",1\nacgan,bf16,2,250,1000,"box",1\n')
+    (tmp_path / "converge-mnist-step-ir100-summary.csv").write_text(
+        head + 'bagan_gp,bf16,2,,6000,"box",1\nacgan,bf16,1,,9000,"box",1\n')
+    curve = "method,precision,seed,step,seconds\n" + "".join(
+        f"{m},bf16,{s},{st},{st / 10}\n" for m in ("bagan_gp", "acgan") for s in (0, 1) for st in (250, 500))
+    for name in ("fashion_mnist-binary-5v7-ir100", "mnist-step-ir100"):
+        (tmp_path / f"converge-{name}.csv").write_text(curve)
+    got = conv.card_budgets()
+    assert got["bagan_gp"]["28px grey"]["steps"] == 6000 and got["bagan_gp"]["28px grey"]["at_least"]
+    assert got["bagan_gp"]["28px grey"]["not_converged"] == "mnist-step-ir100"
+    assert got["acgan"]["28px grey"]["steps"] == 250  # one seed still running is no evidence either way
+    assert "at_least" not in got["acgan"]["28px grey"]
