@@ -173,10 +173,15 @@ def card_budgets() -> dict[str, dict]:
             part = cv[(cv["method"] == r["method"]) & (cv["precision"] == "bf16") & (cv["step"] > 0)]
             pace = float((part["seconds"] / part["step"]).groupby(part["seed"]).last().mean())
             if pd.isna(r["converged_step"]) and int(r["seeds"]) >= 2:
-                # Still improving at its last snapshot on this scenario: the family needs at least that many.
+                # Not converged on this scenario: the family needs at least, per seed, its converged step or (still
+                # improving) its last snapshot, whichever that seed has; the larger over seeds.
+                done = dict(x.split(":") for x in str(r.get("converged_steps", "")).split() if ":" in x)
+                last = part.groupby("seed")["step"].max()
+                bound = max(int(done[f"s{sd}"]) if done.get(f"s{sd}", "-") != "-" else int(st)
+                            for sd, st in last.items()) if len(last) else int(r["max_step"])
                 prev = unconverged.get((r["method"], fam))
-                if prev is None or int(r["max_step"]) > prev[0]:
-                    unconverged[(r["method"], fam)] = (int(r["max_step"]), scenario, round(pace, 4))
+                if prev is None or bound > prev[0]:
+                    unconverged[(r["method"], fam)] = (bound, scenario, round(pace, 4))
             # A budget needs both GAN seeds; a converged step of 0 means adversarial training never beat its
             # start (BAGAN's autoencoder): there is no adversarial budget to give.
             if pd.isna(r["converged_step"]) or int(r["seeds"]) < 2 or int(r["converged_step"]) == 0:

@@ -154,7 +154,8 @@ def test_every_card_budget_is_its_summary_csv():
                 assert len(row) == 1, (key, src)
                 if pd.isna(row["converged_step"].iloc[0]):  # still improving there: only a lower bound
                     assert b.get("at_least") and src.endswith(f"converge-{b['not_converged']}-summary.csv"), (key, src)
-                    steps.append(int(row["max_step"].iloc[0]))
+                    assert b["steps"] <= int(row["max_step"].iloc[0]), (key, src)
+                    steps.append(int(b["steps"]))
                 else:
                     steps.append(int(row["converged_step"].iloc[0]))
             assert b["steps"] == max(steps), (key, fam)
@@ -310,13 +311,16 @@ def test_card_budgets_take_the_later_step_of_a_scenario_still_improving(tmp_path
     (tmp_path / "converge-fashion_mnist-binary-5v7-ir100-summary.csv").write_text(
         head + 'bagan_gp,bf16,2,500,1250,"box",1\nacgan,bf16,2,250,1000,"box",1\n')
     (tmp_path / "converge-mnist-step-ir100-summary.csv").write_text(
-        head + 'bagan_gp,bf16,2,,6000,"box",1\nacgan,bf16,1,,9000,"box",1\n')
+        "method,precision,seeds,converged_step,converged_steps,max_step,machine,threads\n"
+        'bagan_gp,bf16,2,,s0:4500 s1:-,9000,"box",1\nacgan,bf16,1,,s0:-,9000,"box",1\n')
     curve = "method,precision,seed,step,seconds\n" + "".join(
         f"{m},bf16,{s},{st},{st / 10}\n" for m in ("bagan_gp", "acgan") for s in (0, 1) for st in (250, 500))
-    for name in ("fashion_mnist-binary-5v7-ir100", "mnist-step-ir100"):
-        (tmp_path / f"converge-{name}.csv").write_text(curve)
+    (tmp_path / "converge-fashion_mnist-binary-5v7-ir100.csv").write_text(curve)
+    # seed 0 converged at 4,500 (its curve ran to 9,000 to confirm it), seed 1 still improving when stopped at 4,250
+    (tmp_path / "converge-mnist-step-ir100.csv").write_text(curve + "".join(
+        f"bagan_gp,bf16,{s},{st},{st / 10}\n" for s, st in ((0, 9000), (1, 4250))))
     got = conv.card_budgets()
-    assert got["bagan_gp"]["28px grey"]["steps"] == 6000 and got["bagan_gp"]["28px grey"]["at_least"]
+    assert got["bagan_gp"]["28px grey"]["steps"] == 4500 and got["bagan_gp"]["28px grey"]["at_least"]
     assert got["bagan_gp"]["28px grey"]["not_converged"] == "mnist-step-ir100"
     assert got["acgan"]["28px grey"]["steps"] == 250  # one seed still running is no evidence either way
     assert "at_least" not in got["acgan"]["28px grey"]
