@@ -238,6 +238,40 @@ def test_both_options_off_change_nothing(name, kw, monkeypatch, request):
     assert got == pytest.approx(want, rel=1e-5, abs=1e-6), got
 
 
+# The same losses with both options on (DiffAugment's paper policy, LeCam at 0.3), recorded on main before
+# DiffAugment's entry into D moved into the base class (Method.run_D / seen_by_D): where it enters, and the order
+# of its random draws, must not change a method's training.
+BOTH_ON = {
+    "gan": (1.3901655673980713, 0.7050609588623047),
+    "bagan": (1.386403203010559, 1.3860752582550049),
+    "acgan": (3.7213521003723145, 1.792980432510376),
+    "acgan-wgan-gp": (12.120308876037598, 1.099609613418579),
+    "bagan_gp": (11.71550178527832, 0.7223155498504639),
+    "bagan_gp-wgan": (9.898820877075195, -0.0009995432337746024),
+    "aggan": (3.5944669246673584, 1.8354179859161377),
+    "cagan": (2.0876808166503906, 0.6583181023597717),
+    "cagan-0.0": (1.9502108097076416, 0.6806723475456238),
+    "cagan-wgan-gp-wgan-gp": (0.8529551029205322, -0.05323980748653412),
+}
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=IDS)
+def test_both_options_on_give_the_recorded_losses(name, kw, request):
+    _, outs = _build(name, kw, diffaugment=POLICY, lecam_weight=0.3)
+    got = (outs[-1]["d_loss"].item(), outs[-1]["g_loss"].item())
+    assert got == pytest.approx(BOTH_ON[request.node.callspec.id], rel=1e-5, abs=1e-6), got
+
+
+def test_diffaugment_enters_d_only_through_the_base_class():
+    """A method file shows its paper's losses; the augmentation of D's input is the base class's (run_D,
+    seen_by_D), so no method can forget it on one of its D calls or draw it in another order."""
+    import inspect
+
+    for name, cls in METHODS.items():
+        src = inspect.getsource(inspect.getmodule(cls))
+        assert "self.augment" not in src and "augment." not in src, f"{name} applies DiffAugment itself"
+
+
 def _metrics(d):
     return {r["step"]: {k: v for k, v in r.items() if k not in ("time", "steps_per_s", "img_per_s")}
             for r in runs.read_metrics(d)}

@@ -145,7 +145,7 @@ class ACGAN(Method):
             with torch.set_grad_enabled(i == self.d_steps - 1):
                 x_fake = self.G(z, y_fake)
             # DiffAugment (identity when off): D only ever sees augmented images, its penalty included.
-            a_real, a_fake = self.augment(x_real), self.augment(x_fake.detach())
+            a_real, a_fake = self.seen_by_D(x_real, x_fake.detach())
             adv_r, cls_r = self._split(self.D(a_real))
             adv_f, cls_f = self._split(self.D(a_fake))
             d_loss, parts = acgan_d_loss(adv_r, adv_f, cls_r, cls_f, y_real, y_fake, cfg.options["acgan_variant"],
@@ -167,7 +167,7 @@ class ACGAN(Method):
                 logs.setdefault(k, []).append(v.detach())
 
         # G: the last critic step's fakes, scored by the updated D.
-        adv_g, cls_g = self._split(self.D(self.augment(x_fake)))
+        adv_g, cls_g = self._split(self.run_D(x_fake))
         o = cfg.options
         g_loss, _ = acgan_g_loss(adv_g, cls_g, y_fake, o["acgan_variant"], o["lambda_cls"], o["adv_loss"])
         self.update(self.opt_g, g_loss)

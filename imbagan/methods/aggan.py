@@ -201,8 +201,8 @@ class AGGAN(Method):
         # 0. The environment: D learns real/fake and the classes (official code: ACGAN losses).
         with torch.no_grad():
             fake = self.G(g_in)
-        r_adv, r_cls = self._d(self.augment(real))
-        f_adv, f_cls = self._d(self.augment(fake))
+        r_adv, r_cls = self._d(self.seen_by_D(real))
+        f_adv, f_cls = self._d(self.seen_by_D(fake))
         d_loss = (losses.bce_d(r_adv, f_adv) + F.cross_entropy(r_cls, y_real) + F.cross_entropy(f_cls, y))
         logs: dict = {}
         d_loss = self.with_lecam(d_loss, r_adv, f_adv, logs)  # D's output: the real/fake logit
@@ -220,7 +220,7 @@ class AGGAN(Method):
         for k, (kid, opt) in enumerate(zip(self.kids, self.kid_opts)):
             copy_module(kid, self.G)
             copy_adam_state(opt, list(kid.parameters()), self.opt_g, g_params)
-            adv, cls = self._d(self.augment(kid(g_in)))
+            adv, cls = self._d(self.seen_by_D(kid(g_in)))
             g_loss = self._g_loss(k, adv, cls, y)
             self.update(opt, g_loss, inputs=list(kid.parameters()))  # D's gradients are not touched
             kid_loss.append(g_loss.detach())

@@ -157,7 +157,7 @@ class BAGAN(Method):
         y_fake = data.uniform_labels(n_fake)
         x_fake = self.G(self.latent(y_fake, data.randn(n_fake, self.noise_dim)))
         # DiffAugment (identity when off) on every image D sees; the autoencoder stage sees none.
-        logits = self.D(torch.cat([self.augment(x_real), self.augment(x_fake.detach())]))
+        logits = self.D(torch.cat(self.seen_by_D(x_real, x_fake.detach())))
         d_loss = F.cross_entropy(logits, torch.cat([y_real, self._fake_targets]))
         logs: dict = {}
         if self.lecam is not None:  # LeCam's "D's output": the log-odds of the image's class against "fake"
@@ -169,7 +169,7 @@ class BAGAN(Method):
         # for (§4c).
         b = self.n_real + n_fake
         y_g = data.uniform_labels(b)
-        g_logits = self.D(self.augment(self.G(self.latent(y_g, data.randn(b, self.noise_dim)))))
+        g_logits = self.run_D(self.G(self.latent(y_g, data.randn(b, self.noise_dim))))
         g_loss = F.cross_entropy(g_logits, y_g)
         self.update(self.opt_g, g_loss)
 

@@ -247,7 +247,7 @@ class BAGAN_GP(Method):
             with torch.no_grad():
                 x_fake = self.G(data.randn(b, self.noise_dim), y_fake)
             # DiffAugment (identity when off): a fresh draw for every critic step on the one real batch.
-            a_real, a_fake = self.augment(x_real), self.augment(x_fake)
+            a_real, a_fake = self.seen_by_D(x_real, x_fake)
             real_logits, fake_logits = self.D(a_real, y), self.D(a_fake, y_fake)
             wrong_logits = self.D(a_real, y_wrong)
             gp = official_gradient_penalty(self.D, a_real, a_fake, y, data.gen)
@@ -261,7 +261,7 @@ class BAGAN_GP(Method):
                     logs.setdefault(k, []).append(v.detach())
 
         y_g = data.uniform_labels(b)
-        g_loss = losses.nonsat_g(self.D(self.augment(self.G(data.randn(b, self.noise_dim), y_g)), y_g))
+        g_loss = losses.nonsat_g(self.run_D(self.G(data.randn(b, self.noise_dim), y_g), y_g))
         self.update(self.opt_g, g_loss)
         return self.mean_logs(logs) | {"g_loss": g_loss.detach()}
 
@@ -272,7 +272,7 @@ class BAGAN_GP(Method):
             x_real, y = data.sample(b)  # a fresh real batch per critic step
             with torch.no_grad():  # fakes of the same classes as the real batch (module docstring)
                 x_fake = self.G(self.latent(y, data.randn(b, self.noise_dim)), y)
-            a_real, a_fake = self.augment(x_real), self.augment(x_fake)  # DiffAugment (identity when off)
+            a_real, a_fake = self.seen_by_D(x_real, x_fake)  # DiffAugment (identity when off)
             c_real, c_fake = self.D(a_real, y), self.D(a_fake, y)
             gp = conditional_gradient_penalty(self.D, a_real, a_fake, y, data.gen)
             d_loss = losses.wgan_d(c_real, c_fake) + cfg.options["gp_weight"] * gp
@@ -283,7 +283,7 @@ class BAGAN_GP(Method):
 
         # G: a fresh batch with uniform labels (BAGAN §4), so every class gets the same generator updates.
         y_g = data.uniform_labels(b)
-        g_loss = losses.wgan_g(self.D(self.augment(self.G(self.latent(y_g, data.randn(b, self.noise_dim)), y_g)), y_g))
+        g_loss = losses.wgan_g(self.run_D(self.G(self.latent(y_g, data.randn(b, self.noise_dim)), y_g), y_g))
         self.update(self.opt_g, g_loss)
 
         return self.mean_logs(logs) | {"g_loss": g_loss.detach()}

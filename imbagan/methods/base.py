@@ -19,9 +19,11 @@ The card's values must be literals (strings, numbers, tuples, dicts): ``imbagan.
 from the source so that the app's process never imports torch, and a test checks the two agree.
 
     state_attrs                       attribute names saved in a checkpoint (modules, optimisers, tensors, numbers)
-    init_small_data_options(cfg, data) DiffAugment (``self.augment``) and LeCam (``self.lecam``), which every
-                                      method takes: D sees ``self.augment(x)``, and ``with_lecam`` adds LeCam to
-                                      D's loss; which outputs count as "D's output" is each method's own
+    init_small_data_options(cfg, data) DiffAugment and LeCam, which every method takes: every image D is shown
+                                      goes through ``run_D`` (D's output) or ``seen_by_D`` (the images themselves,
+                                      for a penalty on D's input), the one place DiffAugment enters D; and
+                                      ``with_lecam`` adds LeCam to D's loss (which outputs count as "D's output"
+                                      is each method's own)
     pretrain_steps = 0                a method with a pre-training stage sets it in __init__
     def pretrain_step(self) -> dict   one step of that stage            (default: nothing to do)
     def finish_pretrain(self)         after it, before adversarial steps (default: nothing to do)
@@ -31,7 +33,8 @@ from the source so that the app's process never imports torch, and a test checks
                                       without gradients with the generator networks in eval mode
 
 What the base owns, so that a method file shows only its paper's losses and networks: the generate preamble,
-the optimiser step (``update``), LeCam's entry into D's loss (``with_lecam``), the logs' reduction
+the optimiser step (``update``), DiffAugment's entry into D (``run_D``, ``seen_by_D``: a method file never
+calls the augmentation itself), LeCam's entry into D's loss (``with_lecam``), the logs' reduction
 (``mean_logs``), checkpoint state by name and eval mode.
 """
 
@@ -89,6 +92,19 @@ class Method:
                    else nn.ModuleList(losses.LeCamEMA() for _ in range(lecam_heads)))
             self.lecam = ema.to(data.device)
             self.state_attrs = (*type(self).state_attrs, "lecam")
+
+    def seen_by_D(self, *images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """The images as D sees them: DiffAugment of each, a fresh draw per tensor in the order given (the
+        images themselves when it is off, drawing nothing). One image gives one tensor, several a tuple.
+        A method passes through here the images it also needs itself, e.g. for a gradient penalty on what D
+        scored; otherwise it calls ``run_D``."""
+        seen = tuple(self.augment(x) for x in images)
+        return seen[0] if len(seen) == 1 else seen
+
+    def run_D(self, x: torch.Tensor, *cond, D: nn.Module | None = None) -> torch.Tensor:
+        """D's output on ``x`` as D sees it (``seen_by_D``), with D's conditioning arguments ``cond``; ``D``: another
+        discriminator than ``self.D`` (a method with several)."""
+        return (self.D if D is None else D)(self.seen_by_D(x), *cond)
 
     def with_lecam(self, d_loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor, logs: dict,
                    head: int | None = None) -> torch.Tensor:

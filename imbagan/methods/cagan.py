@@ -137,9 +137,9 @@ class CAGAN(Method):
                 fake = self._fake(y_fake)
             zero_gp = self.cfg.options["cagan_reg"] == "zero-gp"
             # DiffAugment (identity when off) before D; the penalties are on the images D sees.
-            d_real = self.augment(real)
+            d_real, d_fake = self.seen_by_D(real, fake.detach())
             d_real = d_real.requires_grad_(True) if zero_gp else d_real
-            d_fake = self.augment(fake.detach()).requires_grad_(zero_gp)
+            d_fake = d_fake.requires_grad_(zero_gp)
             real_logits, fake_logits = self._d_pair(d_real, d_fake, mixed)
             d_loss = losses.cond_activation_d(real_logits, c_real, fake_logits, c_fake, kind)  # eq. (17)
             # LeCam's "D's output": each image's active condition's logit.
@@ -160,9 +160,9 @@ class CAGAN(Method):
         # G: eq. (18). When mixing, G's fakes are judged inside a mixed batch too, as D learned them
         # (beside the reals D last saw, augmented as they were).
         if mixed:
-            g_logits = self.D(torch.cat([d_real.detach(), self.augment(fake)]))[b:]
+            g_logits = self.D(torch.cat([d_real.detach(), self.seen_by_D(fake)]))[b:]
         else:
-            g_logits = self.D(self.augment(fake))
+            g_logits = self.run_D(fake)
         g_loss = losses.cond_activation_g(g_logits, c_fake, kind)
         self.update(self.opt_g, g_loss, inputs=list(self.G.parameters()))
         self.iteration += 1

@@ -76,17 +76,16 @@ class GAN(Method):
 
     def train_step(self) -> dict:
         b = self.cfg.batch_size
-        aug = self.augment  # DiffAugment on every image D sees (identity when off)
         d_total, g_total, d_real, d_fake, logs = [], [], [], [], {}
         for i, (G, D, labels) in enumerate(zip(self.G, self.D, self._labels)):
             real = self.data.sample_of(labels)  # this class's images only
             fake = G(self.data.randn(b, self.noise_dim))
             # D: real vs fake, standard BCE.
-            real_logits, fake_logits = D(aug(real)).squeeze(1), D(aug(fake.detach())).squeeze(1)
+            real_logits, fake_logits = self.run_D(real, D=D).squeeze(1), self.run_D(fake.detach(), D=D).squeeze(1)
             d_loss = self.with_lecam(losses.bce_d(real_logits, fake_logits), real_logits, fake_logits, logs, head=i)
             self.update(self.opt_d, d_loss)
             # G: non-saturating loss, the usual practical choice (Goodfellow et al. 2014 §3).
-            g_logits = D(aug(fake)).squeeze(1)
+            g_logits = self.run_D(fake, D=D).squeeze(1)
             g_loss = losses.nonsat_g(g_logits)
             self.update(self.opt_g, g_loss)
             d_total.append(d_loss.detach())
