@@ -30,6 +30,10 @@ default) trains each method for its measured budget on the dataset's family (imb
 bench/converge.py) and refuses a method without one; ``quick`` trains ``--steps`` adversarial steps at
 width ``--width``; ``full`` keeps TrainConfig's own steps and width. The Taxonomy page labels every row
 trained below its method's measured budget "NOT converged".
+``--from-runs DIR ...`` trains nothing: it judges runs that are already trained, one row each (e.g. the curves of
+bench/converge.py, whose final checkpoints sit at up to twice the converged step), with the same evaluation; each
+must be finished, of this scenario, and have no ``--set``; ``steps`` is the step of its checkpoint and ``train_s``
+its training time over all its sessions (an extended run's included).
 The machine and its load average are printed beside the numbers. The app's Taxonomy page shows the
 newest table of each scenario under bench/results/.
 """
@@ -129,7 +133,6 @@ def judge(d: Path, a, cache: dict) -> dict:
 
 
 def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
-    card = catalog.card(method)
     kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance=a.imbalance, ir=a.ir, drop=a.drop,
               minority=tuple(a.minority), majority=a.majority, method=method, device=a.device, seed=a.seed)
     if a.budget == "quick":
@@ -145,7 +148,39 @@ def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
     d = runs.create(cfg, root)
     t = time.perf_counter()
     train.train(d, log=lambda s: None)
-    t_train = time.perf_counter() - t
+    return judged_row(d, option, a, cache, time.perf_counter() - t)
+
+
+def option_of(cfg) -> str:
+    """The --options name of a run's config (the custom values themselves when none matches)."""
+    for name, fields in OPTIONS.items():
+        if all(getattr(cfg, k) == v for k, v in fields.items()) and not any(
+                getattr(cfg, k) != getattr(TrainConfig, k) for f in OPTIONS.values() for k in f if k not in fields):
+            return name
+    return f"diffaugment={cfg.diffaugment} lecam_weight={cfg.lecam_weight}"
+
+
+def trained_run(d: Path, a) -> tuple[str, str, float]:
+    """(method, option, training seconds) of a finished run ``d`` of this scenario, or SystemExit saying why not."""
+    cfg, st = TrainConfig.load(d / "config.json"), runs.read_status(d)
+    if st.get("state") not in ("done", "stopped"):
+        raise SystemExit(f"{d}: {st.get('state')}, not a finished run: wait for it, or resume it.")
+    want = starting_config(dataset=a.dataset, imbalance=a.imbalance, ir=a.ir, drop=a.drop,
+                           minority=tuple(a.minority), majority=a.majority, method=cfg.method)
+    scen = lambda c: (c.dataset, c.imbalance_spec().describe())  # noqa: E731 (the fields that matter to it)
+    if scen(cfg) != scen(want):
+        raise SystemExit(f"{d}: {' '.join(scen(cfg))} is not this table's scenario ({' '.join(scen(want))}).")
+    if a.overrides:
+        raise SystemExit("--set applies to runs this script trains; --from-runs judges runs as they were trained.")
+    q = (d / "quality.jsonl").read_text().splitlines() if (d / "quality.jsonl").exists() else []
+    train_s = float(json.loads(q[-1]).get("train_s", "nan")) if q else float("nan")
+    return cfg.method, option_of(cfg), train_s
+
+
+def judged_row(d: Path, option: str, a, cache: dict, t_train: float) -> dict:
+    """The table's row for the trained run ``d``: its images judged, its gan classifier against the baselines."""
+    cfg, st = TrainConfig.load(d / "config.json"), runs.read_status(d)
+    card = catalog.card(cfg.method)
     t = time.perf_counter()
     out = judge(d, a, cache)
     t_eval = time.perf_counter() - t
@@ -158,8 +193,8 @@ def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
     minorities = lambda n: {m["class"]: round(m["recall"], 3) for m in res[n]["minorities"]} if n in res else {}  # noqa: E731
     ov = q.get("overall") or {}
     return {
-        "method": method, "options": option + ("".join(f" {k}={v}" for k, v in a.overrides.items())),
-        "steps": cfg.steps, "ae_steps": cfg.ae_steps if "ae_steps" in (card.fields or ()) else 0,
+        "method": cfg.method, "options": option + ("".join(f" {k}={v}" for k, v in a.overrides.items())),
+        "steps": int(st.get("step", cfg.steps)) - int(st.get("pretrain_steps") or 0), "ae_steps": cfg.ae_steps if "ae_steps" in (card.fields or ()) else 0,
         "width": cfg.width, "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
         "class_acc_min": min((r["class_accuracy"] for r in modeled), default=None),
         "class_acc": ov.get("class_accuracy"),
@@ -206,6 +241,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--runs", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--from-runs", nargs="+", default=None, metavar="DIR",
+                    help="judge these finished runs (one row each) instead of training; --methods and --budget unused")
     ap.add_argument("--append", action="store_true",
                     help="keep the rows of --out for other (method, options, steps); replace the ones measured again")
     a = ap.parse_args()
@@ -241,19 +278,24 @@ def main() -> None:
                        for m, o, n in zip(old["method"], old["options"].astype(str), old["steps"])]]
         pd.concat([old, new], ignore_index=True).to_csv(out, index=False)
 
-    for option in a.options:
-        for m in a.methods:
-            row = method_row(m, option, a, root, cache)
-            row.update(dataset=a.dataset, imbalance=a.imbalance, scenario=label, budget=budget,
-                       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(),
-                       load_avg=round(os.getloadavg()[0], 1))
-            rows.append(row)
-            write()  # after every row: a stopped bench keeps what it measured
-            print(f"{m:>9} [{row['options']}]: class acc min {row['class_acc_min']}, SSIM gen {row['ssim_gen']} vs "
-                  f"real {row['ssim_real']}, NN-SSIM {row['nn_ssim_gen']} vs {row['nn_ssim_real']}, domain FID "
-                  f"{row['domain_fid']} {row['fid_per_class']}, minority recall {row['recall_imbalanced']} -> "
-                  f"{row['recall_gan']} -> {row['recall_full']} (train {row['train_s']} s, eval {row['eval_s']} s, "
-                  f"load {row['load_avg']})", flush=True)
+    if a.from_runs:
+        found = [(Path(d), *trained_run(Path(d), a)) for d in a.from_runs]  # every run checked before any is judged
+        jobs = [(lambda d=d, o=o, s=s: judged_row(d, o, a, cache, s), m) for d, m, o, s in found]
+        budget = f"trained runs, judged as they are ({', '.join(Path(d).name for d in a.from_runs)})" + budget[budget.index(";"):]
+    else:
+        jobs = [(lambda m=m, o=o: method_row(m, o, a, root, cache), m) for o in a.options for m in a.methods]
+    for job, m in jobs:
+        row = job()
+        row.update(dataset=a.dataset, imbalance=a.imbalance, scenario=label, budget=budget,
+                   date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(),
+                   load_avg=round(os.getloadavg()[0], 1))
+        rows.append(row)
+        write()  # after every row: a stopped bench keeps what it measured
+        print(f"{m:>9} [{row['options']}]: class acc min {row['class_acc_min']}, SSIM gen {row['ssim_gen']} vs "
+              f"real {row['ssim_real']}, NN-SSIM {row['nn_ssim_gen']} vs {row['nn_ssim_real']}, domain FID "
+              f"{row['domain_fid']} {row['fid_per_class']}, minority recall {row['recall_imbalanced']} -> "
+              f"{row['recall_gan']} -> {row['recall_full']} (train {row['train_s']} s, eval {row['eval_s']} s, "
+              f"load {row['load_avg']})", flush=True)
     df = pd.DataFrame(rows)
     cols = ["method", "options", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen", "nn_ssim_real", "domain_fid",
             "recall_imbalanced", "recall_gan", "recall_full", "train_s", "eval_s"]

@@ -117,3 +117,30 @@ def test_tables_whose_gans_converged_come_before_tables_that_did_not(tmp_path, m
         df["steps"] = steps
         df.to_csv(tmp_path / name, index=False)
     assert [t["scenario"] for t in tx.quality_tables(tmp_path)] == ["mnist step ir 100", "mnist binary"]
+
+
+def test_from_runs_judges_only_finished_runs_of_the_tables_scenario(tmp_path):
+    """--from-runs: a converge curve's run is judged as it is, once it is finished and of this scenario."""
+    import json
+
+    from imbagan import runs
+    from tests.conftest import tiny_config
+
+    q = _bench()
+    cfg = tiny_config(method="acgan", imbalance="step", ir=10.0, diffaugment="color,translation,cutout")
+    d = runs.create(cfg, tmp_path)
+    a = SimpleNamespace(dataset=cfg.dataset, imbalance="step", ir=10.0, drop=95.0, minority=[3], majority=1,
+                        overrides={})
+    runs.write_json_atomic(d / "status.json", {**runs.read_status(d), "state": "failed"})
+    with pytest.raises(SystemExit, match="failed, not a finished run"):
+        q.trained_run(d, a)
+    runs.write_json_atomic(d / "status.json", {**runs.read_status(d), "state": "done"})
+    (d / "quality.jsonl").write_text(json.dumps({"train_s": 3.0}) + "\n" + json.dumps({"train_s": 12.5}) + "\n")
+    assert q.trained_run(d, a) == ("acgan", "diffaugment", 12.5)  # all its sessions' training time
+    with pytest.raises(SystemExit, match="step IR 10 is not this table's scenario"):
+        q.trained_run(d, SimpleNamespace(**{**vars(a), "ir": 100.0}))
+    with pytest.raises(SystemExit, match="--set"):
+        q.trained_run(d, SimpleNamespace(**{**vars(a), "overrides": {"lr": 1.0}}))
+    assert q.option_of(cfg.replace(diffaugment="none")) == "none"
+    assert q.option_of(cfg.replace(diffaugment="none", lecam_weight=0.3)) == "lecam"
+    assert q.option_of(cfg.replace(lecam_weight=0.1)) == "diffaugment=color,translation,cutout lecam_weight=0.1"
