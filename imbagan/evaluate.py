@@ -134,7 +134,10 @@ def step_fit(c: Context, sets: dict[str, TrainSet], seeds: dict[str, list[int]],
             keys.append(name)
 
     def report(step: int, total: int, losses) -> None:
-        on_progress(f"{len(jobs)} classifiers: step {step}/{total}", step / total, losses.mean())
+        # fit_many counts steps on across its passes (total = steps x passes); each classifier trains c.steps.
+        passes, done = max(1, round(total / c.steps)), min(c.steps, step - (step - 1) // c.steps * c.steps)
+        where = f"pass {(step - 1) // c.steps + 1} of {passes}, " if passes > 1 else ""
+        on_progress(f"{len(jobs)} classifier{'s' * (len(jobs) != 1)}: {where}step {done}/{c.steps}", step / total, losses.mean())
 
     models = clf.fit_many(jobs, k, arch=c.cfg.classifier, width=c.cfg.width, steps=c.steps,
                           batch_size=c.cfg.batch_size, lr=c.cfg.lr, report_every=max(1, c.steps // 20),

@@ -81,3 +81,21 @@ def test_the_oversampled_set_reaches_the_classifier_and_changes_it(monkeypatch):
     assert p["oversample"].mean() > p["imbalanced"].mean() + 0.2, {k: float(v.mean()) for k, v in p.items()}
     xt = torch.from_numpy(c.test.x)
     assert (clf.predict(models["oversample"][0], xt) != clf.predict(models["imbalanced"][0], xt)).any()
+
+
+def test_progress_counts_each_classifiers_own_steps_pass_by_pass(monkeypatch):
+    """fit_many counts steps on across its passes; the evaluation's progress says which pass, and each
+    classifier's step out of its budget (not "step 1,400/1,400" for a 700-step budget)."""
+    c = _context(steps=10)
+    texts = []
+
+    def fake(jobs, *args, on_report, **kw):
+        for step in (1, 10, 11, 20):
+            on_report(step, 20, torch.zeros(1))  # two passes of 10 steps
+        return [None] * len(jobs)
+
+    monkeypatch.setattr(clf, "fit_many", fake)
+    evaluate.step_fit(c, {"imbalanced": conditions.training_set("imbalanced", c)}, {"imbalanced": [0]},
+                      lambda text, *_: texts.append(text))
+    assert texts == ["1 classifier: pass 1 of 2, step 1/10", "1 classifier: pass 1 of 2, step 10/10",
+                     "1 classifier: pass 2 of 2, step 1/10", "1 classifier: pass 2 of 2, step 10/10"]
