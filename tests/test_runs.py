@@ -201,6 +201,10 @@ def test_extend_trains_a_finished_run_further_as_a_new_run_and_keeps_the_old_one
     assert len(runs.sample_paths(n)) > len(runs.sample_paths(d))
     after = {p.name: p.read_bytes() for p in d.rglob("*") if p.is_file() and p.name != "lock"}
     assert after == before  # the old run is untouched
+    from imbagan.__main__ import _fmt_run
+
+    listed = {r.id: _fmt_run(r) for r in runs.list_runs(tmp_path)}  # `python -m imbagan runs`
+    assert listed[new].endswith(f"(continues {d.name} from step 6)") and "continues" not in listed[d.name]
 
 
 def test_extend_refuses_a_running_run_and_trains_all_the_steps_of_a_converged_one(tmp_path):
