@@ -352,6 +352,12 @@ def fit_gan_sets(e: Evaluation) -> None:
     no_gen = step_pool(e.c, e.say)
     e.timing["generate_s"] = time.perf_counter() - t
     e.result["run"].update(classes_modeled=sorted(e.c.pool), no_generator=no_gen)
+    # Which generator was judged: its adversarial step against the steps asked, and how its training had ended
+    # (verdict.unfinished_note says so beside the verdict when it was stopped short).
+    st = runs.read_status(e.c.run_dir)
+    e.result["run"].update(gan_step=max(0, int(st.get("step") or 0) - int(st.get("pretrain_steps") or 0)),
+                           gan_steps=int(e.c.run_cfg.steps))
+    e.result["run"].setdefault("training_state", st.get("state"))
     gan_sets: dict[str, TrainSet] = {}
     for name in filter(verdict.is_gan, e.todo):
         if not e.c.pool:

@@ -123,6 +123,18 @@ def headline(v: dict) -> str:
     return ((v.get("vs", {}).get(ref) or {}).get("acsa") or {}).get("word", "no data")
 
 
+def unfinished_note(run: dict) -> str | None:
+    """A warning for a report whose GAN had not finished its training (e.g. stopped at step 200 of 2,750), from
+    the evaluation's ``run`` entry; None for a finished GAN (one that stopped because it converged included)."""
+    step, steps, state = run.get("gan_step"), run.get("gan_steps"), run.get("training_state")
+    if step is None or not steps or state == "done" or step >= steps:
+        return None
+    how = {"stopped": "its training was stopped", "failed": "its training failed"}.get(str(state), f"its training was {state}")
+    return (f"This report judges the GAN at step {step:,} of the {steps:,} it was asked for: {how}. The verdict is "
+            "about an unfinished GAN: resume the run and evaluate it again when it finishes (a run launched with its "
+            "evaluation does that by itself).")
+
+
 def sentence(name: str, vs: dict, best: str | None) -> str:
     """e.g. "gan: 8.3 ± 0.6 points below logit_adjust on ACSA (worse); 2.0 ± 0.4 points above imbalanced (better)"."""
     parts = []

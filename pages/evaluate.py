@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from imbagan import conditions, evalconfig, evalfiles, evaluate, runs
+from imbagan import conditions, evalconfig, evalfiles, evaluate, runs, verdict
 from ui.labels import eta_text
 from ui import charts, live
 from ui.labels import label, number_format, tooltip
@@ -125,6 +125,8 @@ def _verdict(m: dict) -> None:
     if not v.get("conditions"):
         return
     st.subheader("Verdict")
+    if note := verdict.unfinished_note(m.get("run") or {}):
+        st.warning(note)
     n = (m.get("repeats") or {}).get("n", 1)
     st.markdown("A GAN earns its place when it beats the **cheapest fix**, not just the untreated classifier. "
                 f"Best cheap fix here: **{v.get('best_baseline') or '—'}** (highest mean ACSA among the "

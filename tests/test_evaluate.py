@@ -178,6 +178,8 @@ def test_end_to_end_on_a_short_digits_run(tmp_path, monkeypatch):
     assert conds["logit_adjust"]["train_counts"] == out["run"]["train_counts"] and "log prior" in conds["logit_adjust"]["note"]
     counts = out["run"]["train_counts"]
     assert out["run"]["minority"] == 0 and counts[0] < min(counts[1:])
+    # The generator judged: all 40 adversarial steps (the autoencoder's 20 not counted), training done.
+    assert (out["run"]["gan_step"], out["run"]["gan_steps"], out["run"]["training_state"]) == (40, 40, "done")
     assert conds["imbalanced"]["train_counts"] == counts
     for name in ("oversample", "smote", "gan"):  # balanced to the largest class
         assert conds[name]["train_counts"] == [max(counts)] * 10

@@ -53,3 +53,13 @@ def test_a_zero_difference_reads_level_with():
     per_seed = {"imbalanced": {"acsa": [0.9, 0.9], "minority_recall": [0.5, 0.5]},
                 "gan": {"acsa": [0.9, 0.9], "minority_recall": [0.5, 0.5]}}
     assert v.verdicts(per_seed)["gan"]["text"] == "gan: level ± 0.0 with imbalanced on ACSA (within noise)"
+
+
+def test_a_report_on_a_gan_stopped_short_says_so_and_a_finished_one_says_nothing():
+    note = v.unfinished_note({"gan_step": 200, "gan_steps": 2750, "training_state": "stopped"})
+    assert "step 200 of the 2,750" in note and "stopped" in note and "unfinished GAN" in note
+    assert "failed" in v.unfinished_note({"gan_step": 10, "gan_steps": 50, "training_state": "failed"})
+    assert v.unfinished_note({"gan_step": 2750, "gan_steps": 2750, "training_state": "done"}) is None
+    # Converged and stopped by the rule before the steps asked: finished.
+    assert v.unfinished_note({"gan_step": 1500, "gan_steps": 2750, "training_state": "done"}) is None
+    assert v.unfinished_note({}) is None  # a report written before these fields existed
