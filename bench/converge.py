@@ -173,12 +173,15 @@ def card_budgets() -> dict[str, dict]:
             part = cv[(cv["method"] == r["method"]) & (cv["precision"] == "bf16") & (cv["step"] > 0)]
             pace = float((part["seconds"] / part["step"]).groupby(part["seed"]).last().mean())
             if pd.isna(r["converged_step"]) and int(r["seeds"]) >= 2:
-                # Not converged on this scenario: the family needs at least, per seed, its converged step or (still
-                # improving) its last snapshot, whichever that seed has; the larger over seeds.
+                # Not converged on this scenario: the family needs at least, per seed, its converged step or, not
+                # confirmed yet, the step the rule points at so far (a later snapshot can only move it later: a
+                # curve still improving points at its last snapshot); the larger over seeds.
                 done = dict(x.split(":") for x in str(r.get("converged_steps", "")).split() if ":" in x)
-                last = part.groupby("seed")["step"].max()
-                bound = max(int(done[f"s{sd}"]) if done.get(f"s{sd}", "-") != "-" else int(st)
-                            for sd, st in last.items()) if len(last) else int(r["max_step"])
+                seeds = {int(sd): c.sort_values("step") for sd, c in
+                         cv[(cv["method"] == r["method"]) & (cv["precision"] == "bf16")].groupby("seed")}
+                bound = max(int(done[f"s{sd}"]) if done.get(f"s{sd}", "-") != "-"
+                            else int(convergence.candidate_step(c["step"].tolist(), c["fid_mean"].tolist()))
+                            for sd, c in seeds.items()) if seeds else int(r["max_step"])
                 prev = unconverged.get((r["method"], fam))
                 if prev is None or bound > prev[0]:
                     unconverged[(r["method"], fam)] = (bound, scenario, round(pace, 4))

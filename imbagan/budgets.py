@@ -4,7 +4,8 @@ A budget is never guessed. ``bench/converge.py`` trains each method on a scenari
 imbagan.convergence's rule confirms the curve (two GAN seeds); the card's ``budgets`` holds the larger
 converged step of the two, the step rate it was measured at and the summary CSV it comes from. A family
 with no entry has no measured budget, and the app and the CLI say so instead of inventing one; an entry
-marked ``at_least`` is a lower bound (a scenario of the family was still improving there), and says so.
+marked ``at_least`` is a lower bound (on a scenario of the family the rule had not confirmed a step, and points
+at this one or later), and says so.
 
 The evaluation's classifier budget lives here too (STEP_CAP, budget_steps): one copy, which the evaluation,
 the classifiers and the benches share.
@@ -74,8 +75,9 @@ def note(method: str, dataset: str, steps: int, image_size: int | None = None,
     expect += "." if rate else ""
     if b.get("at_least"):
         where = str(b.get("not_converged") or "one scenario of the family")
-        head = (f"{method} was still improving at {need:,} steps on {where} (bench/converge.py): no converged "
-                f"budget is known for {FAMILY_NAMES.get(fam, fam)}, only this lower bound.")
+        head = (f"{method}'s curve on {where} was not confirmed converged (bench/converge.py): its rule points at "
+                f"{need:,} steps or later, so no converged budget is known for {FAMILY_NAMES.get(fam, fam)}, only "
+                f"this lower bound.")
         if steps < need:
             return head + f" At {steps:,}, expect images that are not yet the method's best." + expect, True
         return head + " Watch the convergence curve and stop when it flattens." + expect, False

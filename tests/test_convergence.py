@@ -292,13 +292,14 @@ def test_a_lower_bound_budget_says_it_is_one(monkeypatch):
                           "at_least": True, "not_converged": "mnist-step-ir100"}}
     monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake}))
     text, below = budgets.note("bagan_gp", "fashion_mnist", 600)
-    assert below and "still improving at 6,000 steps on mnist-step-ir100" in text and "lower bound" in text
+    assert below and "on mnist-step-ir100 was not confirmed converged" in text and "6,000 steps or later" in text
+    assert "lower bound" in text
     text, below = budgets.note("bagan_gp", "mnist", 8000)
     assert not below and "lower bound" in text and "converged by" not in text
     assert starting_config(method="bagan_gp", dataset="mnist").steps == 6000  # the form starts from the bound
 
 
-def test_card_budgets_take_the_later_step_of_a_scenario_still_improving(tmp_path, monkeypatch):
+def test_card_budgets_take_the_later_step_of_a_scenario_not_confirmed(tmp_path, monkeypatch):
     import importlib.util
     import sys
 
@@ -313,14 +314,17 @@ def test_card_budgets_take_the_later_step_of_a_scenario_still_improving(tmp_path
     (tmp_path / "converge-mnist-step-ir100-summary.csv").write_text(
         "method,precision,seeds,converged_step,converged_steps,max_step,machine,threads\n"
         'bagan_gp,bf16,2,,s0:4500 s1:-,9000,"box",1\nacgan,bf16,1,,s0:-,9000,"box",1\n')
-    curve = "method,precision,seed,step,seconds\n" + "".join(
-        f"{m},bf16,{s},{st},{st / 10}\n" for m in ("bagan_gp", "acgan") for s in (0, 1) for st in (250, 500))
+    curve = "method,precision,seed,step,seconds,fid_mean\n" + "".join(
+        f"{m},bf16,{s},{st},{st / 10},{9 - st / 250}\n" for m in ("bagan_gp", "acgan") for s in (0, 1) for st in (250, 500))
     (tmp_path / "converge-fashion_mnist-binary-5v7-ir100.csv").write_text(curve)
-    # seed 0 converged at 4,500 (its curve ran to 9,000 to confirm it), seed 1 still improving when stopped at 4,250
-    (tmp_path / "converge-mnist-step-ir100.csv").write_text(curve + "".join(
-        f"bagan_gp,bf16,{s},{st},{st / 10}\n" for s, st in ((0, 9000), (1, 4250))))
+    # Seed 0 converged at 4,500 (its curve ran to 9,000 to confirm it). Seed 1 improved until 5,250 and was flat
+    # for the three snapshots after it, when stopped at 6,000: not confirmed (that needs 10,500), and the rule
+    # points at 5,250, which a later snapshot could only move later: the bound is 5,250, not its last step.
+    s1 = [(st, 1 + (5250 - min(st, 5250)) / 100) for st in range(250, 6001, 250)]
+    (tmp_path / "converge-mnist-step-ir100.csv").write_text(curve + "bagan_gp,bf16,0,9000,900,0.6\n" + "".join(
+        f"bagan_gp,bf16,1,{st},{st / 10},{f}\n" for st, f in s1))
     got = conv.card_budgets()
-    assert got["bagan_gp"]["28px grey"]["steps"] == 4500 and got["bagan_gp"]["28px grey"]["at_least"]
+    assert got["bagan_gp"]["28px grey"]["steps"] == 5250 and got["bagan_gp"]["28px grey"]["at_least"]
     assert got["bagan_gp"]["28px grey"]["not_converged"] == "mnist-step-ir100"
     assert got["acgan"]["28px grey"]["steps"] == 250  # one seed still running is no evidence either way
     assert "at_least" not in got["acgan"]["28px grey"]
