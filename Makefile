@@ -7,6 +7,10 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# One pytest worker per core, at most four (pytest-xdist): every test trains on one thread (tests/conftest.py sets
+# IMBAGAN_THREADS=1), so a single worker left a 2-core machine half idle. PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= auto
+XDIST  := $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --maxprocesses=4)
 
 .PHONY: app test test-fast bench screenshots clean-runs
 
@@ -22,10 +26,10 @@ app: $(STAMP)
 	$(PY) -m streamlit run app.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q $(XDIST) --durations=15
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/speed.py
