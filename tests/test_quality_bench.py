@@ -144,3 +144,12 @@ def test_from_runs_judges_only_finished_runs_of_the_tables_scenario(tmp_path):
     assert q.option_of(cfg.replace(diffaugment="none")) == "none"
     assert q.option_of(cfg.replace(diffaugment="none", lecam_weight=0.3)) == "lecam"
     assert q.option_of(cfg.replace(lecam_weight=0.1)) == "diffaugment=color,translation,cutout lecam_weight=0.1"
+
+
+def test_a_table_with_rows_of_two_budgets_names_both(tmp_path):
+    _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC")
+    df = pd.read_csv(tmp_path / "quality-a.csv")
+    df.loc[1, "budget"] = "trained runs, judged as they are (run-x)"  # a row appended by --from-runs
+    df.to_csv(tmp_path / "quality-a.csv", index=False)
+    (table,) = tx.quality_tables(tmp_path)
+    assert "budget b-2026-11-29 10:00 UTC | trained runs, judged as they are (run-x)" in table["caption"]

@@ -258,7 +258,9 @@ def quality_tables(folder) -> list[dict]:
         load = (f"{loads.min():g}–{loads.max():g}" if len(loads) and loads.min() != loads.max()
                 else (f"{loads.iloc[0]:g}" if len(loads) else "?"))
         options = sorted(set(q["options"].astype(str))) if "options" in q.columns else ["none"]
-        caption = (f"{name} · options {', '.join(options)} · budget {first.get('budget')} · measured {date} on "
+        # Rows appended by another bench run (e.g. bench/quality.py --from-runs) may carry their own budget text.
+        budget = " | ".join(dict.fromkeys(q["budget"].astype(str))) if "budget" in q.columns else "unknown"
+        caption = (f"{name} · options {', '.join(options)} · budget {budget} · measured {date} on "
                    f"{first.get('machine')} (load average {load})")
         table = q[[c for c in QUALITY_COLUMNS if c in q.columns]].copy()
         dataset = str(first.get("dataset") or name.split()[0])
