@@ -194,7 +194,7 @@ def judged_row(d: Path, option: str, a, cache: dict, t_train: float) -> dict:
     ov = q.get("overall") or {}
     return {
         "method": cfg.method, "options": option + ("".join(f" {k}={v}" for k, v in a.overrides.items())),
-        "steps": int(st.get("step", cfg.steps)) - int(st.get("pretrain_steps") or 0), "ae_steps": cfg.ae_steps if "ae_steps" in (card.fields or ()) else 0,
+        "steps": runs.adversarial_step(st, cfg.steps), "ae_steps": cfg.ae_steps if "ae_steps" in (card.fields or ()) else 0,
         "width": cfg.width, "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
         "class_acc_min": min((r["class_accuracy"] for r in modeled), default=None),
         "class_acc": ov.get("class_accuracy"),

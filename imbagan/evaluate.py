@@ -135,9 +135,10 @@ def step_fit(c: Context, sets: dict[str, TrainSet], seeds: dict[str, list[int]],
 
     def report(step: int, total: int, losses) -> None:
         # fit_many counts steps on across its passes (total = steps x passes); each classifier trains c.steps.
-        passes, done = max(1, round(total / c.steps)), min(c.steps, step - (step - 1) // c.steps * c.steps)
-        where = f"pass {(step - 1) // c.steps + 1} of {passes}, " if passes > 1 else ""
-        on_progress(f"{len(jobs)} classifier{'s' * (len(jobs) != 1)}: {where}step {done}/{c.steps}", step / total, losses.mean())
+        passes, (p, done) = round(total / c.steps), divmod(step - 1, c.steps)
+        where = f"pass {p + 1} of {passes}, " if passes > 1 else ""
+        on_progress(f"{len(jobs)} classifier{'s' * (len(jobs) != 1)}: {where}step {done + 1}/{c.steps}", step / total,
+                    losses.mean())
 
     models = clf.fit_many(jobs, k, arch=c.cfg.classifier, width=c.cfg.width, steps=c.steps,
                           batch_size=c.cfg.batch_size, lr=c.cfg.lr, report_every=max(1, c.steps // 20),
@@ -355,8 +356,7 @@ def fit_gan_sets(e: Evaluation) -> None:
     # Which generator was judged: its adversarial step against the steps asked, and how its training had ended
     # (verdict.unfinished_note says so beside the verdict when it was stopped short).
     st = runs.read_status(e.c.run_dir)
-    e.result["run"].update(gan_step=max(0, int(st.get("step") or 0) - int(st.get("pretrain_steps") or 0)),
-                           gan_steps=int(e.c.run_cfg.steps))
+    e.result["run"].update(gan_step=runs.adversarial_step(st), gan_steps=int(e.c.run_cfg.steps))
     e.result["run"].setdefault("training_state", st.get("state"))
     gan_sets: dict[str, TrainSet] = {}
     for name in filter(verdict.is_gan, e.todo):

@@ -216,6 +216,11 @@ def _save_quietly(path: Path, st: dict) -> None:
         pass
 
 
+def adversarial_step(st: dict, default: int = 0) -> int:
+    """The adversarial steps a run's status says it has trained (its ``step`` less the pre-training stage's)."""
+    return max(0, int(st.get("step", default) or 0) - int(st.get("pretrain_steps") or 0))
+
+
 def read_status(d: Path) -> dict:
     """The run's status; a queued/running run whose worker is gone is reported (and saved) as failed.
 

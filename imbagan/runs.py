@@ -30,7 +30,7 @@ from imbagan.rundir import (  # re-exported: the readers' side of a run
     RUNS_ENV, STATES, ACTIVE, UNREADABLE, STALE_AFTER_S, HEARTBEAT_S,
     runs_root, run_dir, write_json_atomic, read_json, read_json_checked, write_in_place,
     disk_full, error_text, read_metrics, sample_paths, log_tail, pid_alive,
-    unreadable, read_status, StatusWriter, is_locked, RunInfo, list_runs,
+    unreadable, read_status, adversarial_step, StatusWriter, is_locked, RunInfo, list_runs,
     info,
     _save_quietly,
 )
@@ -452,6 +452,6 @@ __all__ = [
     "gpu_count", "max_jobs", "wait_for_slot", "release_slot", "stop", "resume", "extend", "delete_run",
     "RUNS_ENV", "STATES", "ACTIVE", "UNREADABLE", "STALE_AFTER_S", "HEARTBEAT_S", "runs_root", "run_dir",
     "write_json_atomic", "read_json", "read_json_checked", "write_in_place", "disk_full", "error_text",
-    "read_metrics", "sample_paths", "log_tail", "pid_alive", "unreadable", "read_status", "StatusWriter",
+    "read_metrics", "sample_paths", "log_tail", "pid_alive", "unreadable", "read_status", "adversarial_step", "StatusWriter",
     "is_locked", "RunInfo", "list_runs", "info",
 ]
