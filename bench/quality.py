@@ -153,11 +153,10 @@ def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
 
 def option_of(cfg) -> str:
     """The --options name of a run's config (the custom values themselves when none matches)."""
-    for name, fields in OPTIONS.items():
-        if all(getattr(cfg, k) == v for k, v in fields.items()) and not any(
-                getattr(cfg, k) != getattr(TrainConfig, k) for f in OPTIONS.values() for k in f if k not in fields):
-            return name
-    return f"diffaugment={cfg.diffaugment} lecam_weight={cfg.lecam_weight}"
+    changed = {k: getattr(cfg, k) for k in sorted({k for f in OPTIONS.values() for k in f})
+               if getattr(cfg, k) != getattr(TrainConfig, k)}
+    return next((name for name, fields in OPTIONS.items() if fields == changed),
+                " ".join(f"{k}={v}" for k, v in changed.items()))
 
 
 def trained_run(d: Path, a) -> tuple[str, str, float]:
