@@ -15,6 +15,12 @@ For each method, in one process and one run (so the numbers compare as ratios):
 each measured on the quiet machine and again beside one busy process (``--busy``, a Python busy loop
 that the benchmark starts and stops itself). Prints adversarial steps/s, the ratios default/eager and
 busy/quiet, and the threads the policy chose, with the machine and its load average.
+
+``--variants`` instead times what else might make a step cheaper (issue 22 §2), each against float32 eager
+with torch's default threads, quiet, in interleaved rounds (``--rounds``; the median of each is printed, so
+a load spike in one round does not decide): Adam with ``foreach=True`` or ``fused=True`` (torch's CPU
+default is neither), the networks in ``channels_last`` memory format, bf16 autocast, and bf16 with
+``channels_last``. Variants share one method instance, so the optimiser state carries over between them.
 """
 
 from __future__ import annotations
@@ -86,6 +92,42 @@ def measure(name: str, a, device: torch.device, busy: int) -> dict:
     return row
 
 
+VARIANTS = ("fp32", "foreach Adam", "fused Adam", "channels_last", "bf16", "bf16 + channels_last")
+
+
+def _set_variant(method, variant: str) -> bool:
+    """Put ``method`` in ``variant``'s form (optimisers rebuilt with their state, networks' memory format);
+    returns whether its steps run under bf16 autocast."""
+    kw = {"foreach Adam": {"foreach": True}, "fused Adam": {"fused": True}}.get(variant, {"foreach": False})
+    for attr, v in list(vars(method).items()):
+        if isinstance(v, torch.optim.Adam):
+            # The same groups and hyperparameters; a group's own foreach / fused entry would override kw.
+            opt = type(v)([{k: x for k, x in g.items() if k not in ("foreach", "fused")} for g in v.param_groups],
+                          **kw)
+            opt.state.update(v.state)
+            setattr(method, attr, opt)
+        elif isinstance(v, torch.nn.Module):
+            v.to(memory_format=torch.channels_last if "channels_last" in variant else torch.contiguous_format)
+    return variant.startswith("bf16")
+
+
+def variants(name: str, a, device: torch.device) -> dict:
+    import statistics
+
+    cfg = TrainConfig(dataset=a.dataset, data_root=a.data_root, imbalance=a.imbalance, ir=a.ir, method=name,
+                      batch_size=a.batch_size, width=a.width, device=str(device))
+    method, _ = build(cfg, device)
+    method.finish_pretrain()
+    torch.set_num_threads(cores.usable_cores())
+    rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(a.rounds):
+        for v in VARIANTS:
+            bf16 = _set_variant(method, v)
+            rates[v].append(steps_per_s(method, device, bf16, None, a.steps, a.warmup_s / a.rounds,
+                                        a.max_s / a.rounds))
+    return {v: statistics.median(r) for v, r in rates.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="digits")
@@ -101,6 +143,9 @@ def main() -> None:
     ap.add_argument("--busy", type=int, default=1, help="busy processes beside the 'busy' measurements")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--variants", action="store_true",
+                    help="time Adam's foreach / fused forms, channels_last and bf16 against float32 eager instead")
+    ap.add_argument("--rounds", type=int, default=4, help="--variants: interleaved rounds, median reported")
     a = ap.parse_args()
     if cores.override():
         raise SystemExit(f"unset ${cores.ENV}: it fixes the threads, and this benchmark compares thread policies")
@@ -109,6 +154,15 @@ def main() -> None:
             f"{torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()}; "
             f"{a.dataset} {a.imbalance} IR {a.ir}, batch {a.batch_size}, width {a.width}; load average {load_average()}")
     print(head, flush=True)
+    if a.variants:
+        print("method | " + " | ".join(VARIANTS) + "\n" + "|".join("---" for _ in range(len(VARIANTS) + 1)))
+        for name in a.methods:
+            r = variants(name, a, device)
+            print(f"{name} | {r['fp32']:.2f} | " + " | ".join(f"{r[v] / r['fp32']:.2f}x" for v in VARIANTS[1:]),
+                  flush=True)
+        print(f"(adversarial steps/s in float32 eager, then each variant's ratio to it; median of {a.rounds} "
+              f"interleaved rounds; {cores.usable_cores()} threads; load average at the end {load_average()})")
+        return
     rows = []
     cols = ("method", "precision", "quiet fp32", "quiet default", "default/fp32", "busy fp32", "busy default",
             "default/fp32", "busy/quiet (default)", "threads quiet/busy")
