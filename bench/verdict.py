@@ -19,6 +19,11 @@ the word the rule gives (imbagan.verdict.RULE).
 each with the same classifier seeds; the verdict then pools the (GAN seed, classifier seed) pairs, so its
 spread includes the GAN's own seed (issue 21 §4). Each condition's row lists every pair's value.
 
+``--from-runs RUN_DIR ...`` judges finished runs instead of training them (one method and one scenario,
+one run per GAN seed, any imbalance profile): bench/converge.py's curves end at or past the measured
+budget, so their last checkpoints give the multi-class scenario's verdict (MNIST step IR 100) without
+training again. Each run is evaluated with its own seed as the first classifier seed, as a trained one is.
+
 Budgets: ``measured`` (the default) trains the GAN for its method's measured budget on the dataset's
 family (imbagan.budgets; bench/converge.py), at the card's width, and refuses a method without one;
 ``quick`` (for a CPU) trains the GAN ``--steps`` steps at width ``--width``; both train the classifiers
@@ -108,6 +113,29 @@ def pooled(outs: list[tuple[Path, dict]]) -> dict:
             "timing": first["timing"]}
 
 
+def finished_runs(paths: list[str]) -> list[tuple[Path, "TrainConfig"]]:
+    """The runs that ``--from-runs`` names, with their configs; SystemExit saying why if they are not finished
+    runs of one method on one scenario with distinct seeds."""
+    from imbagan.config import TrainConfig
+
+    out = []
+    for p in paths:
+        d = Path(p)
+        if not (d / "config.json").exists():
+            raise SystemExit(f"{d}: not a run folder (no config.json).")
+        st = runs.read_status(d)
+        if st.get("state") not in ("done", "stopped"):
+            raise SystemExit(f"{d}: {st.get('state')}, not a finished run: wait for it, or resume it.")
+        out.append((d, TrainConfig.load(d / "config.json")))
+    key = lambda c: (c.method, c.dataset, c.imbalance_spec().describe())  # noqa: E731
+    if len({key(c) for _, c in out}) > 1:
+        raise SystemExit("--from-runs takes runs of one method on one scenario; got "
+                         + "; ".join(f"{d.name}: {' '.join(key(c))}" for d, c in out))
+    if len({c.seed for _, c in out}) < len(out):
+        raise SystemExit("--from-runs takes one run per GAN seed; two of these share a seed.")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(PAIRS), default="fashion_mnist")
@@ -129,9 +157,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="data subsample, GAN and first classifier seed")
     ap.add_argument("--runs", default=None, help="keep the run here (default: a temporary folder)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--from-runs", nargs="+", default=None, metavar="RUN_DIR",
+                    help="judge these finished runs (one method, one scenario, one per GAN seed) instead of training")
     a = ap.parse_args()
     os.environ.setdefault("IMBAGAN_THREADS", "1")  # a small CPU shared with others; the library reads it
-    import pandas as pd
     import torch
 
     torch.set_num_threads(max(1, int(os.environ["IMBAGAN_THREADS"])))
@@ -142,6 +171,8 @@ def main() -> None:
     if a.budget != "full":
         ekw.update(epochs=a.epochs, width=a.eval_width)
     ecfg = evaluate.EvalConfig(**ekw)
+    if a.from_runs:
+        return judge_runs(a, ecfg)
     root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-verdict-"))
     start_load = load_average()
     outs, cfgs, t_train, t_eval = [], [], 0.0, 0.0
@@ -172,16 +203,52 @@ def main() -> None:
         t = time.perf_counter()
         outs.append((d, evaluate.evaluate_run(d, ecfg.replace(seed=g), log=None, log_file=False)))
         t_eval += time.perf_counter() - t
+    common = {"dataset": a.dataset, "setting": title, "imbalance": f"binary IR {a.ir:g}", "ir": a.ir,
+              "method": a.method, "gan_steps": cfgs[0].steps, "budget": budget,
+              "gan_seeds": " ".join(map(str, gan_seeds)), "train_s": round(t_train, 1)}
+    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / f"verdict-{a.dataset}.csv")
+
+
+def judge_runs(a, ecfg) -> None:
+    """``--from-runs``: evaluate finished runs as they were trained, pooled over their GAN seeds."""
+    import torch
+
+    from imbagan.data import DATASETS
+
+    got = finished_runs(a.from_runs)
+    cfg = got[0][1]
+    steps = min(runs.adversarial_step(runs.read_status(d), c.steps) for d, c in got)
+    scenario = cfg.imbalance_spec().describe()
+    title = f"{DATASETS[cfg.dataset].title if cfg.dataset in DATASETS else cfg.dataset}, {scenario}"
+    seeds = " ".join(str(c.seed) for _, c in got)
+    budget = (f"finished runs: {cfg.method} {steps} steps or more, width {cfg.width}, GAN seeds {seeds}; "
+              f"classifier {ecfg.classifier} width {ecfg.width}, {ecfg.epochs} epochs (at most "
+              f"{evalconfig.STEP_CAP} steps), {a.repeats} seeds")
+    start_load = load_average()
+    print(f"# {title}; budget {budget}; {machine()}, torch threads {torch.get_num_threads()}; load average at "
+          f"start {start_load}", flush=True)
+    outs, t_eval = [], 0.0
+    for d, c in got:
+        t = time.perf_counter()
+        outs.append((d, evaluate.evaluate_run(d, ecfg.replace(seed=c.seed), log=None, log_file=False)))
+        t_eval += time.perf_counter() - t
+        print(f"evaluated {d.name} (GAN seed {c.seed}) in {time.perf_counter() - t:.0f} s", flush=True)
+    common = {"dataset": cfg.dataset, "setting": title, "imbalance": scenario, "ir": cfg.ir, "method": cfg.method,
+              "gan_steps": steps, "budget": budget, "gan_seeds": seeds, "train_s": float("nan")}
+    name = f"verdict-{cfg.dataset}-{scenario.replace(' IR ', '-ir').replace(' ', '-')}-{cfg.method}.csv"
+    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / name)
+
+
+def report(outs: list[tuple[Path, dict]], common: dict, start_load: str, t_eval: float, path: Path) -> None:
+    """Pool the evaluations, write the CSV and print the table and the verdict."""
+    import pandas as pd
+
     out = pooled(outs)
-    common = {"dataset": a.dataset, "setting": title, "ir": a.ir, "method": a.method, "gan_steps": cfgs[0].steps,
-              "budget": budget,
-              "gan_seeds": " ".join(map(str, gan_seeds)), "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
-              "steps_per_classifier": out["timing"]["steps_per_condition"], "date": time.strftime("%Y-%m-%d"),
-              "machine": machine(), "load_avg_start": start_load, "load_avg_end": load_average(),
-              "run": " ".join(d.name for d, _ in outs)}
+    common = common | {"eval_s": round(t_eval, 1), "steps_per_classifier": out["timing"]["steps_per_condition"],
+                       "date": time.strftime("%Y-%m-%d"), "machine": machine(), "load_avg_start": start_load,
+                       "load_avg_end": load_average(), "run": " ".join(d.name for d, _ in outs)}
     rows = rows_of(out, common)
     df = pd.DataFrame(rows)
-    path = Path(a.out) if a.out else RESULTS / f"verdict-{a.dataset}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
 
@@ -196,7 +263,8 @@ def main() -> None:
         for ref, per in cv["vs"].items():
             print(f"  vs {ref:>13}: ACSA {verdict.cell(per['acsa'])}, minority recall "
                   f"{verdict.cell(per['minority_recall'])} (points, ± standard error)")
-    print(f"\nGANs {t_train:.0f} s, evaluations {t_eval:.0f} s ({out['timing']['steps_per_condition']} steps per "
+    trained = "not trained here" if common["train_s"] != common["train_s"] else f"{common['train_s']:.0f} s"
+    print(f"\nGANs {trained}, evaluations {t_eval:.0f} s ({out['timing']['steps_per_condition']} steps per "
           f"classifier); load average at the end {load_average()}; wrote {path}")
 
 

@@ -82,3 +82,40 @@ def test_the_taxonomy_page_shows_each_verdict_table_with_whether_its_gan_converg
     assert first["verdict"] == [row["verdict"]]
     assert list(first["table"]["training set"]) == ["imbalanced", "gan"]
     assert first["table"]["ACSA (%)"].iloc[1] == "90.0 ± 1.0"
+
+
+def test_from_runs_takes_finished_runs_of_one_method_and_scenario_one_per_seed(tmp_path):
+    """--from-runs judges runs as they were trained; it refuses what it could not pool into one verdict."""
+    from imbagan import runs
+    from imbagan.config import starting_config
+
+    def run(method="cagan", seed=0, state="done", ir=100.0):
+        d = runs.create(starting_config(dataset="digits", imbalance="step", ir=ir, method=method, seed=seed), tmp_path)
+        runs.StatusWriter(d).update(state=state)
+        return d
+
+    finished_runs = _bench().finished_runs
+    a, b = run(seed=0), run(seed=1)
+    got = finished_runs([str(a), str(b)])
+    assert [d for d, _ in got] == [a, b] and [c.seed for _, c in got] == [0, 1]
+    cases = {"not a run folder": [str(tmp_path / "nothing")],
+             "failed, not a finished run": [str(a), str(run(seed=2, state="failed"))],
+             "one method on one scenario": [str(a), str(run(method="acgan", seed=3))],
+             "step IR 10": [str(a), str(run(seed=4, ir=10.0))],
+             "share a seed": [str(a), str(run(seed=0))]}
+    for said, paths in cases.items():
+        with pytest.raises(SystemExit, match=said):
+            finished_runs(paths)
+
+
+def test_a_multi_class_verdict_table_names_its_imbalance_in_the_caption(tmp_path):
+    import pandas as pd
+
+    from ui import taxonomy as tx
+
+    row = {"condition": "imbalanced", "acsa_mean": 0.9, "acsa_std": 0.01, "minority_recall_mean": 0.8,
+           "minority_recall_std": 0.02, "seeds": 6, "method": "cagan", "dataset": "mnist", "setting": "MNIST, step IR 100",
+           "imbalance": "step IR 100", "ir": 100.0, "gan_steps": 5000, "budget": "finished runs: cagan 5000 steps"}
+    pd.DataFrame([row]).to_csv(tmp_path / "verdict-mnist-step-ir100-cagan.csv", index=False)
+    (t,) = tx.verdict_tables(tmp_path)
+    assert " · step IR 100 · cagan · " in t["caption"] and "binary" not in t["caption"]

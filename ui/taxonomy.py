@@ -370,10 +370,13 @@ def verdict_tables(folder) -> list[dict]:
             "pairs": v.get("seeds"),
         })
         said = [t for t in v.get("verdict", pd.Series(dtype=str)).dropna().astype(str)]
+        # Tables written before the imbalance column were all bench/verdict.py's binary settings.
+        imbalance = first.get("imbalance")
+        imbalance = imbalance if isinstance(imbalance, str) else f"binary IR {first.get('ir', 100):g}"
         out.append({"setting": str(first.get("setting", path.stem)), "table": table, "path": path,
                     "trained": trained_text(str(first["method"]), str(first["dataset"]), steps),
                     "verdict": said,
-                    "caption": (f"{first.get('setting')} · binary IR {first.get('ir', 100):g} · {first['method']} · "
+                    "caption": (f"{first.get('setting')} · {imbalance} · {first['method']} · "
                                 f"budget {first.get('budget')} · measured {first.get('date')} on "
                                 f"{first.get('machine')} (load average {first.get('load_avg_start')})")})
     # Converged first: those are the verdicts that say something about the method.
