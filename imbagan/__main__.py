@@ -92,8 +92,7 @@ def _fmt_run(r: runs.RunInfo) -> str:
     st, c = r.status, r.config
     prog = f"{st.get('step') or 0}/{st.get('total') or '?'}"
     extra = f"  {st.get('error')}" if r.state in ("failed", runs.UNREADABLE) and st.get("error") else ""
-    parent = runs.read_json(r.dir / "continues.json")
-    if isinstance(parent, dict) and parent.get("run"):  # an extended run (`extend`): which run, from which step
+    if parent := runs.continues(r.dir):  # an extended run (`extend`): which run, from which step
         extra += f"  (continues {parent['run']} from step {parent.get('step') or 0:,})"
     return f"{r.id:48s} {r.state:8s} {prog:>11s}  {c.get('method')} {c.get('dataset')} {c.get('imbalance')}{extra}"
 

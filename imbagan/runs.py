@@ -389,6 +389,13 @@ def resume(run_id: str, root: str | os.PathLike | None = None) -> None:
     _launch(d, resume=True)  # RunBusy (a ValueError) if a worker still holds the run, e.g. a second resume
 
 
+def continues(d: Path) -> dict | None:
+    """Which run the run in ``d`` continues and from which step (``{"run", "step", "steps"}``, written by
+    ``extend``), or None for a run that started from scratch or whose record cannot be read."""
+    parent = read_json(d / "continues.json")
+    return parent if isinstance(parent, dict) and parent.get("run") else None
+
+
 def extend(run_id: str, steps: int, root: str | os.PathLike | None = None) -> str:
     """Train a finished or stopped run further, as a new run that starts from its checkpoint; returns its id.
 

@@ -194,7 +194,10 @@ def test_extend_trains_a_finished_run_further_as_a_new_run_and_keeps_the_old_one
     st = wait_for(lambda: (s := runs.read_status(n))["state"] not in runs.ACTIVE and s)
     assert st["state"] == "done" and st["step"] == 12, runs.log_tail(n)
     assert "resumed from step 6" in runs.log_tail(n) and f"continues run {d.name}" in runs.log_tail(n)
-    assert runs.read_json(n / "continues.json") == {"run": d.name, "step": 6, "steps": 6}
+    assert runs.continues(n) == {"run": d.name, "step": 6, "steps": 6} and runs.continues(d) is None
+    (d / "continues.json").write_text("[1, 2]")  # unreadable as a record: as if it continued nothing
+    assert runs.continues(d) is None
+    (d / "continues.json").unlink()
     steps = [m["step"] for m in runs.read_metrics(n)]
     assert steps == sorted(steps) and steps[0] <= 6 < steps[-1] == 12  # one curve across both sessions
     assert [p.name for p in runs.sample_paths(n)][:3] == [p.name for p in runs.sample_paths(d)]

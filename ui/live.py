@@ -225,8 +225,8 @@ def run_panel(run_id: str) -> None:
             st.rerun()
         if r.state in ("done", "stopped"):
             _train_longer(r, run_id)
-        if parent := runs.read_json(r.dir / "continues.json"):
-            st.caption(f"Continues run `{parent.get('run')}` from its checkpoint at step {parent.get('step')}.")
+        if parent := runs.continues(r.dir):
+            st.caption(f"Continues run `{parent['run']}` from its checkpoint at step {parent.get('step') or 0:,}.")
         _evaluation(r)
         if r.state == runs.UNREADABLE:
             st.error(f"This run's files cannot be read: {s.get('error')}. Other runs are not affected.")
