@@ -259,6 +259,33 @@ def test_taxonomy_reads_the_convergence_outputs_and_draws_one_panel_per_method(t
     assert sum(1 for s in fig.layout.shapes if s.type == "line") == 4
 
 
+def test_a_scenario_with_both_precisions_draws_each_curve_apart_and_lists_the_budget_rows_first(tmp_path):
+    """bench/precision.py's float32 curves sit beside the bf16 ones in converge-digits.csv: one line per
+    (precision, seed), never one zigzag line per seed; the summary lists bf16 (the budgets) first."""
+    from ui import convergence_chart
+    from ui import taxonomy as tx
+
+    fids = {"bf16": [100.0, 10.0, 5.0, 4.9, 4.8, 4.9, 4.7], "fp32": [90.0, 50.0, 40.0, 30.0, 20.0, 10.0, 5.0]}
+    rows = [{"scenario": "s", "method": "cagan", "seed": seed, "precision": p, "step": 250 * i, "seconds": 1.0,
+             "fid_mean": f, "fid_per_class": json.dumps([f]), "machine": "box", "threads": 1, "load_avg": 1.0}
+            for p, fs in fids.items() for seed in (0, 1) for i, f in enumerate(fs)]
+    pd.DataFrame(rows).to_csv(tmp_path / "converge-s.csv", index=False)
+    pd.DataFrame([{"method": "cagan", "precision": "fp32", "seeds": 2, "converged_step": None},
+                  {"method": "cagan", "precision": "bf16", "seeds": 2, "converged_step": 500}]).assign(
+        rule=convergence.RULE, machine="box", threads=1, load_avg="1").to_csv(tmp_path / "converge-s-summary.csv",
+                                                                              index=False)
+    (t,) = tx.convergence_tables(tmp_path)
+    assert t["summary"]["precision"].tolist() == ["bf16", "fp32"] and "budgets come from the bf16 rows" in t["caption"]
+    fig = convergence_chart.curve_figure(t["curves"], "s")
+    assert len(fig.data) == 4  # 2 precisions x 2 seeds, one class
+    for tr in fig.data:
+        assert list(tr.x) == sorted(tr.x) and len(tr.x) == 7, tr.hovertemplate
+    assert {tr.hovertemplate.split(" class")[0] for tr in fig.data} == {
+        "cagan seed 0 bf16", "cagan seed 1 bf16", "cagan seed 0 fp32", "cagan seed 1 fp32"}
+    # the rule's converged step per curve: bf16 at 500 (both seeds), the float32 curve still improving
+    assert sum(1 for s in fig.layout.shapes if s.type == "line") == 2
+
+
 def test_a_resumed_run_judges_its_whole_curve(tmp_path, monkeypatch):
     cfg = tiny_config(method="acgan", quality_curve="on", steps=6, checkpoint_every=3)
     d = runs.create(cfg, tmp_path)

@@ -331,6 +331,12 @@ def convergence_tables(folder) -> list[dict]:
         first = summary.iloc[0]
         caption = (f"{scenario} · rule: {first.get('rule')} · {first.get('machine')}, {first.get('threads')} "
                    f"thread(s), load average {first.get('load_avg')}")
+        if "precision" in summary.columns and summary["precision"].nunique() > 1:
+            # The budgets come from the bf16 curves (bench/converge.py --write-cards); the others are
+            # bench/precision.py's check, usually at a fixed budget, so they come after and say so.
+            summary = summary.sort_values("precision", key=lambda p: p != "bf16", kind="stable")
+            caption += (" · the budgets come from the bf16 rows; the other precision's rows are bench/precision.py's "
+                        "check that bf16 gives the same images, often run to a fixed budget")
         cols = [c for c in ("method", "precision", "seeds", "converged_step", "converged_steps", "max_step",
                             "minutes_to_converge", "best_fid", "class_acc_at_converged", "best_step_majority",
                             "best_step_minority") if c in summary.columns]
