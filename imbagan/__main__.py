@@ -63,28 +63,29 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 def _config_from_args(a: argparse.Namespace) -> TrainConfig:
     """Defaults, then the chosen method's paper settings, then its named preset (--preset), then the flags."""
     method = a.method or TrainConfig.method
+    card = catalog.card(method) if method in catalog.method_names() else None
+    preset = getattr(a, "preset", None)
+    if card is None and preset:
+        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(catalog.method_names())}.")
     kw = {}
-    if method in catalog.method_names():
-        card = catalog.card(method)
+    if card is not None:
+        # A flag for another method's setting is refused, before anything is built.
+        given = [n for n in catalog.setting_specs() if getattr(a, n, None) is not None]
+        if foreign := [n for n in given if n not in card.settings]:
+            raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in foreign)}: not a setting of {method}; "
+                             f"its settings: {', '.join(card.settings) or 'none'}.")
         # the paper's settings and, unless --steps says otherwise, the measured budget of the dataset's family
         kw.update(measured_defaults(method, {k: getattr(a, k, None) for k in ("dataset", "image_size", "channels")
                                              if getattr(a, k, None) is not None}))
-        if getattr(a, "preset", None):
-            if a.preset not in card.presets:
-                raise ValueError(f"{method} has no preset {a.preset!r}; its presets: "
+        if preset:
+            if preset not in card.presets:
+                raise ValueError(f"{method} has no preset {preset!r}; its presets: "
                                  f"{', '.join(card.presets) or 'none'}.")
-            kw.update(card.presets[a.preset])
-    elif getattr(a, "preset", None):
-        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(catalog.method_names())}.")
+            kw.update(card.presets[preset])
     for name in [f.name for f in dataclasses.fields(TrainConfig)] + list(catalog.setting_specs()):
         v = getattr(a, name, None)
         if v is not None:
             kw[name] = tuple(v) if isinstance(v, list) else v
-    if method in catalog.method_names():
-        given = [n for n in catalog.setting_specs() if getattr(a, n, None) is not None]
-        if foreign := [n for n in given if n not in catalog.card(method).settings]:
-            raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in foreign)}: not a setting of {method}; "
-                             f"its settings: {', '.join(catalog.card(method).settings) or 'none'}.")
     return TrainConfig.from_dict(kw)
 
 
