@@ -118,4 +118,4 @@ def test_a_multi_class_verdict_table_names_its_imbalance_in_the_caption(tmp_path
            "imbalance": "step IR 100", "ir": 100.0, "gan_steps": 5000, "budget": "finished runs: cagan 5000 steps"}
     pd.DataFrame([row]).to_csv(tmp_path / "verdict-mnist-step-ir100-cagan.csv", index=False)
     (t,) = tx.verdict_tables(tmp_path)
-    assert " · step IR 100 · cagan · " in t["caption"] and "binary" not in t["caption"]
+    assert t["caption"].startswith("MNIST, step IR 100 · cagan · ") and "binary" not in t["caption"]
