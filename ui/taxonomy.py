@@ -382,7 +382,8 @@ def verdict_tables(folder) -> list[dict]:
         out.append({"setting": str(first.get("setting", path.stem)), "table": table, "path": path,
                     "trained": trained_text(str(first["method"]), str(first["dataset"]), steps),
                     "verdict": said,
-                    "caption": (f"{first.get('setting')}{'' if imbalance in str(first.get('setting')) else ' · ' + imbalance}"
+                    "caption": (f"{first.get('setting')}"
+                                f"{'' if imbalance in str(first.get('setting')) else ' · ' + imbalance}"
                                 f" · {first['method']} · "
                                 f"budget {first.get('budget')} · measured {first.get('date')} on "
                                 f"{first.get('machine')} (load average {first.get('load_avg_start')})")})
