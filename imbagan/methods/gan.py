@@ -33,7 +33,8 @@ class GAN(Method):
                '28px grey': {'generators': 1,
                              'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
                              'seconds_per_step': 0.1114,
-                             'source': 'bench/results/converge-fashion_mnist-binary-5v7-ir100-summary.csv',
+                             'source': 'bench/results/converge-mnist-step-ir100-summary.csv, '
+                                       'bench/results/converge-fashion_mnist-binary-5v7-ir100-summary.csv',
                              'steps': 2250}}
     settings = {"gan_classes": {"default": (), "help": "classes to model, one generator each; () -> every minority "
                                                        "class (fewer than half the largest)"}}
