@@ -219,7 +219,7 @@ def judge_runs(a, ecfg) -> None:
     cfg = got[0][1]
     steps = min(runs.adversarial_step(runs.read_status(d), c.steps) for d, c in got)
     scenario = cfg.imbalance_spec().describe()
-    title = f"{DATASETS[cfg.dataset].title if cfg.dataset in DATASETS else cfg.dataset}, {scenario}"
+    title = f"{DATASETS[cfg.dataset].title}, {scenario}"  # a loaded config names a registered dataset
     seeds = " ".join(str(c.seed) for _, c in got)
     budget = (f"finished runs: {cfg.method} {steps} steps or more, width {cfg.width}, GAN seeds {seeds}; "
               f"classifier {ecfg.classifier} width {ecfg.width}, {ecfg.epochs} epochs (at most "
@@ -235,8 +235,14 @@ def judge_runs(a, ecfg) -> None:
         print(f"evaluated {d.name} (GAN seed {c.seed}) in {time.perf_counter() - t:.0f} s", flush=True)
     common = {"dataset": cfg.dataset, "setting": title, "imbalance": scenario, "ir": cfg.ir, "method": cfg.method,
               "gan_steps": steps, "budget": budget, "gan_seeds": seeds, "train_s": float("nan")}
-    name = f"verdict-{cfg.dataset}-{scenario.replace(' IR ', '-ir').replace(' ', '-')}-{cfg.method}.csv"
-    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / name)
+    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / from_runs_name(cfg))
+
+
+def from_runs_name(cfg) -> str:
+    """``--from-runs``' CSV: the scenario as bench/quality.py names its file (mnist-step-ir100), then the method."""
+    from quality import scenario
+
+    return f"verdict-{scenario(cfg)[1]}-{cfg.method}.csv"
 
 
 def report(outs: list[tuple[Path, dict]], common: dict, start_load: str, t_eval: float, path: Path) -> None:

@@ -106,6 +106,10 @@ def test_from_runs_takes_finished_runs_of_one_method_and_scenario_one_per_seed(t
     for said, paths in cases.items():
         with pytest.raises(SystemExit, match=said):
             finished_runs(paths)
+    # its CSV is named as bench/quality.py names the scenario
+    assert _bench().from_runs_name(got[0][1]) == "verdict-digits-step-ir100-cagan.csv"
+    cfg = starting_config(dataset="mnist", imbalance="binary", ir=100.0, minority=(5,), majority=6, method="bagan_gp")
+    assert _bench().from_runs_name(cfg) == "verdict-mnist-binary-5v6-ir100-bagan_gp.csv"
 
 
 def test_a_multi_class_verdict_table_names_its_imbalance_in_the_caption(tmp_path):
