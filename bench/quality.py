@@ -161,9 +161,10 @@ def option_of(cfg) -> str:
 
 def trained_run(d: Path, a) -> tuple[str, str, float]:
     """(method, option, training seconds) of a finished run ``d`` of this scenario, or SystemExit saying why not."""
-    cfg, st = TrainConfig.load(d / "config.json"), runs.read_status(d)
-    if st.get("state") not in ("done", "stopped"):
-        raise SystemExit(f"{d}: {st.get('state')}, not a finished run: wait for it, or resume it.")
+    try:
+        cfg = runs.finished_config(d)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     want = starting_config(dataset=a.dataset, imbalance=a.imbalance, ir=a.ir, drop=a.drop,
                            minority=tuple(a.minority), majority=a.majority, method=cfg.method)
     scen = lambda c: (c.dataset, c.imbalance_spec().describe())  # noqa: E731 (the fields that matter to it)

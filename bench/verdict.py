@@ -120,13 +120,10 @@ def finished_runs(paths: list[str]) -> list[tuple[Path, "TrainConfig"]]:
 
     out = []
     for p in paths:
-        d = Path(p)
-        if not (d / "config.json").exists():
-            raise SystemExit(f"{d}: not a run folder (no config.json).")
-        st = runs.read_status(d)
-        if st.get("state") not in ("done", "stopped"):
-            raise SystemExit(f"{d}: {st.get('state')}, not a finished run: wait for it, or resume it.")
-        out.append((d, TrainConfig.load(d / "config.json")))
+        try:
+            out.append((Path(p), runs.finished_config(Path(p))))
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
     key = lambda c: (c.method, c.dataset, c.imbalance_spec().describe())  # noqa: E731
     if len({key(c) for _, c in out}) > 1:
         raise SystemExit("--from-runs takes runs of one method on one scenario; got "

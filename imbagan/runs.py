@@ -396,6 +396,20 @@ def continues(d: Path) -> dict | None:
     return parent if isinstance(parent, dict) and parent.get("run") else None
 
 
+FINISHED = ("done", "stopped")  # the states whose checkpoint is final: extend, judge or draw from it
+
+
+def finished_config(d: Path) -> TrainConfig:
+    """The config of the finished (done or stopped) run in ``d``; ValueError saying why ``d`` is not one."""
+    d = Path(d)
+    if not (d / "config.json").exists():
+        raise ValueError(f"{d}: not a run folder (no config.json).")
+    state = read_status(d).get("state")
+    if state not in FINISHED:
+        raise ValueError(f"{d}: {state}, not a finished run: wait for it, or resume it.")
+    return TrainConfig.load(d / "config.json")
+
+
 def extend(run_id: str, steps: int, root: str | os.PathLike | None = None) -> str:
     """Train a finished or stopped run further, as a new run that starts from its checkpoint; returns its id.
 
@@ -406,7 +420,7 @@ def extend(run_id: str, steps: int, root: str | os.PathLike | None = None) -> st
     """
     d = run_dir(run_id, root)
     st = read_status(d)
-    if st.get("state") not in ("done", "stopped"):
+    if st.get("state") not in FINISHED:
         hint = " resume it instead" if st.get("state") == "failed" else " wait for it to end, or stop it"
         raise ValueError(f"Run {run_id} is {st.get('state')}; only a finished or stopped run can be trained "
                          f"longer:{hint}.")

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from imbagan import runs
+from imbagan.config import TrainConfig
 from imbagan.methods import METHODS
 from tests.conftest import tiny_config, wait_for
 
@@ -227,3 +228,15 @@ def test_extend_refuses_a_running_run_and_trains_all_the_steps_of_a_converged_on
     n = runs.run_dir(new, tmp_path)
     assert runs.read_json(n / "config.json")["stop_when"] == "steps"
     wait_for(lambda: runs.read_status(n)["state"] not in runs.ACTIVE)
+
+
+def test_finished_config_says_why_a_folder_is_not_a_finished_run(tmp_path):
+    """The one check behind extend, bench/quality.py --from-runs and bench/verdict.py --from-runs."""
+    with pytest.raises(ValueError, match="not a run folder"):
+        runs.finished_config(tmp_path)
+    d = runs.create(tiny_config(method="gan", steps=6), tmp_path)  # queued, never trained
+    with pytest.raises(ValueError, match="queued, not a finished run"):
+        runs.finished_config(d)
+    for state in runs.FINISHED:
+        runs.write_json_atomic(d / "status.json", {**runs.read_status(d), "state": state})
+        assert runs.finished_config(d) == TrainConfig.load(d / "config.json")
