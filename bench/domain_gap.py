@@ -75,14 +75,14 @@ def floored(x: np.ndarray, floor: float) -> np.ndarray:
 
 def recall_after_topup(train_x, train_y, test_x, test_y, cls: int, fake: np.ndarray, num_classes: int, *,
                        width: int, steps: int, seed: int) -> tuple[float, list[int]]:
-    """Test recall of ``cls`` for the evaluation's CNN trained on the training set plus ``fake`` labelled ``cls``,
-    and what the test images of ``cls`` were predicted as (counts per class)."""
+    """Test recall of ``cls`` for the evaluation's CNN trained on the training set with ``cls`` topped up to the
+    largest class from ``fake``, and what the test images of ``cls`` were predicted as (counts per class)."""
     import torch
 
-    from imbagan import classifiers
+    from imbagan import classifiers, trainsets
 
-    x = torch.tensor(np.concatenate([train_x, fake]))
-    y = torch.tensor(np.concatenate([train_y, np.full(len(fake), cls, dtype=train_y.dtype)]))
+    x, y, _ = trainsets.gan_topup(train_x, train_y, {cls: fake}, 1.0)  # the evaluation's "gan" set, this class only
+    x, y = torch.tensor(x), torch.tensor(y)
     m = classifiers.fit(x, y, num_classes, arch="cnn", width=width, steps=steps, batch_size=64, lr=1e-3, seed=seed)
     m.eval()
     p = classifiers.predict(m, torch.tensor(test_x[test_y == cls]))
