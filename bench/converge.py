@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import cpu_model  # noqa: E402
+from machine import machine  # noqa: E402
 
 from imbagan import catalog, convergence, runs, train  # noqa: E402
 from imbagan.config import starting_config  # noqa: E402
@@ -59,10 +59,6 @@ MINORITY_CLASSES = {"digits-drop-95-3-8": 2, "mnist-step-ir100": 8, "fashion_mni
 ALIASES = {"digits": "digits-drop-95-3-8", "mnist": "mnist-step-ir100", "fashion_mnist": "fashion_mnist-binary-5v7-ir100"}
 
 
-def machine() -> str:
-    return f"{cpu_model()}, {os.cpu_count()} cores"
-
-
 def _locked_update(path: Path, fn) -> None:
     """Read the CSV, let ``fn`` change the frame, write it back, all under an exclusive lock."""
     import pandas as pd
@@ -78,7 +74,7 @@ def _locked_update(path: Path, fn) -> None:
 
 
 def curve_rows(d: Path, method: str, seed: int, precision: str, scenario: str, threads: int) -> list[dict]:
-    rows = []
+    rows, device = [], json.loads((d / "config.json").read_text()).get("device", "cpu")
     for rec in convergence.read_curve(d):
         row = {"scenario": scenario, "method": method, "seed": seed, "precision": precision,
                "step": rec["adv_step"], "seconds": round(rec["train_s"], 2), "quality_s": round(rec["quality_s"], 3),
@@ -89,7 +85,7 @@ def curve_rows(d: Path, method: str, seed: int, precision: str, scenario: str, t
                "class_acc_per_class": json.dumps([None if v is None else round(v, 3) for v in rec["class_acc"]]),
                "ssim_per_class": json.dumps([None if v is None else round(v, 3) for v in rec["ssim"]]),
                "fid_ref": json.dumps(rec.get("fid_ref")), "run": d.name, "threads": threads,
-               "machine": machine(), "load_avg": round(os.getloadavg()[0], 2),
+               "machine": machine(device), "load_avg": round(os.getloadavg()[0], 2),
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         rows.append(row)
     return rows
@@ -349,7 +345,7 @@ def main() -> None:
         os.environ["IMBAGAN_THREADS"] = str(a.threads)
         root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-converge-"))
         print(f"# {scenario}: methods {a.methods}, seeds {a.seeds}, ≤ {a.max_steps} steps, snapshot every "
-              f"{a.every}, {a.precision}; {machine()}, {a.threads} thread(s), load "
+              f"{a.every}, {a.precision}; {machine(a.device)}, {a.threads} thread(s), load "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; rule: {convergence.RULE}", flush=True)
         for method in a.methods:
             for seed in a.seeds:

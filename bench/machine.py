@@ -16,6 +16,22 @@ def cpu_model() -> str:
     return f"{name} ({isa})" if isa else name
 
 
+def machine(device: str = "cpu") -> str:
+    """The machine a bench's figures come from, for its ``machine`` column: the GPU's name first where ``device``
+    resolves to CUDA (the host CPU then only feeds it), else the CPU's name and its cores."""
+    host = f"{cpu_model()}, {os.cpu_count()} cores"
+    if device == "cpu":
+        return host
+    import torch
+
+    from imbagan.batches import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda}), host {host}"
+    return host if dev.type == "cpu" else f"{dev.type.upper()} GPU, host {host}"
+
+
 def vector_isa() -> str:
     """The widest of AVX512-BF16 / AMX, AVX-512, AVX2 that /proc/cpuinfo lists ("" when it lists none)."""
     flags = set(next((line.split(":", 1)[1].split() for line in _cpuinfo() if line.startswith("flags")), []))

@@ -28,7 +28,8 @@ limited-data setting); one row per (method, option), named in the ``options`` co
 The budget is stated in the output and the CSV (and each row's ``steps``): ``--budget measured`` (the
 default) trains each method for its measured budget on the dataset's family (imbagan.budgets, from
 bench/converge.py) and refuses a method without one; ``quick`` trains ``--steps`` adversarial steps at
-width ``--width``; ``full`` keeps TrainConfig's own steps and width. The Taxonomy page labels every row
+width ``--width``; ``card`` trains ``--steps`` adversarial steps with the card's width and autoencoder budget
+(DiffAugment and LeCam rows at the step where a method's curve was judged when it has no measured budget); ``full`` keeps TrainConfig's own steps and width. The Taxonomy page labels every row
 trained below its method's measured budget "NOT converged".
 ``--from-runs DIR ...`` trains nothing: it judges runs that are already trained, one row each (e.g. the curves of
 bench/converge.py, whose final checkpoints sit at up to twice the converged step), with the same evaluation; each
@@ -54,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from imbagan import budgets, catalog, conditions, evalconfig, evaluate, runs, train  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402
+from machine import machine  # noqa: E402
 from imbagan.config import TrainConfig, starting_config  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,10 +66,6 @@ OPTIONS: dict[str, dict] = {
     "lecam": {"lecam_weight": 0.3},
 }
 BASELINES = ("imbalanced", "full")  # conditions that do not depend on the method: trained once per scenario
-
-
-def machine() -> str:
-    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def parse_set(items: list[str]) -> dict:
@@ -144,6 +141,8 @@ def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
             raise SystemExit(f"{method} has no measured budget on {budgets.family(a.dataset)}: run bench/converge.py "
                              "first, or pass --budget quick.")
         kw.update(steps=steps, checkpoint_every=steps)  # the card's width and autoencoder budget
+    elif a.budget == "card":
+        kw.update(steps=a.steps, checkpoint_every=a.steps)  # the card's width and autoencoder budget, --steps
     cfg = starting_config(**kw, **OPTIONS[option], **a.overrides)  # paper defaults, then budget, option, --set
     d = runs.create(cfg, root)
     t = time.perf_counter()
@@ -227,9 +226,10 @@ def main() -> None:
                     help="one row per (method, option); all methods of one option before the next")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="a TrainConfig field for every row, after the paper defaults and the option (repeatable)")
-    ap.add_argument("--budget", choices=("measured", "quick", "full"), default="measured",
-                    help="measured: each method's converged budget on the dataset's family (bench/converge.py)")
-    ap.add_argument("--steps", type=int, default=600, help="quick budget: adversarial steps")
+    ap.add_argument("--budget", choices=("measured", "quick", "card", "full"), default="measured",
+                    help="measured: each method's converged budget on the dataset's family (bench/converge.py); "
+                         "card: the card's width and autoencoder budget at --steps adversarial steps")
+    ap.add_argument("--steps", type=int, default=600, help="quick and card budgets: adversarial steps")
     ap.add_argument("--ae-steps", type=int, default=200, help="quick budget: autoencoder steps at most")
     ap.add_argument("--width", type=int, default=32, help="quick budget: network width")
     ap.add_argument("--clf-epochs", type=int, default=evaluate.EvalConfig.epochs,
@@ -257,9 +257,10 @@ def main() -> None:
     label, slug = scenario(a)
     budget = {"quick": f"quick: {a.steps} adversarial steps (autoencoder ≤ {a.ae_steps}), width {a.width}",
               "measured": "measured: each method's converged budget (bench/converge.py), its card's width",
+              "card": f"card: {a.steps} adversarial steps, each method's card width and autoencoder budget",
               "full": "full: each method's default steps and width"}[a.budget]
     budget += f"; classifiers {a.clf_epochs} epochs (≤ {evalconfig.STEP_CAP} steps); {a.images} images, {a.pairs} pairs a class"
-    head = (f"# {label}; budget {budget}; {machine()}, torch threads {torch.get_num_threads()}, load average at "
+    head = (f"# {label}; budget {budget}; {machine(a.device)}, torch threads {torch.get_num_threads()}, load average at "
             f"start {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(head, flush=True)
     out = Path(a.out) if a.out else RESULTS / f"quality-{slug}.csv"
@@ -287,7 +288,7 @@ def main() -> None:
     for job, m in jobs:
         row = job()
         row.update(dataset=a.dataset, imbalance=a.imbalance, scenario=label, budget=budget,
-                   date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(),
+                   date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(a.device),
                    load_avg=round(os.getloadavg()[0], 1))
         rows.append(row)
         write()  # after every row: a stopped bench keeps what it measured

@@ -47,17 +47,13 @@ from imbagan import budgets, evalconfig, evaluate, runs, train, verdict  # noqa:
 from imbagan.config import starting_config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model, load_average  # noqa: E402
+from machine import load_average, machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONDITIONS = ("imbalanced", "logit_adjust", "la_loss", "drw", "augment", "oversample", "class_weight", "gan", "full")
 # (minority, majority, title) per dataset: AGGAN Table 2's pairs.
 PAIRS = {"fashion_mnist": (5, 7, "Fashion-MNIST sandal (5, minority) vs sneaker (7)"),
          "mnist": (5, 6, "MNIST 5 (minority) vs 6")}
-
-
-def machine() -> str:
-    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def pm(sp: dict) -> str:
@@ -190,7 +186,7 @@ def main() -> None:
             budget = (f"{a.budget}: {cfg.method} {cfg.steps} steps, width {cfg.width}, GAN seeds "
                       f"{' '.join(map(str, gan_seeds))}; classifier {ecfg.classifier} width {ecfg.width}, "
                       f"{ecfg.epochs} epochs (at most {evalconfig.STEP_CAP} steps), {a.repeats} seeds")
-            print(f"# {title}, binary IR {a.ir:g}; budget {budget}; {machine()}, torch threads "
+            print(f"# {title}, binary IR {a.ir:g}; budget {budget}; {machine(a.device)}, torch threads "
                   f"{torch.get_num_threads()}; load average at start {start_load}", flush=True)
         d = runs.create(cfg, root)
         t = time.perf_counter()
@@ -203,7 +199,7 @@ def main() -> None:
     common = {"dataset": a.dataset, "setting": title, "imbalance": f"binary IR {a.ir:g}", "ir": a.ir,
               "method": a.method, "gan_steps": cfgs[0].steps, "budget": budget,
               "gan_seeds": " ".join(map(str, gan_seeds)), "train_s": round(t_train, 1)}
-    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / f"verdict-{a.dataset}.csv")
+    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / f"verdict-{a.dataset}.csv", a.device)
 
 
 def judge_runs(a, ecfg) -> None:
@@ -222,7 +218,7 @@ def judge_runs(a, ecfg) -> None:
               f"classifier {ecfg.classifier} width {ecfg.width}, {ecfg.epochs} epochs (at most "
               f"{evalconfig.STEP_CAP} steps), {a.repeats} seeds")
     start_load = load_average()
-    print(f"# {title}; budget {budget}; {machine()}, torch threads {torch.get_num_threads()}; load average at "
+    print(f"# {title}; budget {budget}; {machine(a.device)}, torch threads {torch.get_num_threads()}; load average at "
           f"start {start_load}", flush=True)
     outs, t_eval = [], 0.0
     for d, c in got:
@@ -232,7 +228,7 @@ def judge_runs(a, ecfg) -> None:
         print(f"evaluated {d.name} (GAN seed {c.seed}) in {time.perf_counter() - t:.0f} s", flush=True)
     common = {"dataset": cfg.dataset, "setting": title, "imbalance": scenario, "ir": cfg.ir, "method": cfg.method,
               "gan_steps": steps, "budget": budget, "gan_seeds": seeds, "train_s": float("nan")}
-    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / from_runs_name(cfg))
+    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / from_runs_name(cfg), a.device)
 
 
 def from_runs_name(cfg) -> str:
@@ -242,13 +238,14 @@ def from_runs_name(cfg) -> str:
     return f"verdict-{scenario(cfg)[1]}-{cfg.method}.csv"
 
 
-def report(outs: list[tuple[Path, dict]], common: dict, start_load: str, t_eval: float, path: Path) -> None:
+def report(outs: list[tuple[Path, dict]], common: dict, start_load: str, t_eval: float, path: Path,
+           device: str) -> None:
     """Pool the evaluations, write the CSV and print the table and the verdict."""
     import pandas as pd
 
     out = pooled(outs)
     common = common | {"eval_s": round(t_eval, 1), "steps_per_classifier": out["timing"]["steps_per_condition"],
-                       "date": time.strftime("%Y-%m-%d"), "machine": machine(), "load_avg_start": start_load,
+                       "date": time.strftime("%Y-%m-%d"), "machine": machine(device), "load_avg_start": start_load,
                        "load_avg_end": load_average(), "run": " ".join(d.name for d, _ in outs)}
     rows = rows_of(out, common)
     df = pd.DataFrame(rows)
