@@ -153,3 +153,16 @@ def test_a_table_with_rows_of_two_budgets_names_both(tmp_path):
     df.to_csv(tmp_path / "quality-a.csv", index=False)
     (table,) = tx.quality_tables(tmp_path)
     assert "budget b-2026-11-29 10:00 UTC | trained runs, judged as they are (run-x)" in table["caption"]
+
+
+def test_a_table_with_rows_from_two_machines_names_both(tmp_path):
+    """bench/gpu_session.sh's GPU rows sit beside CPU rows in one table: the caption names every machine, and the
+    classifier steps are a column, since rows judged with other classifier budgets differ in ACSA."""
+    _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-12-04 10:00 UTC", methods=("gan", "bagan"))
+    df = pd.read_csv(tmp_path / "quality-a.csv")
+    df["machine"] = ["AMD EPYC (AVX2), 2 cores", "NVIDIA H200 (CUDA 13.0), host Xeon, 16 cores"]
+    df["clf_steps"] = [313, 700]
+    df.to_csv(tmp_path / "quality-a.csv", index=False)
+    (t,) = tx.quality_tables(tmp_path)
+    assert "AMD EPYC (AVX2), 2 cores | NVIDIA H200 (CUDA 13.0), host Xeon, 16 cores" in t["caption"]
+    assert t["table"]["clf_steps"].tolist() == [313, 700]

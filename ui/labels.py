@@ -58,6 +58,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "fid": ("domain FID", "Fréchet distance of reference-classifier features, generated vs real; lower is closer."),
     # --- bench/quality.py's table ---
     "class_acc_min": ("class accuracy, worst class", "The lowest class accuracy of generated images over the classes modelled."),
+    "clf_steps": ("classifier steps", "Optimiser steps of each classifier behind the recall and ACSA columns: "
+                  "compare those columns only between rows with equal steps."),
     "recall_imbalanced": ("minority recall, imbalanced", "The rarest class's recall when the classifier trains on the imbalanced set."),
     "recall_gan": ("minority recall, with the GAN", "The same after topping the set up with the method's images."),
     "recall_full": ("minority recall, full set", "The same on the dataset without imbalance: the ceiling."),

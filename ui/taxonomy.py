@@ -220,8 +220,8 @@ TABLE1_NOTE = ("The survey's Table 1 (GAN variants of §3.1), legible in the tex
 
 # --- bench/quality.py's tables (the "Try it in imbagan" tab) -----------------------------------------
 QUALITY_COLUMNS = ("method", "options", "precision", "class_acc_min", "ssim_gen", "ssim_real", "nn_ssim_gen",
-                   "nn_ssim_real", "domain_fid", "recall_imbalanced", "recall_gan", "recall_full", "acsa_imbalanced",
-                   "acsa_gan", "acsa_full")
+                   "nn_ssim_real", "domain_fid", "clf_steps", "recall_imbalanced", "recall_gan", "recall_full",
+                   "acsa_imbalanced", "acsa_gan", "acsa_full")
 
 
 def quality_tables(folder) -> list[dict]:
@@ -260,8 +260,10 @@ def quality_tables(folder) -> list[dict]:
         options = sorted(set(q["options"].astype(str))) if "options" in q.columns else ["none"]
         # Rows appended by another bench run (e.g. bench/quality.py --from-runs) may carry their own budget text.
         budget = " | ".join(dict.fromkeys(q["budget"].astype(str))) if "budget" in q.columns else "unknown"
+        # Rows from another machine (bench/gpu_session.sh's GPU rows beside CPU ones) name it too.
+        machines = " | ".join(dict.fromkeys(q["machine"].astype(str))) if "machine" in q.columns else "?"
         caption = (f"{name} · options {', '.join(options)} · budget {budget} · measured {date} on "
-                   f"{first.get('machine')} (load average {load})")
+                   f"{machines} (load average {load})")
         table = q[[c for c in QUALITY_COLUMNS if c in q.columns]].copy()
         dataset = str(first.get("dataset") or name.split()[0])
         table.insert(1, "trained", [trained_text(m, dataset, s) for m, s in zip(q["method"], q.get("steps", [None] * len(q)))])
