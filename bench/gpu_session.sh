@@ -104,7 +104,7 @@ verd() {  # name, then bench/verdict.py's arguments
   job "verdict-$name" $PY bench/verdict.py --data-root $W/data --device $DEV --runs $W/runs/v-$name \
     --out $W/res/verdict-$name.csv "$@"
 }
-MN="--dataset mnist --imbalance step --ir 100"
+MN="--dataset mnist --imbalance step --ir 100 --clf-epochs 1"  # the committed MNIST step table's classifiers
 FB="--dataset fashion_mnist --imbalance binary --ir 100 --minority 5 --majority 7 --clf-epochs 4"
 MB="--dataset mnist --imbalance binary --ir 100 --minority 5 --majority 6 --clf-epochs 4"
 VD="--conditions imbalanced logit_adjust la_loss class_weight gan --repeats 3 --epochs 3 --eval-width 16 --gan-seeds 0 1"
