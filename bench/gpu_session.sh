@@ -9,6 +9,11 @@
 #   .gpu/reference/*.pt  the reference CNNs the CPU curves were judged with (~/.cache/imbagan/reference), so a
 #                        GPU curve's FID is on the same scale as the CPU curves beside it
 #   .gpu/whl/*.whl       imbalanced-learn and sklearn-compat (the machine's image lacks them)
+# Prepared on the CPU machine with:
+#   echo /.gpu/ >> .git/info/exclude; mkdir -p .gpu/reference .gpu/whl
+#   tar czf .gpu/data.tgz -C ../shared/datasets MNIST FashionMNIST; cp ~/.cache/imbagan/reference/*.pt .gpu/reference/
+#   .venv/bin/pip download --no-deps --only-binary=:all: -d .gpu/whl imbalanced-learn==0.14.2 sklearn-compat==0.1.6
+# and called as the device tool's run("bash bench/gpu_session.sh 460", carry=[".gpu"], timeout_s=590).
 #
 # Phase 1 (at most 150 s): every method trains 30 steps on CUDA with the quality curve on;
 # a method that fails there is left out of phase 2. Phase 2 (MAIN_SECONDS, default 420): the jobs below run
