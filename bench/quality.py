@@ -29,8 +29,9 @@ The budget is stated in the output and the CSV (and each row's ``steps``): ``--b
 default) trains each method for its measured budget on the dataset's family (imbagan.budgets, from
 bench/converge.py) and refuses a method without one; ``quick`` trains ``--steps`` adversarial steps at
 width ``--width``; ``card`` trains ``--steps`` adversarial steps with the card's width and autoencoder budget
-(DiffAugment and LeCam rows at the step where a method's curve was judged when it has no measured budget); ``full`` keeps TrainConfig's own steps and width. The Taxonomy page labels every row
-trained below its method's measured budget "NOT converged".
+(DiffAugment and LeCam rows at the step where a method's curve was judged when it has no measured budget);
+``full`` keeps TrainConfig's own steps and width. The Taxonomy page labels every row trained below its method's
+measured budget "NOT converged".
 ``--from-runs DIR ...`` trains nothing: it judges runs that are already trained, one row each (e.g. the curves of
 bench/converge.py, whose final checkpoints sit at up to twice the converged step), with the same evaluation; each
 must be finished, of this scenario, and have no ``--set``; ``steps`` is the step of its checkpoint and ``train_s``
