@@ -73,10 +73,16 @@ def _locked_update(path: Path, fn) -> None:
         os.replace(tmp, path)
 
 
-def curve_rows(d: Path, method: str, seed: int, precision: str, scenario: str, threads: int) -> list[dict]:
-    rows, device = [], json.loads((d / "config.json").read_text()).get("device", "cpu")
+def curve_rows(d: Path, method: str, seed: int, precision: str, scenario: str, threads: int,
+               where: str | None = None, load: float | None = None) -> list[dict]:
+    """The run's quality curve as CSV rows. ``where`` and ``load``: the machine line and load average of the
+    machine the run trained on, when that is not this one (a GPU run brought back); by default, this machine's."""
+    device = str(runs.read_status(d).get("device") or json.loads((d / "config.json").read_text()).get("device", "cpu"))
+    device = device.split(":")[0]  # the device it trained on ("cpu", "cuda"), as its status recorded it
+    rows, where = [], where or machine(device)
+    load = round(os.getloadavg()[0], 2) if load is None else load
     for rec in convergence.read_curve(d):
-        row = {"scenario": scenario, "method": method, "seed": seed, "precision": precision,
+        row = {"scenario": scenario, "method": method, "seed": seed, "precision": precision, "device": device,
                "step": rec["adv_step"], "seconds": round(rec["train_s"], 2), "quality_s": round(rec["quality_s"], 3),
                "fid_mean": rec["fid_mean"], "fid_minority": rec["fid_minority"], "fid_majority": rec["fid_majority"],
                "class_acc_mean": rec["class_acc_mean"], "class_acc_minority": rec["class_acc_minority"],
@@ -85,18 +91,27 @@ def curve_rows(d: Path, method: str, seed: int, precision: str, scenario: str, t
                "class_acc_per_class": json.dumps([None if v is None else round(v, 3) for v in rec["class_acc"]]),
                "ssim_per_class": json.dumps([None if v is None else round(v, 3) for v in rec["ssim"]]),
                "fid_ref": json.dumps(rec.get("fid_ref")), "run": d.name, "threads": threads,
-               "machine": machine(device), "load_avg": round(os.getloadavg()[0], 2),
+               "machine": where, "load_avg": load,
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         rows.append(row)
     return rows
 
 
+def with_device(df):
+    """The frame with a ``device`` column ("cpu" where it predates the column: every curve before the first GPU
+    curves, 2026-12-04, ran on a CPU). A seed's curve on a GPU is a different random draw from the same seed's on a
+    CPU, so the two are separate curves, judged apart."""
+    df = df.copy()
+    df["device"] = df["device"].fillna("cpu") if "device" in df.columns else "cpu"
+    return df
+
+
 def summarise(df):
-    """One row per (method, precision) from the curve rows, under the rule."""
+    """One row per (method, precision, device) from the curve rows, under the rule."""
     import pandas as pd
 
     out = []
-    for (method, precision), g in df.groupby(["method", "precision"], sort=False):
+    for (method, precision, device), g in with_device(df).groupby(["method", "precision", "device"], sort=False):
         per_seed, minutes, best, acc_at, groups = {}, [], [], [], {"majority": [], "minority": []}
         for seed, s in g.groupby("seed"):
             s = s.sort_values("step")
@@ -114,7 +129,7 @@ def summarise(df):
                 acc_at.append(float(at["class_acc_mean"]))
         done = all(v is not None for v in per_seed.values()) and per_seed
         out.append({
-            "method": method, "precision": precision, "seeds": len(per_seed),
+            "method": method, "precision": precision, "device": device, "seeds": len(per_seed),
             "converged_step": max(per_seed.values()) if done else None,
             "converged_steps": " ".join(f"s{k}:{'-' if v is None else v}" for k, v in sorted(per_seed.items())),
             "max_step": int(g["step"].max()),
@@ -150,69 +165,84 @@ FAMILY = {"digits-drop-95-3-8": "16px grey", "mnist-step-ir100": "28px grey", "f
 
 
 def evidence(summary):
-    """Per method, the summary row a budget comes from: of the precisions run with two seeds or more, the one whose
-    curves went furthest (bf16 on a tie: the curves were planned in it; float32 where a machine without native bf16
-    ran them longer). The convergence rule reads FID, not the precision: the float32 check found the same converged
-    step within the seed spread."""
-    two = summary[summary["seeds"].astype(int) >= 2].copy()
+    """Per method and device, the summary row a budget comes from: of the precisions run with two seeds or more, the
+    one whose curves went furthest (bf16 on a tie: the curves were planned in it; float32 where a machine without
+    native bf16 ran them longer). The convergence rule reads FID, not the precision: the float32 check found the same
+    converged step within the seed spread. A GPU's curves are more seeds of the same rule (their steps count); only
+    their pace is the GPU's, which the card quotes only where no CPU curve gives one."""
+    two = with_device(summary)
+    two = two[two["seeds"].astype(int) >= 2].copy()
     two["_bf16"] = two["precision"] == "bf16"
-    best = two.sort_values(["max_step", "_bf16"], ascending=False).drop_duplicates("method")
+    best = two.sort_values(["max_step", "_bf16"], ascending=False).drop_duplicates(["method", "device"])
     return best.drop(columns="_bf16").sort_index()
 
 
 def card_budgets() -> dict[str, dict]:
     """{method: {family: {"steps", "seconds_per_step", "source", "machine"}}} from every summary CSV: the
-    largest converged step over a family's scenarios (the precision whose curves went furthest, see
-    :func:`evidence`; every seed converged), the pace it was measured
-    at and the CSVs it comes from; where another scenario of the family was still improving at a later step
-    (both seeds run), that step instead, marked ``at_least``. What a card's ``budgets`` literal must hold
+    largest converged step over a family's scenarios and devices (the precision whose curves went furthest, see
+    :func:`evidence`; every seed converged), a pace (a CPU's where any CPU curve of the family gives one) and the
+    CSVs it comes from; where a scenario of the family was still improving at a later step (both seeds run), or
+    nothing converged, that step instead, marked ``at_least``. What a card's ``budgets`` literal must hold
     (tests check they agree)."""
     import pandas as pd
 
     out: dict[str, dict] = {}
-    unconverged: dict[tuple[str, str], tuple[int, str, float]] = {}  # (method, family) -> (steps, scenario, pace)
+    unconverged: dict[tuple[str, str], tuple[int, str]] = {}  # (method, family) -> (steps, scenario)
+    # (method, family) -> (on a CPU, steps, pace, machine) of the evidence row that sets the card's pace: a CPU's
+    # (the machine people have), from the row of most steps; a GPU's only where no CPU curve gives one.
+    paces: dict[tuple[str, str], tuple[bool, int, float, str]] = {}
+
     for scenario, fam in FAMILY.items():
         path = RESULTS / f"converge-{scenario}-summary.csv"
         curves = RESULTS / f"converge-{scenario}.csv"
         if not path.exists():
             continue
-        df, cv = pd.read_csv(path), pd.read_csv(curves)
+        df, cv = pd.read_csv(path), with_device(pd.read_csv(curves))
         for _, r in evidence(df).iterrows():
-            prec = r["precision"]
-            part = cv[(cv["method"] == r["method"]) & (cv["precision"] == prec) & (cv["step"] > 0)]
+            prec, dev = r["precision"], r["device"]
+            mine = cv[(cv["method"] == r["method"]) & (cv["precision"] == prec) & (cv["device"] == dev)]
+            part = mine[mine["step"] > 0]
             pace = float((part["seconds"] / part["step"]).groupby(part["seed"]).last().mean())
+            where, cpu = f"{r['machine']}, {int(r['threads'])} thread, {prec}", dev == "cpu"
+            bound = None
             if pd.isna(r["converged_step"]) and int(r["seeds"]) >= 2:
                 # Not converged on this scenario: the family needs at least, per seed, its converged step or, not
                 # confirmed yet, the step the rule points at so far (a later snapshot can only move it later: a
                 # curve still improving points at its last snapshot); the larger over seeds.
                 done = dict(x.split(":") for x in str(r.get("converged_steps", "")).split() if ":" in x)
-                seeds = {int(sd): c.sort_values("step") for sd, c in
-                         cv[(cv["method"] == r["method"]) & (cv["precision"] == prec)].groupby("seed")}
+                seeds = {int(sd): c.sort_values("step") for sd, c in mine.groupby("seed")}
                 bound = max(int(done[f"s{sd}"]) if done.get(f"s{sd}", "-") != "-"
                             else int(convergence.candidate_step(c["step"].tolist(), c["fid_mean"].tolist()))
                             for sd, c in seeds.items()) if seeds else int(r["max_step"])
-                prev = unconverged.get((r["method"], fam))
-                if prev is None or bound > prev[0]:
-                    unconverged[(r["method"], fam)] = (bound, scenario, round(pace, 4))
+                if bound > unconverged.get((r["method"], fam), (0, ""))[0]:
+                    unconverged[(r["method"], fam)] = (bound, scenario)
+            if int(r["seeds"]) >= 2 and (bound or not pd.isna(r["converged_step"])):
+                mark = (cpu, int(bound or r["converged_step"]), round(pace, 4), where)
+                if mark[:2] >= paces.get((r["method"], fam), (False, -1))[:2]:
+                    paces[(r["method"], fam)] = mark
             # A budget needs both GAN seeds; a converged step of 0 means adversarial training never beat its
             # start (BAGAN's autoencoder): there is no adversarial budget to give.
             if pd.isna(r["converged_step"]) or int(r["seeds"]) < 2 or int(r["converged_step"]) == 0:
                 continue
+            steps = int(r["converged_step"])
             b = out.setdefault(r["method"], {}).setdefault(fam, {"steps": 0, "sources": []})
             b["sources"].append(f"bench/results/converge-{scenario}-summary.csv")
-            if int(r["converged_step"]) >= b["steps"]:
-                b.update(steps=int(r["converged_step"]), seconds_per_step=round(pace, 4),
-                         machine=f"{r['machine']}, {int(r['threads'])} thread, {prec}")
+            if steps >= b["steps"]:
+                b["steps"] = steps
                 if r["method"] == "gan":  # one generator per minority class: say how many
                     b["generators"] = MINORITY_CLASSES[scenario]
-    # A family where the method converged on one scenario but was still improving on another, later than that:
-    # its budget is only a lower bound, and the card says so (budgets.note: "at least").
-    for (method, fam), (steps, scenario, pace) in unconverged.items():
-        b = out.get(method, {}).get(fam)
-        if b is not None and steps > b["steps"]:
-            b.update(steps=steps, seconds_per_step=pace, at_least=True, not_converged=scenario)
+    # A family where the method was still improving on a scenario, later than any converged step of the family
+    # (or where it converged nowhere): its budget is only a lower bound, and the card says so (budgets.note:
+    # "at least").
+    for (method, fam), (steps, scenario) in unconverged.items():
+        b = out.setdefault(method, {}).setdefault(fam, {"steps": 0, "sources": []})
+        if steps > b["steps"]:
+            b.update(steps=steps, at_least=True, not_converged=scenario)
             b.pop("generators", None)
             b["sources"].append(f"bench/results/converge-{scenario}-summary.csv")
+    for (method, fam), (_, _, pace, where) in paces.items():
+        if fam in out.get(method, {}):
+            out[method][fam].update(seconds_per_step=pace, machine=where)
     for fams in out.values():
         for b in fams.values():
             b["source"] = ", ".join(dict.fromkeys(b.pop("sources")))
@@ -244,7 +274,7 @@ def write_cards() -> list[str]:
         if block.search(src):
             out = block.sub(lambda _: new, src, count=1)
         elif new:
-            m = re.search(r"(    summary = \(.*?\)\n)", src, re.S)
+            m = re.search(r"(    summary = (?:\(.*?\)|\"[^\n]*\")\n)", src, re.S)
             if m is None:
                 raise SystemExit(f"{path}: no summary attribute to put the budgets after")
             out = src[:m.end()] + new + src[m.end():]
@@ -257,24 +287,30 @@ def write_cards() -> list[str]:
 
 
 def merge_curve(scenario: str, rows: list[dict]) -> None:
-    """Replace the (method, seed, precision) curve of ``rows`` in the scenario's CSV, under its lock."""
+    """Replace the (method, seed, precision, device) curve of ``rows`` in the scenario's CSV, under its lock."""
     import pandas as pd
 
-    key = (rows[0]["method"], rows[0]["seed"], rows[0]["precision"])
+    key = (rows[0]["method"], rows[0]["seed"], rows[0]["precision"], rows[0].get("device", "cpu"))
 
     def merge(df):
         if len(df):
-            df = df[~((df["method"] == key[0]) & (df["seed"] == key[1]) & (df["precision"] == key[2]))]
+            df = with_device(df)
+            df = df[~((df["method"] == key[0]) & (df["seed"] == key[1]) & (df["precision"] == key[2])
+                      & (df["device"] == key[3]))]
         return pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
     _locked_update(RESULTS / f"converge-{scenario}.csv", merge)
 
 
-def recover(scenario: str, d: Path, threads: int) -> None:
-    """Merge the curve of a run that was killed before bench/converge.py could (its quality.jsonl survives):
-    the summary then says "not converged by" its last snapshot, which is all that run showed."""
+def recover(scenario: str, d: Path, threads: int, where: str | None = None, load: float | None = None) -> None:
+    """Merge the curve of a run that was killed before bench/converge.py could (its quality.jsonl survives), or
+    of a run brought back from another machine (``where``, ``load``: its machine line and load average, from its
+    log): the summary then judges what that run showed."""
     cfg = json.loads((d / "config.json").read_text())
     st = runs.read_status(d)
-    rows = curve_rows(d, cfg["method"], int(cfg["seed"]), st.get("precision", cfg.get("precision")), scenario, threads)
+    if where is None and str(st.get("device", cfg.get("device", "cpu"))).startswith("cuda"):
+        raise SystemExit(f"{d} trained on a GPU: say which with --recover-machine (its log's first line names it)")
+    rows = curve_rows(d, cfg["method"], int(cfg["seed"]), st.get("precision", cfg.get("precision")), scenario, threads,
+                      where, load)
     if not rows:
         raise SystemExit(f"{d} has no quality curve to recover")
     merge_curve(scenario, rows)
@@ -321,6 +357,10 @@ def main() -> None:
     ap.add_argument("--recover", nargs="+", default=None, metavar="RUN_DIR",
                     help="merge the curves of runs that were killed before they ended (their quality.jsonl) into the "
                          "scenario's CSV, and rebuild the summary")
+    ap.add_argument("--recover-machine", default=None, metavar="TEXT",
+                    help="with --recover, for runs that trained on another machine (a GPU's): its machine line, as "
+                         "its log's first line gives it")
+    ap.add_argument("--recover-load", type=float, default=None, help="with --recover-machine: its load average")
     ap.add_argument("--write-cards", action="store_true",
                     help="rewrite each method card's budgets literal from every summary CSV, and exit")
     ap.add_argument("--print-budgets", action="store_true",
@@ -337,7 +377,7 @@ def main() -> None:
     if scenario not in SCENARIOS:
         raise SystemExit(f"Unknown scenario {a.scenario!r}; choose one of {', '.join(SCENARIOS)}.")
     for d in a.recover or []:
-        recover(scenario, Path(d), a.threads)
+        recover(scenario, Path(d), a.threads, a.recover_machine, a.recover_load)
     if not a.summary_only and not a.recover:
         import torch
 

@@ -92,6 +92,17 @@ def test_rows_below_the_measured_budget_are_labelled_not_converged(tmp_path, mon
     assert t["converged_rows"] == 1 and t["rows"] == 3
 
 
+def test_a_lower_bound_budget_is_named_as_one_in_the_trained_column(monkeypatch):
+    from imbagan import catalog
+
+    card = catalog.card("bagan")
+    fake = {"28px grey": {"steps": 18500, "seconds_per_step": 0.2, "source": "x.csv", "at_least": True,
+                          "not_converged": "mnist-step-ir100"}}
+    monkeypatch.setattr(catalog, "card", lambda key: type(card)(**{**card.__dict__, "budgets": fake}))
+    assert tx.trained_text("bagan", "mnist", 10000) == "NOT converged (10,000 < at least 18,500)"
+    assert tx.trained_text("bagan", "mnist", 20000) == "converged as far as measured (20,000 ≥ at least 18,500)"
+
+
 def test_the_short_answer_reads_only_converged_rows(tmp_path, monkeypatch):
     _fake_budgets(monkeypatch, 500, ("gan", "cagan"))
     _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC", methods=("gan", "cagan", "acgan"))

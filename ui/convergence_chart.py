@@ -1,5 +1,5 @@
 """The convergence curves of ``bench/converge.py`` as one plotly figure: per-class FID against step,
-one panel per method (small multiples), one line style per seed (and precision). Needs plotly (the app's); the bench
+one panel per method (small multiples), one line style per seed (and precision, and device). Needs plotly (the app's); the bench
 skips the figure where plotly is missing."""
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ def curve_figure(df, scenario: str, log_y: bool = True):
     for i, m in enumerate(methods):
         r, c = i // cols + 1, i % cols + 1
         part = df[df["method"] == m]
-        # One curve per (precision, seed): a scenario with bench/precision.py's float32 check holds both
-        # precisions of a seed, which must not be drawn (or judged by the rule) as one zigzag line.
-        keys = ["precision", "seed"] if "precision" in part.columns else ["seed"]
+        # One curve per (precision, device, seed): a scenario with bench/precision.py's float32 check holds both
+        # precisions of a seed, and a GPU's curve of a seed is another random draw than the CPU's; neither pair
+        # may be drawn (or judged by the rule) as one zigzag line.
+        part = part.assign(device=part["device"].fillna("cpu") if "device" in part.columns else "cpu")
+        keys = [k for k in ("precision", "device") if k in part.columns] + ["seed"]
         for j, (key, s) in enumerate(part.groupby(keys)):
-            *prec, seed = key
-            label = f"seed {seed}" + (f" {prec[0]}" if prec and part["precision"].nunique() > 1 else "")
+            *tags, seed = key
+            label = f"seed {seed}" + "".join(f" {t}" for k, t in zip(keys, tags) if part[k].nunique() > 1)
             s = s.sort_values("step")
             per = [json.loads(v) for v in s["fid_per_class"]]
             for k in range(len(per[0]) if per else 0):
@@ -48,8 +50,8 @@ def curve_figure(df, scenario: str, log_y: bool = True):
             conv = convergence.converged_step(s["step"].astype(int).tolist(), s["fid_mean"].astype(float).tolist())
             if conv is not None:
                 fig.add_vline(x=conv, line=dict(color="black", dash=DASHES[j % 4], width=1), row=r, col=c)
-    fig.update_layout(title=f"Convergence on {scenario}: per-class domain FID (colour = class, line style = seed "
-                            "and precision; vertical lines: converged step)", height=280 * rows + 80,
+    fig.update_layout(title=f"Convergence on {scenario}: per-class domain FID (colour = class, line style = seed, "
+                            "precision and device; vertical lines: converged step)", height=280 * rows + 80,
                       margin=dict(l=10, r=10, t=70, b=10))
     if log_y:
         fig.update_yaxes(type="log", dtick=1)

@@ -309,6 +309,10 @@ def trained_text(method: str, dataset: str, steps) -> str:
         return "steps unknown"
     if not b:
         return f"{int(steps):,} steps; no budget measured"
+    if b.get("at_least"):  # the rule had not confirmed the family's budget: say the bound is one
+        if int(steps) >= int(b["steps"]):
+            return f"converged as far as measured ({int(steps):,} ≥ at least {int(b['steps']):,})"
+        return f"NOT converged ({int(steps):,} < at least {int(b['steps']):,})"
     if int(steps) >= int(b["steps"]):
         return f"converged ({int(steps):,} ≥ {int(b['steps']):,})"
     return f"NOT converged ({int(steps):,} < {int(b['steps']):,})"
@@ -333,13 +337,17 @@ def convergence_tables(folder) -> list[dict]:
         first = summary.iloc[0]
         caption = (f"{scenario} · rule: {first.get('rule')} · {first.get('machine')}, {first.get('threads')} "
                    f"thread(s), load average {first.get('load_avg')}")
+        others = [m for m in dict.fromkeys(summary.get("machine", pd.Series(dtype=str)).dropna().astype(str))
+                  if m != str(first.get("machine"))]
+        if others:  # a GPU's curves beside the CPU's: each row's machine is in its own column
+            caption += f" · also {'; '.join(others)} (the device column says which rows)"
         if "precision" in summary.columns and summary["precision"].nunique() > 1:
             # The budgets come from the bf16 curves (bench/converge.py --write-cards); the others are
             # bench/precision.py's check, usually at a fixed budget, so they come after and say so.
             summary = summary.sort_values("precision", key=lambda p: p != "bf16", kind="stable")
             caption += (" · the budgets come from the bf16 rows; the other precision's rows are bench/precision.py's "
                         "check that bf16 gives the same images, often run to a fixed budget")
-        cols = [c for c in ("method", "precision", "seeds", "converged_step", "converged_steps", "max_step",
+        cols = [c for c in ("method", "precision", "device", "seeds", "converged_step", "converged_steps", "max_step",
                             "minutes_to_converge", "best_fid", "class_acc_at_converged", "best_step_majority",
                             "best_step_minority") if c in summary.columns]
         out.append({"scenario": scenario, "summary": summary[cols], "curves": curves, "caption": caption})

@@ -78,6 +78,19 @@ class BAGAN(Method):
     paper = "Mariani et al. 2018, BAGAN: Data Augmentation with Balancing GAN, arXiv:1803.09655"
     taxonomy = "Image level · inter-class (BAGAN [151] in Table 3; latent-representation based, Table 1)"
     summary = "Autoencoder initialisation, class-conditional latent Gaussians, an (n+1)-way discriminator."
+    # Measured by bench/converge.py under imbagan.convergence's rule (bench/converge.py --write-cards).
+    budgets = {'16px grey': {'at_least': True,
+                             'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
+                             'not_converged': 'digits-drop-95-3-8',
+                             'seconds_per_step': 0.0662,
+                             'source': 'bench/results/converge-digits-drop-95-3-8-summary.csv',
+                             'steps': 3000},
+               '28px grey': {'at_least': True,
+                             'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
+                             'not_converged': 'mnist-step-ir100',
+                             'seconds_per_step': 0.2166,
+                             'source': 'bench/results/converge-mnist-step-ir100-summary.csv',
+                             'steps': 18500}}
     # The official code (IBM/BAGAN) trains with Adam lr 5e-5, beta1 0.5 (balancing_gan.py), batches of 128
     # (bagan_train.py at the repository's head; 32 before its "CIFAR10 support" commit b9ba1e3), and the
     # autoencoder for as many epochs as the GAN (``autoenc_epochs = epochs``), here as many steps; the paper

@@ -156,8 +156,8 @@ class BAGAN_GP(Method):
                              'machine': 'AMD EPYC, 2 cores, 1 thread, bf16',
                              'not_converged': 'mnist-step-ir100',
                              'seconds_per_step': 0.8907,
-                             'source': 'bench/results/converge-fashion_mnist-binary-5v7-ir100-summary.csv, '
-                                       'bench/results/converge-mnist-step-ir100-summary.csv',
+                             'source': 'bench/results/converge-mnist-step-ir100-summary.csv, '
+                                       'bench/results/converge-fashion_mnist-binary-5v7-ir100-summary.csv',
                              'steps': 5250}}
     # codes/improved_bagan_gp.py: latent_dim = 128; Adam(lr=0.0002, beta_1=0.5, beta_2=0.9); gp_weight=10.0;
     # trainRatio = 5 (D updates per G update).
