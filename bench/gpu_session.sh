@@ -103,6 +103,15 @@ log "smoke passed:$ok"; }
 has() { case " $ok " in *" $1 "*) return 0;; *) return 1;; esac; }
 pack
 
+# --- phase 1b: the evaluation's batched classifiers alone on the GPU (fit_many against one model after another;
+# its docstring's GPU claim is unmeasured), before anything shares the device. EVAL_SPEED=0 skips it.
+if [ "${EVAL_SPEED:-1}" = 1 ]; then
+  log "eval speed: bench/eval_speed.py --quick on MNIST 5 vs 6, alone on the GPU"
+  timeout -s INT 150 $PY bench/eval_speed.py --datasets mnist56 --data-root $W/data --quick --seeds 0 1 \
+    --device $DEV --threads 1 > $W/res/eval-speed-mnist56-gpu.txt 2>&1 || log "eval speed: stopped or failed"
+  pack
+fi
+
 # --- phase 2: the runs ---------------------------------------------------------------------------
 # At most SLOTS jobs at once, in the order below (the most wanted first). Measured on an H200 (2026-12-04): one GPU
 # time-slices its processes, and at 17 small-network jobs it read 99-100% busy throughout while bagan_gp on MNIST

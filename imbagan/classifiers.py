@@ -292,8 +292,8 @@ def fit_many(jobs: Sequence[Job], num_classes: int, *, arch: str = "cnn", width:
     saves nothing there (grouped convs, vmap and one model after another all cost the same per
     model-step in float32); what this path gains on a CPU comes from channels-last with bf16
     autocast: 1.6-1.8x wall and CPU time at equal steps on digits and MNIST. On a GPU, where one
-    small classifier cannot fill the device, the M-wide kernels replace M launches (not measured
-    yet: no GPU was lent).
+    small classifier cannot fill the device, the M-wide kernels replace M launches (not measured: the
+    GPU sessions of 2026-12-04 timed GAN training only; bench/gpu_session.sh's phase 1b times this).
     """
     if not jobs:
         return []
