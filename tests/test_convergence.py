@@ -279,7 +279,7 @@ def test_a_scenario_with_both_precisions_draws_each_curve_apart_and_lists_the_bu
         rule=convergence.RULE, machine="box", threads=1, load_avg="1").to_csv(tmp_path / "converge-s-summary.csv",
                                                                               index=False)
     (t,) = tx.convergence_tables(tmp_path)
-    assert t["summary"]["precision"].tolist() == ["bf16", "fp32"] and "budgets come from the bf16 rows" in t["caption"]
+    assert t["summary"]["precision"].tolist() == ["bf16", "fp32"] and "the precision whose curves went furthest" in t["caption"]
     fig = convergence_chart.curve_figure(t["curves"], "s")
     assert len(fig.data) == 4  # 2 precisions x 2 seeds, one class
     for tr in fig.data:

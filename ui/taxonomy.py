@@ -342,11 +342,13 @@ def convergence_tables(folder) -> list[dict]:
         if others:  # a GPU's curves beside the CPU's: each row's machine is in its own column
             caption += f" · also {'; '.join(others)} (the device column says which rows)"
         if "precision" in summary.columns and summary["precision"].nunique() > 1:
-            # The budgets come from the bf16 curves (bench/converge.py --write-cards); the others are
-            # bench/precision.py's check, usually at a fixed budget, so they come after and say so.
+            # A method's budget comes from the precision whose curves went furthest (bench/converge.py's
+            # evidence: bf16 on a tie, as planned; float32 where a machine without native bf16 ran them longer);
+            # the other precision's rows are bench/precision.py's check, usually at a fixed budget.
             summary = summary.sort_values("precision", key=lambda p: p != "bf16", kind="stable")
-            caption += (" · the budgets come from the bf16 rows; the other precision's rows are bench/precision.py's "
-                        "check that bf16 gives the same images, often run to a fixed budget")
+            caption += (" · each method's budget comes from the precision whose curves went furthest (bf16 where both "
+                        "went as far); the shorter precision's rows are bench/precision.py's check that bf16 gives "
+                        "the same images, often run to a fixed budget")
         cols = [c for c in ("method", "precision", "device", "seeds", "converged_step", "converged_steps", "max_step",
                             "minutes_to_converge", "best_fid", "class_acc_at_converged", "best_step_majority",
                             "best_step_minority") if c in summary.columns]
