@@ -97,21 +97,13 @@ def curve_rows(d: Path, method: str, seed: int, precision: str, scenario: str, t
     return rows
 
 
-def with_device(df):
-    """The frame with a ``device`` column ("cpu" where it predates the column: every curve before the first GPU
-    curves, 2026-12-04, ran on a CPU). A seed's curve on a GPU is a different random draw from the same seed's on a
-    CPU, so the two are separate curves, judged apart."""
-    df = df.copy()
-    df["device"] = df["device"].fillna("cpu") if "device" in df.columns else "cpu"
-    return df
-
-
 def summarise(df):
     """One row per (method, precision, device) from the curve rows, under the rule."""
     import pandas as pd
 
     out = []
-    for (method, precision, device), g in with_device(df).groupby(["method", "precision", "device"], sort=False):
+    curves = convergence.with_device(df)
+    for (method, precision, device), g in curves.groupby(["method", "precision", "device"], sort=False):
         per_seed, minutes, best, acc_at, groups = {}, [], [], [], {"majority": [], "minority": []}
         for seed, s in g.groupby("seed"):
             s = s.sort_values("step")
@@ -170,7 +162,7 @@ def evidence(summary):
     native bf16 ran them longer). The convergence rule reads FID, not the precision: the float32 check found the same
     converged step within the seed spread. A GPU's curves are more seeds of the same rule (their steps count); only
     their pace is the GPU's, which the card quotes only where no CPU curve gives one."""
-    two = with_device(summary)
+    two = convergence.with_device(summary)
     two = two[two["seeds"].astype(int) >= 2].copy()
     two["_bf16"] = two["precision"] == "bf16"
     best = two.sort_values(["max_step", "_bf16"], ascending=False).drop_duplicates(["method", "device"])
@@ -197,14 +189,14 @@ def card_budgets() -> dict[str, dict]:
         curves = RESULTS / f"converge-{scenario}.csv"
         if not path.exists():
             continue
-        df, cv = pd.read_csv(path), with_device(pd.read_csv(curves))
+        df, cv = pd.read_csv(path), convergence.with_device(pd.read_csv(curves))
         for _, r in evidence(df).iterrows():
             prec, dev = r["precision"], r["device"]
             mine = cv[(cv["method"] == r["method"]) & (cv["precision"] == prec) & (cv["device"] == dev)]
             part = mine[mine["step"] > 0]
             pace = float((part["seconds"] / part["step"]).groupby(part["seed"]).last().mean())
             where, cpu = f"{r['machine']}, {int(r['threads'])} thread, {prec}", dev == "cpu"
-            bound = None
+            bound = None  # the step the rule points at, where this row is not converged
             if pd.isna(r["converged_step"]) and int(r["seeds"]) >= 2:
                 # Not converged on this scenario: the family needs at least, per seed, its converged step or, not
                 # confirmed yet, the step the rule points at so far (a later snapshot can only move it later: a
@@ -216,8 +208,8 @@ def card_budgets() -> dict[str, dict]:
                             for sd, c in seeds.items()) if seeds else int(r["max_step"])
                 if bound > unconverged.get((r["method"], fam), (0, ""))[0]:
                     unconverged[(r["method"], fam)] = (bound, scenario)
-            if int(r["seeds"]) >= 2 and (bound or not pd.isna(r["converged_step"])):
-                mark = (cpu, int(bound or r["converged_step"]), round(pace, 4), where)
+            if int(r["seeds"]) >= 2 and (bound is not None or not pd.isna(r["converged_step"])):
+                mark = (cpu, int(r["converged_step"] if bound is None else bound), round(pace, 4), where)
                 if mark[:2] >= paces.get((r["method"], fam), (False, -1))[:2]:
                     paces[(r["method"], fam)] = mark
             # A budget needs both GAN seeds; a converged step of 0 means adversarial training never beat its
@@ -294,7 +286,7 @@ def merge_curve(scenario: str, rows: list[dict]) -> None:
 
     def merge(df):
         if len(df):
-            df = with_device(df)
+            df = convergence.with_device(df)
             df = df[~((df["method"] == key[0]) & (df["seed"] == key[1]) & (df["precision"] == key[2])
                       & (df["device"] == key[3]))]
         return pd.concat([df, pd.DataFrame(rows)], ignore_index=True)

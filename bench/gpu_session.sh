@@ -47,9 +47,9 @@ if [ "${DETACH:-0}" = 1 ] && [ -z "${GPU_SESSION_CHILD:-}" ]; then  # first call
   mkdir -p "$OUT" $W/logs; t0=$(date +%s); touch $W/running
   GPU_SESSION_CHILD=1 OUT=$W/out setsid nohup bash "$0" "$MAIN" > $W/logs/main.log 2>&1 < /dev/null &
   while [ -e $W/running ] && [ $(( $(date +%s) - t0 )) -lt "${CALL:-540}" ]; do
-    sleep 15; cp $W/out/gpu-results.tgz "$OUT/" 2>/dev/null
+    sleep 15; cp $W/gpu-results.tgz "$OUT/" 2>/dev/null
   done
-  cp $W/out/gpu-results.tgz "$OUT/" 2>/dev/null; tail -60 $W/logs/main.log; exit 0
+  cp $W/gpu-results.tgz "$OUT/" 2>/dev/null; tail -60 $W/logs/main.log; exit 0
 fi
 PY=${PY:-python3}
 DEV=${DEVICE:-cuda}  # DEVICE=cpu tries the script itself on a CPU machine
@@ -81,7 +81,7 @@ pack() {  # everything small, into one tarball under $OUT
   done
   cp bench/results/converge-*.csv $W/res/ 2>/dev/null
   tar czf "$OUT/.gpu-results.tgz" -C $W res logs && mv "$OUT/.gpu-results.tgz" "$OUT/gpu-results.tgz"
-  cp "$OUT/gpu-results.tgz" $W/gpu-results.tgz
+  cp "$OUT/gpu-results.tgz" $W/gpu-results.tgz  # where a detached run's two calls fetch it from
 }
 
 # --- phase 1: smoke (SMOKE=0 skips it: every method passed it on an H200 on 2026-12-04) -----------

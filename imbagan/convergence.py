@@ -96,6 +96,15 @@ def candidate_step(steps: list[int], values: list[float], tolerance: float = TOL
     return steps[i] if i is not None else None
 
 
+def with_device(df):
+    """A curve or summary frame with a ``device`` column ("cpu" where it predates the column: every curve before the
+    first GPU curves, 2026-12-04, ran on a CPU). A seed's curve on a GPU is a different random draw from the same
+    seed's on a CPU, so the two are separate curves, judged and drawn apart."""
+    df = df.copy()
+    df["device"] = df["device"].fillna("cpu") if "device" in df.columns else "cpu"
+    return df
+
+
 def read_curve(run_dir: str | os.PathLike) -> list[dict]:
     """The run's quality.jsonl records (one per snapshot), skipping a half-written last line."""
     path = Path(run_dir) / "quality.jsonl"

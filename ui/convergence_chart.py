@@ -1,6 +1,6 @@
 """The convergence curves of ``bench/converge.py`` as one plotly figure: per-class FID against step,
-one panel per method (small multiples), one line style per seed (and precision, and device). Needs plotly (the app's); the bench
-skips the figure where plotly is missing."""
+one panel per method (small multiples), one line style per seed (and precision, and device). Needs plotly (the
+app's); the bench skips the figure where plotly is missing."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def curve_figure(df, scenario: str, log_y: bool = True):
         # One curve per (precision, device, seed): a scenario with bench/precision.py's float32 check holds both
         # precisions of a seed, and a GPU's curve of a seed is another random draw than the CPU's; neither pair
         # may be drawn (or judged by the rule) as one zigzag line.
-        part = part.assign(device=part["device"].fillna("cpu") if "device" in part.columns else "cpu")
+        part = convergence.with_device(part)
         keys = [k for k in ("precision", "device") if k in part.columns] + ["seed"]
         for j, (key, s) in enumerate(part.groupby(keys)):
             *tags, seed = key

@@ -309,13 +309,11 @@ def trained_text(method: str, dataset: str, steps) -> str:
         return "steps unknown"
     if not b:
         return f"{int(steps):,} steps; no budget measured"
-    if b.get("at_least"):  # the rule had not confirmed the family's budget: say the bound is one
-        if int(steps) >= int(b["steps"]):
-            return f"converged as far as measured ({int(steps):,} ≥ at least {int(b['steps']):,})"
-        return f"NOT converged ({int(steps):,} < at least {int(b['steps']):,})"
+    # A lower bound (the rule had not confirmed the family's budget) says it is one.
+    need = f"at least {int(b['steps']):,}" if b.get("at_least") else f"{int(b['steps']):,}"
     if int(steps) >= int(b["steps"]):
-        return f"converged ({int(steps):,} ≥ {int(b['steps']):,})"
-    return f"NOT converged ({int(steps):,} < {int(b['steps']):,})"
+        return f"converged{' as far as measured' if b.get('at_least') else ''} ({int(steps):,} ≥ {need})"
+    return f"NOT converged ({int(steps):,} < {need})"
 
 
 def convergence_tables(folder) -> list[dict]:
