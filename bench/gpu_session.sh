@@ -35,21 +35,21 @@
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 W=/tmp/gw
-if [ "${1:-}" = collect ]; then  # second call: wait for the detached jobs, then return their results
-  mkdir -p "$OUT"; t0=$(date +%s)
-  while [ -e $W/running ] && [ $(( $(date +%s) - t0 )) -lt "${2:-300}" ]; do
+# Both calls of the two-call mode copy the newest tarball out every 15 s while the detached jobs run, for at most
+# $1 seconds, then print the last $2 lines of the main log.
+follow() {
+  local t0; t0=$(date +%s); mkdir -p "$OUT"
+  while [ -e $W/running ] && [ $(( $(date +%s) - t0 )) -lt "$1" ]; do
     sleep 15; cp $W/gpu-results.tgz "$OUT/" 2>/dev/null; tail -1 $W/logs/main.log 2>/dev/null
   done
-  sleep 2; cp $W/gpu-results.tgz "$OUT/"; tail -40 $W/logs/main.log; exit 0
-fi
+  sleep 2; cp $W/gpu-results.tgz "$OUT/" 2>/dev/null; tail -"$2" $W/logs/main.log
+}
+if [ "${1:-}" = collect ]; then follow "${2:-300}" 40; exit 0; fi  # second call: wait for the detached jobs
 MAIN=${1:-420}
 if [ "${DETACH:-0}" = 1 ] && [ -z "${GPU_SESSION_CHILD:-}" ]; then  # first call of two: see the header
-  mkdir -p "$OUT" $W/logs; t0=$(date +%s); touch $W/running
+  mkdir -p $W/logs; touch $W/running
   GPU_SESSION_CHILD=1 OUT=$W/out setsid nohup bash "$0" "$MAIN" > $W/logs/main.log 2>&1 < /dev/null &
-  while [ -e $W/running ] && [ $(( $(date +%s) - t0 )) -lt "${CALL:-540}" ]; do
-    sleep 15; cp $W/gpu-results.tgz "$OUT/" 2>/dev/null
-  done
-  cp $W/gpu-results.tgz "$OUT/" 2>/dev/null; tail -60 $W/logs/main.log; exit 0
+  follow "${CALL:-540}" 60; exit 0
 fi
 PY=${PY:-python3}
 DEV=${DEVICE:-cuda}  # DEVICE=cpu tries the script itself on a CPU machine

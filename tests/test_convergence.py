@@ -421,3 +421,23 @@ def test_gpu_curves_are_more_seeds_and_the_card_quotes_the_cpu_pace(tmp_path, mo
     assert {"bagan_gp seed 0 cpu", "bagan_gp seed 0 cuda", "bagan seed 1 cuda"} <= labels  # never one zigzag line
     (t,) = tx.convergence_tables(tmp_path)
     assert "device" in t["summary"].columns and "also GPU box" in t["caption"]
+
+
+def test_recover_merges_a_runs_curve_with_its_device_and_refuses_a_gpu_run_without_its_machine(tmp_path, monkeypatch):
+    conv = load_bench("converge")
+    monkeypatch.setattr(conv, "RESULTS", tmp_path)
+    cfg = tiny_config(method="acgan", imbalance="drop", drop=90.0, minority=(3,), quality_curve="on", steps=3, seed=4)
+    d = _train(cfg, tmp_path / "runs")
+    conv.recover("digits", d, threads=1)
+    df = pd.read_csv(tmp_path / "converge-digits.csv")
+    assert set(df["method"]) == {"acgan"} and set(df["seed"]) == {4} and set(df["device"]) == {"cpu"}
+    assert df["step"].tolist() == [r["adv_step"] for r in convergence.read_curve(d)]
+    # the same run said to have trained on a GPU: its machine line is required, then kept as a curve of its own
+    st = runs.read_status(d)
+    (d / "status.json").write_text(json.dumps({**st, "device": "cuda:0"}))
+    with pytest.raises(SystemExit, match="--recover-machine"):
+        conv.recover("digits", d, threads=1)
+    conv.recover("digits", d, threads=1, where="NVIDIA H200", load=2.5)
+    df = pd.read_csv(tmp_path / "converge-digits.csv")
+    assert sorted(set(df["device"])) == ["cpu", "cuda"]
+    assert set(df[df["device"] == "cuda"]["machine"]) == {"NVIDIA H200"}
