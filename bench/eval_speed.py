@@ -40,7 +40,8 @@ from imbagan.config import TrainConfig  # noqa: E402
 from imbagan.splits import full_set, load_split  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model, load_average  # noqa: E402
+from machine import load_average  # noqa: E402
+from machine import machine as machine_line  # noqa: E402
 
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "full")
 SCENARIOS = {
@@ -51,10 +52,10 @@ SCENARIOS = {
 }
 
 
-def machine() -> str:
-    cpu, la = cpu_model(), load_average()
-    gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return (f"{cpu}, {os.cpu_count()} cores{gpu}; load average {la}; torch {torch.__version__}, "
+def machine(device: str = "cpu") -> str:
+    """bench/machine.py's line for ``device`` (the GPU first when it runs on one), with what a speed figure also
+    depends on: the load, torch's version and threads, and whether the CPU has native bf16."""
+    return (f"{machine_line(str(device))}; load average {load_average()}; torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads; CPU bf16: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
 
 
@@ -156,7 +157,7 @@ def compare(name: str, a, device) -> None:
     print(f"per classifier: old {wall['old'] / n / len(CONDITIONS):.2f} s, new {wall['new'] / n / len(CONDITIONS):.2f} s;"
           f" per classifier-step: old {1e3 * wall['old'] / n / len(CONDITIONS) / old_steps:.1f} ms, "
           f"new {1e3 * wall['new'] / n / len(CONDITIONS) / new_steps:.1f} ms")
-    print(f"machine after: {machine()}")
+    print(f"machine after: {machine(device)}")
 
 
 def validation_scenario(name: str, a, device, per_class: int, seed: int = 0):
@@ -203,7 +204,7 @@ def budget_study(name: str, a, device) -> None:
     conds = a.study_conditions
     per_epoch = clf.budget_steps(counts, a.batch_size, 1)
     print(f"\n## budget study, {name}: train counts {counts}; {per_epoch} steps per balanced epoch; "
-          f"scored on the {where}; seeds {a.seeds}; {machine()}")
+          f"scored on the {where}; seeds {a.seeds}; {machine(device)}")
     print("| condition | steps | epochs | ACSA (mean ± std) | minority recall | seconds |")
     print("|---|---|---|---|---|---|")
     sets = {c: condition_sets("imbalanced" if c == "la_loss" else c, train, full, k, 0, device) for c in conds}
@@ -249,7 +250,7 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
-    print(f"machine: {machine()}; device {device}")
+    print(f"machine: {machine(device)}")
     for name in a.datasets:
         if a.budget_study:
             budget_study(name, a, device)
