@@ -73,14 +73,19 @@ def _locked_update(path: Path, fn) -> None:
         os.replace(tmp, path)
 
 
-def curve_rows(d: Path, cfg: dict, status: dict, precision: str, scenario: str, threads: int,
+def trained_on(cfg: dict, status: dict) -> str:
+    """The device a run trained on ("cpu", "cuda"), as its status recorded it (its config's request before that)."""
+    return str(status.get("device") or cfg.get("device") or "cpu").split(":")[0]
+
+
+def curve_rows(d: Path, cfg: dict, status: dict, scenario: str, threads: int,
                where: str | None = None, load: float | None = None) -> list[dict]:
-    """The run's quality curve as CSV rows, from its config and status (read once, by the caller). ``where`` and
-    ``load``: the machine line and load average of the machine the run trained on, when that is not this one (a GPU
-    run brought back); by default, this machine's."""
-    method, seed = cfg["method"], int(cfg["seed"])
-    device = str(status.get("device") or cfg.get("device", "cpu"))
-    device = device.split(":")[0]  # the device it trained on ("cpu", "cuda"), as its status recorded it
+    """The run's quality curve as CSV rows, from its config and status (read once, by the caller); its precision is
+    the one it trained at (its status's, "auto" resolved). ``where`` and ``load``: the machine line and load average
+    of the machine the run trained on, when that is not this one (a GPU run brought back); by default, this
+    machine's."""
+    method, seed, device = cfg["method"], int(cfg["seed"]), trained_on(cfg, status)
+    precision = status.get("precision") or cfg.get("precision")
     rows, where = [], where or machine(device)
     load = round(os.getloadavg()[0], 2) if load is None else load
     for rec in convergence.read_curve(d):
@@ -301,9 +306,9 @@ def recover(scenario: str, d: Path, threads: int, where: str | None = None, load
     log): the summary then judges what that run showed."""
     cfg = json.loads((d / "config.json").read_text())
     st = runs.read_status(d)
-    if where is None and str(st.get("device", cfg.get("device", "cpu"))).startswith("cuda"):
+    if where is None and trained_on(cfg, st) == "cuda":
         raise SystemExit(f"{d} trained on a GPU: say which with --recover-machine (its log's first line names it)")
-    rows = curve_rows(d, cfg, st, st.get("precision", cfg.get("precision")), scenario, threads, where, load)
+    rows = curve_rows(d, cfg, st, scenario, threads, where, load)
     if not rows:
         raise SystemExit(f"{d} has no quality curve to recover")
     merge_curve(scenario, rows)
@@ -322,7 +327,7 @@ def run_one(scenario: str, method: str, seed: int, a, root: Path) -> None:
     t = time.perf_counter()
     train.train(d, log=lambda s: print(f"  [{method} s{seed}] {s}", flush=True))
     status = runs.read_status(d)
-    rows = curve_rows(d, cfg.to_dict(), status, status.get("precision", a.precision), scenario, a.threads)
+    rows = curve_rows(d, cfg.to_dict(), status, scenario, a.threads)
     merge_curve(scenario, rows)
     conv = status.get("converged_step")
     print(f"{scenario} {method} seed {seed} ({rows[0]['precision']}): "

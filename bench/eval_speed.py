@@ -40,8 +40,7 @@ from imbagan.config import TrainConfig  # noqa: E402
 from imbagan.splits import full_set, load_split  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import load_average  # noqa: E402
-from machine import machine as machine_line  # noqa: E402
+from machine import load_average, machine as machine_line  # noqa: E402
 
 CONDITIONS = ("imbalanced", "oversample", "mirror", "smote", "class_weight", "full")
 SCENARIOS = {
