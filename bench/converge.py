@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -176,6 +177,21 @@ def evidence(summary):
     return best.drop(columns="_bf16").sort_index()
 
 
+class Pace(NamedTuple):
+    """One evidence row's step rate, as a card quotes it."""
+
+    on_cpu: bool
+    steps: int  # the row's converged step, or the step its rule points at so far
+    seconds_per_step: float
+    machine: str  # "<machine>, <threads> thread, <precision>"
+
+
+def pace_first(p: Pace) -> tuple[bool, int]:
+    """Which row's pace a card quotes, largest first: a CPU's (the machine people have) before any GPU's, and among
+    those the row of most steps (the curve that set the budget)."""
+    return p.on_cpu, p.steps
+
+
 def card_budgets() -> dict[str, dict]:
     """{method: {family: {"steps", "seconds_per_step", "source", "machine"}}} from every summary CSV: the
     largest converged step over a family's scenarios and devices (the precision whose curves went furthest, see
@@ -187,9 +203,8 @@ def card_budgets() -> dict[str, dict]:
 
     out: dict[str, dict] = {}
     unconverged: dict[tuple[str, str], tuple[int, str]] = {}  # (method, family) -> (steps, scenario)
-    # (method, family) -> (on a CPU, steps, pace, machine) of the evidence row that sets the card's pace: a CPU's
-    # (the machine people have), from the row of most steps; a GPU's only where no CPU curve gives one.
-    paces: dict[tuple[str, str], tuple[bool, int, float, str]] = {}
+    # (method, family) -> the evidence row that sets the card's pace (see pace_first).
+    paces: dict[tuple[str, str], Pace] = {}
 
     for scenario, fam in FAMILY.items():
         path = RESULTS / f"converge-{scenario}-summary.csv"
@@ -216,8 +231,9 @@ def card_budgets() -> dict[str, dict]:
                 if bound > unconverged.get((r["method"], fam), (0, ""))[0]:
                     unconverged[(r["method"], fam)] = (bound, scenario)
             if int(r["seeds"]) >= 2 and (bound is not None or not pd.isna(r["converged_step"])):
-                mark = (cpu, int(r["converged_step"] if bound is None else bound), round(pace, 4), where)
-                if mark[:2] >= paces.get((r["method"], fam), (False, -1))[:2]:
+                mark = Pace(cpu, int(r["converged_step"] if bound is None else bound), round(pace, 4), where)
+                held = paces.get((r["method"], fam))
+                if held is None or pace_first(mark) >= pace_first(held):
                     paces[(r["method"], fam)] = mark
             # A budget needs both GAN seeds; a converged step of 0 means adversarial training never beat its
             # start (BAGAN's autoencoder): there is no adversarial budget to give.
@@ -239,9 +255,9 @@ def card_budgets() -> dict[str, dict]:
             b.update(steps=steps, at_least=True, not_converged=scenario)
             b.pop("generators", None)
             b["sources"].append(f"bench/results/converge-{scenario}-summary.csv")
-    for (method, fam), (_, _, pace, where) in paces.items():
+    for (method, fam), p in paces.items():
         if fam in out.get(method, {}):
-            out[method][fam].update(seconds_per_step=pace, machine=where)
+            out[method][fam].update(seconds_per_step=p.seconds_per_step, machine=p.machine)
     for fams in out.values():
         for b in fams.values():
             b["source"] = ", ".join(dict.fromkeys(b.pop("sources")))
