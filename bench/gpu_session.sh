@@ -151,14 +151,10 @@ MB="--dataset mnist --imbalance binary --ir 100 --minority 5 --majority 6 --clf-
 VD="--conditions imbalanced logit_adjust la_loss class_weight gan --repeats 3 --epochs 3 --eval-width 16 --gan-seeds 0 1"
 log "main phase: $MAIN s, $SLOTS jobs at once"
 {
-# What is left of issue 21 that a 2-core CPU cannot afford (2026-12-04, after the late session; bagan_gp trains at
-# ~1 s a step there in float32, 88 min for its 5,250-step LeCam row). A quality row or
-# verdict starts only with 7-8 minutes left (it trains a GAN to its budget, then classifiers).
-# bagan_gp's LeCam row on MNIST step (its plain and DiffAugment rows came from the evening session).
-has bagan_gp && qual mnist-bagan_gp-lecam $MN --methods bagan_gp --options lecam --budget measured
-# bagan's LeCam row on MNIST step at its 18,500 bound (the committed one stops at 10,000, labelled not converged;
-# its plain and DiffAugment rows were trained at 18,500 on the CPU, 78 min each): about 3 min at ~110 steps/s.
-has bagan && qual mnist-bagan-lecam $MN --methods bagan --options lecam --budget measured
+# What is left of issue 21 that a 2-core CPU cannot afford (2026-12-04; bagan_gp trains at ~1 s a step there in
+# float32: 91 min for a 5,250-step row, so the CPU did only its MNIST step LeCam row, and bagan's three rows at
+# 18,500). A quality row or verdict starts only with 7-8 minutes left (it trains a GAN to its budget, then
+# classifiers).
 # bagan_gp's rows of the binary quality tables and its binary verdicts.
 has bagan_gp && qual fashion-bagan_gp $FB --methods bagan_gp
 has bagan_gp && qual mnist56-bagan_gp $MB --methods bagan_gp
