@@ -134,3 +134,14 @@ def test_the_live_panel_shows_the_evaluation_launched_with_the_run(tmp_path, mon
     runs.write_json_atomic(d / "eval" / "status.json", {"state": "done", "pid": None, "heartbeat": _time.time()})
     at.run()
     assert any(c.value == "evaluated: the verdict is ready" for c in at.caption)
+
+
+def test_turning_on_an_option_quotes_what_the_tables_measured(tmp_path, monkeypatch):
+    """LeCam on the form: the committed quality tables' rows at the method's budget are quoted beside it."""
+    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not any("LeCam" in i.value for i in at.info)
+    at.number_input(key="train.gan.lecam_weight").set_value(0.3).run()
+    assert not at.exception
+    (said,) = [i.value for i in at.info if "LeCam" in i.value]
+    assert said.startswith("Measured for gan with LeCam (λ = 0.3)") and "mnist step, ir 100" in said

@@ -177,3 +177,28 @@ def test_a_table_with_rows_from_two_machines_names_both(tmp_path):
     (t,) = tx.quality_tables(tmp_path)
     assert "AMD EPYC (AVX2), 2 cores | NVIDIA H200 (CUDA 13.0), host Xeon, 16 cores" in t["caption"]
     assert t["table"]["clf_steps"].tolist() == [313, 700]
+
+
+def test_the_train_form_quotes_an_options_converged_rows_and_nothing_below_budget(tmp_path, monkeypatch):
+    """option_evidence: the option's row beside the plain row of one method, both at its budget; a row below it
+    never speaks, and an option that no converged pair measures says so."""
+    _fake_budgets(monkeypatch, 500, ("gan", "cagan"))
+    _table(tmp_path / "quality-a.csv", "mnist step ir 100", "2026-11-29 10:00 UTC",
+           methods=("gan", "gan", "gan", "cagan", "cagan"))
+    df = pd.read_csv(tmp_path / "quality-a.csv")
+    df["options"] = ["none", "lecam", "diffaugment", "none", "lecam"]
+    df["steps"] = [500, 500, 500, 500, 100]  # cagan's LeCam row is below its budget
+    df["acsa_gan"], df["acsa_imbalanced"] = [0.95, 0.80, 0.96, 0.94, 0.99], [0.75, 0.76, 0.75, 0.75, 0.75]
+    df["class_acc_min"], df["domain_fid"] = [0.9, 0.2, 0.95, 0.7, 0.99], [1.0, 10.0, 0.5, 2.0, 0.1]
+    df.to_csv(tmp_path / "quality-a.csv", index=False)
+    tables = tx.quality_tables(tmp_path)
+    assert tx.option_evidence(tables, "gan", {"diffaugment": "none", "lecam_weight": 0.0}) == []
+    (said,) = tx.option_evidence(tables, "gan", {"diffaugment": "none", "lecam_weight": 0.3})
+    assert "LeCam (λ = 0.3)" in said and "which is not measured" not in said
+    assert "ACSA 80.0% with it against 95.0% without (untreated 76.0% and 75.0%)" in said
+    assert "class accuracy 0.20 against 0.90, domain FID 10.00 against 1.00" in said
+    diff, lecam = tx.option_evidence(tables, "gan", {"diffaugment": "translation", "lecam_weight": 0.1})
+    assert "you set translation, which is not measured" in diff and "96.0% with it" in diff
+    assert "you set 0.1, which is not measured" in lecam and "80.0% with it" in lecam
+    (cagan,) = tx.option_evidence(tables, "cagan", {"lecam_weight": 0.3})
+    assert cagan.startswith("No table measures cagan with LeCam") and "99.0%" not in cagan

@@ -300,6 +300,48 @@ def answer(tables: list[dict]) -> str | None:
             "GAN also beats the cheapest fix (logit adjustment) is each run's verdict on the Evaluate page.")
 
 
+# bench/quality.py's option rows: what the table's "diffaugment" and "lecam" rows set (its OPTIONS).
+OPTION_SETTINGS = {"diffaugment": ("diffaugment", "color,translation,cutout", "DiffAugment", "the paper's policy, "),
+                   "lecam": ("lecam_weight", 0.3, "LeCam", "λ = ")}
+
+
+def option_evidence(tables: list[dict], method: str, fields: dict) -> list[str]:
+    """What the quality tables measured for ``method`` with the option that ``fields`` (a Train form's values)
+    turn on, one sentence per scenario: the option's row beside the method's plain row, both trained to the
+    method's measured budget. Nothing from a row below its budget (it says nothing about the option); when no
+    converged pair exists, one sentence says so. Empty when no option is on."""
+    asked = [o for o, (f, *_) in OPTION_SETTINGS.items()
+             if (fields.get(f) not in (None, "none") if f == "diffaugment" else float(fields.get(f) or 0) > 0)]
+    out = []
+    for option in asked:
+        field, value, option_name, what = OPTION_SETTINGS[option]
+        mine = "" if fields.get(field) == value else f"; you set {fields.get(field)}, which is not measured"
+        name = f"{option_name} ({what}{value}{mine})"
+        said = []
+        for t in tables:
+            q = t["table"]
+            if not {"options", "acsa_gan", "acsa_imbalanced", "class_acc_min", "domain_fid"} <= set(q.columns):
+                continue
+            rows = q[(q["method"] == method) & q["trained"].str.startswith("converged")]
+            plain, opt = rows[rows["options"] == "none"], rows[rows["options"] == option]
+            if plain.empty or opt.empty:
+                continue
+            a, b = opt.iloc[-1], plain.iloc[-1]
+            # Rows trained on two machines carry two untreated classifiers: name both.
+            untreated = " and ".join(dict.fromkeys(f"{100 * r['acsa_imbalanced']:.1f}%" for r in (a, b)))
+            said.append(f"on {t['scenario']}, ACSA {100 * a['acsa_gan']:.1f}% with it against {100 * b['acsa_gan']:.1f}% "
+                        f"without (untreated {untreated}), the worst row's class accuracy "
+                        f"{a['class_acc_min']:.2f} against {b['class_acc_min']:.2f}, domain FID {a['domain_fid']:.2f} "
+                        f"against {b['domain_fid']:.2f}")
+        if said:
+            out.append(f"Measured for {method} with {name}, both rows at its measured budget (bench/quality.py; "
+                       "the Taxonomy page's tables): " + "; ".join(said) + ".")
+        else:
+            out.append(f"No table measures {method} with {name} at its measured budget yet: whether it helps here "
+                       "is unmeasured.")
+    return out
+
+
 def trained_text(method: str, dataset: str, steps) -> str:
     """Whether a table's row was trained for at least its method's measured budget (imbagan.budgets)."""
     from imbagan import budgets

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from pathlib import Path
 
 import streamlit as st
 
@@ -12,11 +13,13 @@ from imbagan import budgets, catalog, splits
 from imbagan import data as datasets
 from imbagan.config import CHOICES, DATA_FIELDS, FIELD_HELP, TrainConfig
 from imbagan.imbalance import PROFILES
+from ui import taxonomy
 from ui.labels import FIELD_LABELS, field_label
 
 DEFAULTS = TrainConfig()
 DROP_LEVELS = [40.0, 60.0, 80.0, 90.0, 95.0, 97.5]  # BAGAN §5
 IR_MAX = 1000.0  # the imbalance ratio box's largest value
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"  # the committed bench tables
 
 PROFILE_HELP = {
     "none": "Keep every image (the balanced original).",
@@ -29,6 +32,12 @@ PROFILE_HELP = {
 }
 
 COMMON_FIELDS = ["steps", "batch_size", "latent_dim", "lr", "beta1", "beta2", "width", "seed"]
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _quality_tables() -> list[dict]:
+    """The Taxonomy page's quality tables (bench/results), for what an option did to a method."""
+    return taxonomy.quality_tables(RESULTS)
 
 
 def paper_defaults(method: str) -> dict:
@@ -176,6 +185,8 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None, data: dict | 
     text, below = budgets.note(method, (data or d)["dataset"], int(out.get("steps") or d["steps"]),
                                (data or {}).get("image_size"), (data or {}).get("channels"))
     (st.warning if below else st.caption)(text)
+    for sentence in taxonomy.option_evidence(_quality_tables(), method, out):
+        st.info(sentence)
     with st.expander("Loop and device"):
         c = st.columns(3)
         # (evaluate_after is the page's "Evaluate it too" box, beside Launch)
