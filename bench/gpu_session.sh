@@ -155,8 +155,7 @@ log "main phase: $MAIN s, $SLOTS jobs at once"
 # for a 5,250-step row), so the CPU trained only its MNIST step LeCam row, beside bagan's three MNIST step rows at
 # 18,500 (2026-12-04). A quality row or verdict starts only with 7-8 minutes left (it trains a GAN to its budget,
 # then classifiers).
-# bagan_gp's rows of the binary quality tables and its binary verdicts.
-has bagan_gp && qual fashion-bagan_gp $FB --methods bagan_gp
+# bagan_gp's binary verdicts, and its MNIST 5 vs 6 quality row (the CPU trained its Fashion-MNIST row, 2026-12-05).
 has bagan_gp && qual mnist56-bagan_gp $MB --methods bagan_gp
 has bagan_gp && verd fashion-bagan_gp --dataset fashion_mnist --method bagan_gp $VD
 has bagan_gp && verd mnist-bagan_gp --dataset mnist --method bagan_gp $VD
