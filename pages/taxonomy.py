@@ -6,7 +6,6 @@ A method's "Open in Train" button hands a preset to the Train page as ``st.sessi
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -87,7 +86,7 @@ with tab_levels:
 
 with tab_methods:
     st.info(tx.VERDICT_TEXT, icon="⚖️")
-    for v in tx.verdict_tables(Path(__file__).resolve().parent.parent / "bench" / "results"):
+    for v in tx.verdict_tables(tx.RESULTS):
         with st.expander(f"Verdict on {v['setting']}: " + ("; ".join(v["verdict"]) or "no GAN condition"),
                          expanded=v["trained"].startswith("converged")):
             st.caption(v["caption"])
@@ -95,7 +94,7 @@ with tab_methods:
                 st.warning(f"The GAN of this table was trained below its method's measured budget ({v['trained']}): "
                            "it had not converged, so this verdict says little about the method.")
             st.dataframe(v["table"], hide_index=True, width="stretch", key=f"tax.verdict.{v['path'].stem}")
-    tables = tx.quality_tables(Path(__file__).resolve().parent.parent / "bench" / "results")
+    tables = tx.quality_tables(tx.RESULTS)
     short = tx.answer(tables)
     if short:
         st.markdown(short)
@@ -115,7 +114,7 @@ with tab_methods:
                          column_config={c: st.column_config.NumberColumn(labels.label(c), help=labels.tooltip(c),
                                                                          format=labels.number_format(c))
                                         for c in cols if c not in ("method", "options")})
-    conv = tx.convergence_tables(Path(__file__).resolve().parent.parent / "bench" / "results")
+    conv = tx.convergence_tables(tx.RESULTS)
     if conv:
         with st.expander("How long each method must train: convergence curves (bench/converge.py)"):
             st.markdown("Each method trained with its paper defaults, two GAN seeds, until the convergence rule "

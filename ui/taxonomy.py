@@ -8,6 +8,11 @@ survey's text extraction, with the reference numbers it prints.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+# The committed bench tables (bench/results) that the Taxonomy page and the Train form read.
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
+
 SURVEY = ("Sampath, Maurtua, Aguilar Martín, Gutierrez: A Survey on Generative Adversarial Networks for "
           "imbalance problems in computer vision tasks")
 
@@ -232,7 +237,6 @@ def quality_tables(folder) -> list[dict]:
     hold one scenario, the one with the later ``date`` wins. Each entry: {"scenario", "table" (the
     columns of QUALITY_COLUMNS it has), "caption" (budget, date, machine, load), "path"}.
     """
-    from pathlib import Path
 
     import pandas as pd
 
@@ -360,7 +364,6 @@ def trained_text(method: str, dataset: str, steps) -> str:
 
 def convergence_tables(folder) -> list[dict]:
     """bench/converge.py's outputs, one entry per scenario: {"scenario", "summary", "curves", "caption"}."""
-    from pathlib import Path
 
     import pandas as pd
 
@@ -403,7 +406,6 @@ def verdict_tables(folder) -> list[dict]:
     written before that column existed reads its steps from the budget text); "table" has one row per condition:
     ACSA and the minority class's recall, mean ± std over the (GAN seed, classifier seed) pairs."""
     import re
-    from pathlib import Path
 
     import pandas as pd
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from pathlib import Path
 
 import streamlit as st
 
@@ -19,7 +18,6 @@ from ui.labels import FIELD_LABELS, field_label
 DEFAULTS = TrainConfig()
 DROP_LEVELS = [40.0, 60.0, 80.0, 90.0, 95.0, 97.5]  # BAGAN §5
 IR_MAX = 1000.0  # the imbalance ratio box's largest value
-RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"  # the committed bench tables
 
 PROFILE_HELP = {
     "none": "Keep every image (the balanced original).",
@@ -37,7 +35,7 @@ COMMON_FIELDS = ["steps", "batch_size", "latent_dim", "lr", "beta1", "beta2", "w
 @st.cache_data(ttl=300, show_spinner=False)
 def _quality_tables() -> list[dict]:
     """The Taxonomy page's quality tables (bench/results), for what an option did to a method."""
-    return taxonomy.quality_tables(RESULTS)
+    return taxonomy.quality_tables(taxonomy.RESULTS)
 
 
 def paper_defaults(method: str) -> dict:
