@@ -151,11 +151,11 @@ MB="--dataset mnist --imbalance binary --ir 100 --minority 5 --majority 6 --clf-
 VD="--conditions imbalanced logit_adjust la_loss class_weight gan --repeats 3 --epochs 3 --eval-width 16 --gan-seeds 0 1"
 log "main phase: $MAIN s, $SLOTS jobs at once"
 {
-# What is left of issue 21 that a 2-core CPU cannot afford: bagan_gp trains at ~1 s a step there in float32 (91 min
-# for a 5,250-step row), so the CPU trained only its MNIST step LeCam row, beside bagan's three MNIST step rows at
-# 18,500 (2026-12-04). A quality row or verdict starts only with 7-8 minutes left (it trains a GAN to its budget,
-# then classifiers).
-# bagan_gp's binary verdicts, and its MNIST 5 vs 6 quality row (the CPU trained its Fashion-MNIST row, 2026-12-05).
+# What is left of issue 21 that a 2-core CPU cannot afford: bagan_gp trains at ~1 s a step there in float32 (91-96
+# min for a 5,250-step row), so the CPU trained only two of its rows (MNIST step LeCam, 2026-12-04; Fashion-MNIST
+# 5 vs 7, 2026-12-05), beside bagan's three MNIST step rows at 18,500. A quality row or verdict starts only with
+# 7-8 minutes left (it trains a GAN to its budget, then classifiers).
+# bagan_gp's binary verdicts, and its MNIST 5 vs 6 quality row.
 has bagan_gp && qual mnist56-bagan_gp $MB --methods bagan_gp
 has bagan_gp && verd fashion-bagan_gp --dataset fashion_mnist --method bagan_gp $VD
 has bagan_gp && verd mnist-bagan_gp --dataset mnist --method bagan_gp $VD

@@ -6,7 +6,6 @@ A method's "Open in Train" button hands a preset to the Train page as ``st.sessi
 
 from __future__ import annotations
 
-
 import pandas as pd
 import streamlit as st
 

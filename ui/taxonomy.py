@@ -237,7 +237,6 @@ def quality_tables(folder) -> list[dict]:
     hold one scenario, the one with the later ``date`` wins. Each entry: {"scenario", "table" (the
     columns of QUALITY_COLUMNS it has), "caption" (budget, date, machine, load), "path"}.
     """
-
     import pandas as pd
 
     best: dict[str, tuple[str, Path, "pd.DataFrame"]] = {}
@@ -314,8 +313,9 @@ def option_evidence(tables: list[dict], method: str, fields: dict) -> list[str]:
     turn on, one sentence per scenario: the option's row beside the method's plain row, both trained to the
     method's measured budget. Nothing from a row below its budget (it says nothing about the option); when no
     converged pair exists, one sentence says so. Empty when no option is on."""
-    asked = [o for o, (f, *_) in OPTION_SETTINGS.items()
-             if (fields.get(f) not in (None, "none") if f == "diffaugment" else float(fields.get(f) or 0) > 0)]
+    on = {"diffaugment": fields.get("diffaugment") not in (None, "none"),
+          "lecam": float(fields.get("lecam_weight") or 0) > 0}
+    asked = [o for o in OPTION_SETTINGS if on[o]]
     out = []
     for option in asked:
         field, value, option_name, what = OPTION_SETTINGS[option]
