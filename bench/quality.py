@@ -151,6 +151,11 @@ def method_row(method: str, option: str, a, root: Path, cache: dict) -> dict:
     return judged_row(d, option, a, cache, time.perf_counter() - t)
 
 
+def options_label(option: str, overrides: dict) -> str:
+    """A row's ``options``: the option's name, then each --set as key=value ("none cagan_reg=wgan-gp")."""
+    return option + "".join(f" {k}={v}" for k, v in overrides.items())
+
+
 def option_of(cfg) -> str:
     """The --options name of a run's config (the custom values themselves when none matches)."""
     changed = {k: getattr(cfg, k) for k in sorted({k for f in OPTIONS.values() for k in f})
@@ -193,7 +198,7 @@ def judged_row(d: Path, option: str, a, cache: dict, t_train: float) -> dict:
     minorities = lambda n: {m["class"]: round(m["recall"], 3) for m in res[n]["minorities"]} if n in res else {}  # noqa: E731
     ov = q.get("overall") or {}
     return {
-        "method": cfg.method, "options": option + ("".join(f" {k}={v}" for k, v in a.overrides.items())),
+        "method": cfg.method, "options": options_label(option, a.overrides),
         "steps": runs.adversarial_step(st, cfg.steps), "ae_steps": cfg.ae_steps if "ae_steps" in (card.fields or ()) else 0,
         "width": cfg.width, "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
         "class_acc_min": min((r["class_accuracy"] for r in modeled), default=None),

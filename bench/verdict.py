@@ -19,6 +19,11 @@ the word the rule gives (imbagan.verdict.RULE).
 each with the same classifier seeds; the verdict then pools the (GAN seed, classifier seed) pairs, so its
 spread includes the GAN's own seed (issue 21 §4). Each condition's row lists every pair's value.
 
+``--options diffaugment`` (or ``lecam``; bench/quality.py's OPTIONS) and ``--set KEY=VALUE`` train the GAN
+with an option or a changed setting on top of its paper defaults, as bench/quality.py's rows do; the CSV's
+``options`` column says which, and its default name gains the method and the option
+(verdict-mnist-gan-diffaugment.csv), so a verdict with an option never replaces the plain one.
+
 ``--from-runs RUN_DIR ...`` judges finished runs instead of training them (one method and one scenario,
 one run per GAN seed, any imbalance profile): bench/converge.py's curves end at or past the measured
 budget, so their last checkpoints give the multi-class scenario's verdict (MNIST step IR 100) without
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -48,6 +54,7 @@ from imbagan.config import starting_config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import load_average, machine  # noqa: E402
+from quality import OPTIONS, option_of, options_label, parse_set  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONDITIONS = ("imbalanced", "logit_adjust", "la_loss", "drw", "augment", "oversample", "class_weight", "gan", "full")
@@ -150,9 +157,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="data subsample, GAN and first classifier seed")
     ap.add_argument("--runs", default=None, help="keep the run here (default: a temporary folder)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--options", choices=list(OPTIONS), default="none",
+                    help="train the GAN with this option on (bench/quality.py's OPTIONS)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a TrainConfig field or a method's setting for the GAN, on top of its paper defaults")
     ap.add_argument("--from-runs", nargs="+", default=None, metavar="RUN_DIR",
                     help="judge these finished runs (one method, one scenario, one per GAN seed) instead of training")
     a = ap.parse_args()
+    a.overrides = parse_set(a.overrides)
     os.environ.setdefault("IMBAGAN_THREADS", "1")  # a small CPU shared with others; the library reads it
     import torch
 
@@ -165,6 +177,9 @@ def main() -> None:
         ekw.update(epochs=a.epochs, width=a.eval_width)
     ecfg = evaluate.EvalConfig(**ekw)
     if a.from_runs:
+        if a.overrides or a.options != "none":
+            raise SystemExit("--options and --set apply to runs this script trains; --from-runs judges runs as "
+                             "they were trained.")
         return judge_runs(a, ecfg)
     root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-verdict-"))
     start_load = load_average()
@@ -180,10 +195,12 @@ def main() -> None:
                 raise SystemExit(f"{a.method} has no measured budget on {budgets.family(a.dataset)}: run "
                                  "bench/converge.py first, or pass --budget quick --steps N.")
             kw.update(steps=steps, checkpoint_every=steps)
-        cfg = starting_config(**kw)  # the method's paper defaults under the setting and the budget
+        # the method's paper defaults under the setting and the budget, then the option and --set
+        cfg = starting_config(**kw, **OPTIONS[a.options], **a.overrides)
         cfgs.append(cfg)
         if g == gan_seeds[0]:
-            budget = (f"{a.budget}: {cfg.method} {cfg.steps} steps, width {cfg.width}, GAN seeds "
+            with_ = "" if a.options == "none" and not a.overrides else f" ({options_label(a.options, a.overrides)})"
+            budget = (f"{a.budget}: {cfg.method}{with_} {cfg.steps} steps, width {cfg.width}, GAN seeds "
                       f"{' '.join(map(str, gan_seeds))}; classifier {ecfg.classifier} width {ecfg.width}, "
                       f"{ecfg.epochs} epochs (at most {evalconfig.STEP_CAP} steps), {a.repeats} seeds")
             print(f"# {title}, binary IR {a.ir:g}; budget {budget}; {machine(a.device)}, torch threads "
@@ -196,10 +213,25 @@ def main() -> None:
         t = time.perf_counter()
         outs.append((d, evaluate.evaluate_run(d, ecfg.replace(seed=g), log=None, log_file=False)))
         t_eval += time.perf_counter() - t
+    options = options_label(a.options, a.overrides)
     common = {"dataset": a.dataset, "setting": title, "imbalance": f"binary IR {a.ir:g}", "ir": a.ir,
-              "method": a.method, "gan_steps": cfgs[0].steps, "budget": budget,
+              "method": a.method, "options": options, "gan_steps": cfgs[0].steps, "budget": budget,
               "gan_seeds": " ".join(map(str, gan_seeds)), "train_s": round(t_train, 1)}
-    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / f"verdict-{a.dataset}.csv", a.device)
+    report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / trained_name(a.dataset, a.method, options),
+           a.device)
+
+
+def trained_name(dataset: str, method: str, options: str) -> str:
+    """The default CSV of a verdict this script trains: verdict-<dataset>.csv for plain gan (its first table),
+    else the method and the options too, so that no other method's or option's verdict replaces it."""
+    if method == "gan" and options == "none":
+        return f"verdict-{dataset}.csv"
+    return f"verdict-{dataset}-{method}{options_tail(options)}.csv"
+
+
+def options_tail(options: str) -> str:
+    """The options column as a file name's tail: "" for none, else "-diffaugment", "-lecam-lecam_weight-0.1"."""
+    return "" if options == "none" else "-" + re.sub(r"[^A-Za-z0-9._]+", "-", options).strip("-")
 
 
 def judge_runs(a, ecfg) -> None:
@@ -227,7 +259,7 @@ def judge_runs(a, ecfg) -> None:
         t_eval += time.perf_counter() - t
         print(f"evaluated {d.name} (GAN seed {c.seed}) in {time.perf_counter() - t:.0f} s", flush=True)
     common = {"dataset": cfg.dataset, "setting": title, "imbalance": scenario, "ir": cfg.ir, "method": cfg.method,
-              "gan_steps": steps, "budget": budget, "gan_seeds": seeds, "train_s": float("nan")}
+              "options": option_of(cfg), "gan_steps": steps, "budget": budget, "gan_seeds": seeds, "train_s": float("nan")}
     report(outs, common, start_load, t_eval, Path(a.out) if a.out else RESULTS / from_runs_name(cfg), a.device)
 
 
@@ -235,7 +267,7 @@ def from_runs_name(cfg) -> str:
     """``--from-runs``' CSV: the scenario as bench/quality.py names its file (mnist-step-ir100), then the method."""
     from quality import scenario
 
-    return f"verdict-{scenario(cfg)[1]}-{cfg.method}.csv"
+    return f"verdict-{scenario(cfg)[1]}-{cfg.method}{options_tail(option_of(cfg))}.csv"
 
 
 def report(outs: list[tuple[Path, dict]], common: dict, start_load: str, t_eval: float, path: Path,

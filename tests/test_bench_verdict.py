@@ -123,3 +123,58 @@ def test_a_multi_class_verdict_table_names_its_imbalance_in_the_caption(tmp_path
     pd.DataFrame([row]).to_csv(tmp_path / "verdict-mnist-step-ir100-cagan.csv", index=False)
     (t,) = tx.verdict_tables(tmp_path)
     assert t["caption"].startswith("MNIST, step IR 100 · cagan · ") and "binary" not in t["caption"]
+
+
+def test_an_option_verdict_has_its_own_file_and_caption(tmp_path):
+    """--options / --set: the GAN trains with them, the default CSV gains method and option (a DiffAugment
+    verdict never replaces the plain one), and the Taxonomy caption names the option."""
+    import pandas as pd
+
+    from imbagan.config import starting_config
+    from ui import taxonomy as tx
+
+    b = _bench()
+    assert b.trained_name("mnist", "gan", "none") == "verdict-mnist.csv"  # the first table keeps its name
+    assert b.trained_name("mnist", "cagan", "none") == "verdict-mnist-cagan.csv"
+    assert b.trained_name("mnist", "gan", "diffaugment") == "verdict-mnist-gan-diffaugment.csv"
+    assert b.trained_name("mnist", "gan", "lecam lecam_weight=0.1") == "verdict-mnist-gan-lecam-lecam_weight-0.1.csv"
+    cfg = starting_config(dataset="mnist", imbalance="binary", ir=100.0, minority=(5,), majority=6, method="gan",
+                          **b.OPTIONS["diffaugment"])
+    assert b.from_runs_name(cfg) == "verdict-mnist-binary-5v6-ir100-gan-diffaugment.csv"
+    row = {"condition": "gan", "acsa_mean": 0.98, "acsa_std": 0.01, "minority_recall_mean": 0.8,
+           "minority_recall_std": 0.02, "seeds": 6, "method": "gan", "dataset": "mnist", "setting": "MNIST 5 vs 6",
+           "imbalance": "binary IR 100", "gan_steps": 2250, "budget": "measured", "options": "diffaugment"}
+    pd.DataFrame([row]).to_csv(tmp_path / "verdict-mnist-gan-diffaugment.csv", index=False)
+    pd.DataFrame([row | {"options": "none lecam_weight=0.1"}]).to_csv(tmp_path / "verdict-mnist-gan-x.csv", index=False)
+    pd.DataFrame([{k: v for k, v in row.items() if k != "options"}]).to_csv(tmp_path / "verdict-mnist.csv", index=False)
+    captions = {t["path"].name: t["caption"] for t in tx.verdict_tables(tmp_path)}
+    assert " · gan + DiffAugment · " in captions["verdict-mnist-gan-diffaugment.csv"]
+    assert " · gan (lecam_weight=0.1) · " in captions["verdict-mnist-gan-x.csv"]
+    assert " · gan · " in captions["verdict-mnist.csv"]
+
+
+def test_options_fold_into_the_gan_config_and_refuse_from_runs(tmp_path, monkeypatch):
+    """main() trains the GAN with the option and --set on top of the paper defaults; with --from-runs it refuses
+    both, since finished runs are judged as they were trained."""
+    import sys
+
+    from imbagan.config import TrainConfig
+
+    b = _bench()
+    seen = {}
+
+    def stop(d, log):
+        seen["cfg"] = TrainConfig.load(d / "config.json")
+        raise SystemExit("stopped after the config")
+
+    monkeypatch.setattr(b.train, "train", stop)
+    monkeypatch.setattr(sys, "argv", ["verdict.py", "--dataset", "mnist", "--budget", "quick", "--steps", "10",
+                                      "--options", "diffaugment", "--set", "lecam_weight=0.1", "--device", "cpu",
+                                      "--runs", str(tmp_path)])
+    with pytest.raises(SystemExit, match="stopped after the config"):
+        b.main()
+    cfg = seen["cfg"]
+    assert cfg.diffaugment == "color,translation,cutout" and cfg.lecam_weight == 0.1 and cfg.steps == 10
+    monkeypatch.setattr(sys, "argv", ["verdict.py", "--from-runs", str(tmp_path), "--options", "lecam"])
+    with pytest.raises(SystemExit, match="judges runs as they were trained"):
+        b.main()

@@ -399,6 +399,16 @@ def convergence_tables(folder) -> list[dict]:
     return out
 
 
+def with_options(options) -> str:
+    """A verdict table's ``options`` for its caption: " + DiffAugment", " (lecam_weight=0.1)" for a --set;
+    "" for none or a table written before the column."""
+    if not isinstance(options, str):
+        return ""
+    name, _, changed = options.partition(" ")
+    label = "" if name in ("", "none") else " + " + (OPTION_SETTINGS[name][2] if name in OPTION_SETTINGS else name)
+    return label + (f" ({changed})" if changed else "")
+
+
 def verdict_tables(folder) -> list[dict]:
     """bench/verdict.py's tables, one entry per file: {"setting", "table", "trained", "verdict", "caption", "path"}.
 
@@ -438,7 +448,7 @@ def verdict_tables(folder) -> list[dict]:
                     "verdict": said,
                     "caption": (f"{first.get('setting')}"
                                 f"{'' if imbalance in str(first.get('setting')) else ' · ' + imbalance}"
-                                f" · {first['method']} · "
+                                f" · {first['method']}{with_options(first.get('options'))} · "
                                 f"budget {first.get('budget')} · measured {first.get('date')} on "
                                 f"{first.get('machine')} (load average {first.get('load_avg_start')})")})
     # Converged first: those are the verdicts that say something about the method.
