@@ -202,3 +202,11 @@ def test_the_train_form_quotes_an_options_converged_rows_and_nothing_below_budge
     assert "you set 0.1, which is not measured" in lecam and "80.0% with it" in lecam
     (cagan,) = tx.option_evidence(tables, "cagan", {"lecam_weight": 0.3})
     assert cagan.startswith("No table measures cagan with LeCam") and "99.0%" not in cagan
+    # a second scenario's table: the form's own dataset is quoted first
+    df.assign(acsa_gan=[0.5, 0.6, 0.7, 0.5, 0.5], scenario="fashion binary", dataset="fashion_mnist").to_csv(
+        tmp_path / "quality-fashion.csv", index=False)
+    tables = tx.quality_tables(tmp_path)
+    for dataset, first in (("fashion_mnist", "on fashion binary, ACSA 60.0%"),
+                           ("mnist", "on mnist step ir 100, ACSA 80.0%")):
+        (said,) = tx.option_evidence(tables, "gan", {"lecam_weight": 0.3}, dataset)
+        assert said.split(": ", 1)[1].startswith(first), said

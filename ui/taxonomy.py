@@ -234,7 +234,7 @@ def quality_tables(folder) -> list[dict]:
     first, then the newest.
 
     A table's scenario is its ``scenario`` column (older tables: dataset and imbalance); when two files
-    hold one scenario, the one with the later ``date`` wins. Each entry: {"scenario", "table" (the
+    hold one scenario, the one with the later ``date`` wins. Each entry: {"scenario", "dataset", "table" (the
     columns of QUALITY_COLUMNS it has), "caption" (budget, date, machine, load), "path"}.
     """
     import pandas as pd
@@ -271,7 +271,7 @@ def quality_tables(folder) -> list[dict]:
         dataset = str(first.get("dataset") or name.split()[0])
         table.insert(1, "trained", [trained_text(m, dataset, s) for m, s in zip(q["method"], q.get("steps", [None] * len(q)))])
         converged = sum(t.startswith("converged") for t in table["trained"])
-        out.append({"scenario": name, "table": table, "caption": caption, "path": path,
+        out.append({"scenario": name, "dataset": dataset, "table": table, "caption": caption, "path": path,
                     "converged_rows": converged, "rows": len(table)})
     # Tables whose GANs reached their measured budgets first (only they say something about the methods); among
     # equals the order above (more methods, then newer) stays: sorted() is stable.
@@ -308,11 +308,12 @@ OPTION_SETTINGS = {"diffaugment": ("diffaugment", "color,translation,cutout", "D
                    "lecam": ("lecam_weight", 0.3, "LeCam", "λ = ")}
 
 
-def option_evidence(tables: list[dict], method: str, fields: dict) -> list[str]:
+def option_evidence(tables: list[dict], method: str, fields: dict, dataset: str | None = None) -> list[str]:
     """What the quality tables measured for ``method`` with the option that ``fields`` (a Train form's values)
-    turn on, one sentence per scenario: the option's row beside the method's plain row, both trained to the
-    method's measured budget. Nothing from a row below its budget (it says nothing about the option); when no
-    converged pair exists, one sentence says so. Empty when no option is on."""
+    turn on, one clause per scenario: the option's row beside the method's plain row, both trained to the
+    method's measured budget. The scenarios of the form's ``dataset`` come first. Nothing from a row below its
+    budget (it says nothing about the option); when no converged pair exists, one sentence says so. Empty when
+    no option is on."""
     on = {"diffaugment": fields.get("diffaugment") not in (None, "none"),
           "lecam": float(fields.get("lecam_weight") or 0) > 0}
     asked = [o for o in OPTION_SETTINGS if on[o]]
@@ -322,7 +323,8 @@ def option_evidence(tables: list[dict], method: str, fields: dict) -> list[str]:
         mine = "" if fields.get(field) == value else f"; you set {fields.get(field)}, which is not measured"
         name = f"{option_name} ({what}{value}{mine})"
         said = []
-        for t in tables:
+        mine_first = sorted(tables, key=lambda t: t.get("dataset") != dataset)
+        for t in mine_first:
             q = t["table"]
             if not {"options", "acsa_gan", "acsa_imbalanced", "class_acc_min", "domain_fid"} <= set(q.columns):
                 continue

@@ -183,7 +183,7 @@ def method_widgets(key: str = "cfg", defaults: dict | None = None, data: dict | 
     text, below = budgets.note(method, (data or d)["dataset"], int(out.get("steps") or d["steps"]),
                                (data or {}).get("image_size"), (data or {}).get("channels"))
     (st.warning if below else st.caption)(text)
-    for sentence in taxonomy.option_evidence(_quality_tables(), method, out):
+    for sentence in taxonomy.option_evidence(_quality_tables(), method, out, (data or d)["dataset"]):
         st.info(sentence)
     with st.expander("Loop and device"):
         c = st.columns(3)
