@@ -116,6 +116,15 @@ def test_the_short_answer_reads_only_converged_rows(tmp_path, monkeypatch):
     assert "gan 96.0% (rarest class recall 0.80)" in text and "cagan" not in text and "acgan" not in text
     assert "untreated classifier 95.0%" in text
     assert tx.answer([]) is None
+    # one clause a method (its row nearest the budget), and a row beside another untreated classifier says so
+    _fake_budgets(monkeypatch, 500, ("gan", "cagan", "acgan"))
+    df = pd.concat([df, df.iloc[[0]].assign(steps=900, acsa_gan=0.5)], ignore_index=True)
+    df.loc[0, "acsa_imbalanced"], df.loc[1, "steps"] = 0.9, 500
+    df.to_csv(tmp_path / "quality-a.csv", index=False)
+    text = tx.answer(tx.quality_tables(tmp_path))
+    assert text.count("gan 96.0%") == 1 and "50.0%" not in text
+    assert "gan 96.0% (rarest class recall 0.80; beside its own untreated classifier, 90.0%)" in text
+    assert "untreated classifier 95.0%" in text and "cagan 99.0% (rarest class recall 0.90)," in text
 
 
 def test_tables_whose_gans_converged_come_before_tables_that_did_not(tmp_path, monkeypatch):
