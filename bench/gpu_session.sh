@@ -152,11 +152,10 @@ VD="--conditions imbalanced logit_adjust la_loss class_weight gan --repeats 3 --
 log "main phase: $MAIN s, $SLOTS jobs at once"
 {
 # What is left of issue 21 that a 2-core CPU cannot afford: bagan_gp trains at ~1 s a step there in float32 (91-96
-# min for a 5,250-step row), so the CPU trained only two of its rows (MNIST step LeCam, 2026-12-04; Fashion-MNIST
-# 5 vs 7, 2026-12-05), beside bagan's three MNIST step rows at 18,500. A quality row or verdict starts only with
-# 7-8 minutes left (it trains a GAN to its budget, then classifiers).
-# bagan_gp's binary verdicts, and its MNIST 5 vs 6 quality row.
-has bagan_gp && qual mnist56-bagan_gp $MB --methods bagan_gp
+# min for a 5,250-step row), so the CPU trained only three of its rows (MNIST step LeCam, 2026-12-04; both binary
+# pairs' plain rows, 2026-12-05), beside bagan's three MNIST step rows at 18,500. A quality row or verdict starts
+# only with 7-8 minutes left (it trains a GAN to its budget, then classifiers).
+# bagan_gp's binary verdicts.
 has bagan_gp && verd fashion-bagan_gp --dataset fashion_mnist --method bagan_gp $VD
 has bagan_gp && verd mnist-bagan_gp --dataset mnist --method bagan_gp $VD
 # BAGAN on MNIST step still improved at 20,000 steps on the H200 (about 110 steps/s a process, 3 min): on to 40,000.
@@ -169,6 +168,14 @@ conv mnist-step-ir100 bagan 1 40000 --run-to-max
 VD32="${VD/--eval-width 16/--eval-width 32}"
 verd fashion-gan-w32 --dataset fashion_mnist --method gan $VD32
 verd mnist56-gan-w32 --dataset mnist --method gan $VD32
+# The binary pairs' rows still below budget: bagan (18,500 steps, ~3 min here; ~73 min a row on the CPU) and
+# bagan_gp with each option (5,250 steps, ~6 min here), plain first.
+has bagan && qual fashion-bagan $FB --methods bagan
+has bagan && qual mnist56-bagan $MB --methods bagan
+for o in diffaugment lecam; do
+  has bagan_gp && qual fashion-bagan_gp-$o $FB --methods bagan_gp --options $o
+  has bagan_gp && qual mnist56-bagan_gp-$o $MB --methods bagan_gp --options $o
+done
 }
 
 while [ "$(running)" -gt 0 ] && [ "$(left)" -gt -30 ]; do
