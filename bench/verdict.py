@@ -184,6 +184,7 @@ def main() -> None:
     root = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="imbagan-verdict-"))
     start_load = load_average()
     outs, cfgs, t_train, t_eval = [], [], 0.0, 0.0
+    options = options_label(a.options, a.overrides)
     for g in gan_seeds:
         kw = dict(dataset=a.dataset, data_root=a.data_root, imbalance="binary", ir=a.ir, minority=(minority,),
                   majority=majority, method=a.method, device=a.device, seed=g)
@@ -199,7 +200,7 @@ def main() -> None:
         cfg = starting_config(**kw, **OPTIONS[a.options], **a.overrides)
         cfgs.append(cfg)
         if g == gan_seeds[0]:
-            with_ = "" if a.options == "none" and not a.overrides else f" ({options_label(a.options, a.overrides)})"
+            with_ = "" if options == "none" else f" ({options})"
             budget = (f"{a.budget}: {cfg.method}{with_} {cfg.steps} steps, width {cfg.width}, GAN seeds "
                       f"{' '.join(map(str, gan_seeds))}; classifier {ecfg.classifier} width {ecfg.width}, "
                       f"{ecfg.epochs} epochs (at most {evalconfig.STEP_CAP} steps), {a.repeats} seeds")
@@ -213,7 +214,6 @@ def main() -> None:
         t = time.perf_counter()
         outs.append((d, evaluate.evaluate_run(d, ecfg.replace(seed=g), log=None, log_file=False)))
         t_eval += time.perf_counter() - t
-    options = options_label(a.options, a.overrides)
     common = {"dataset": a.dataset, "setting": title, "imbalance": f"binary IR {a.ir:g}", "ir": a.ir,
               "method": a.method, "options": options, "gan_steps": cfgs[0].steps, "budget": budget,
               "gan_seeds": " ".join(map(str, gan_seeds)), "train_s": round(t_train, 1)}

@@ -292,20 +292,19 @@ def answer(tables: list[dict]) -> str | None:
         if ok.empty or not need <= set(ok.columns):
             continue
         src = t.get("source")
-        extra = [c for c in ("steps",) if src is not None and c in src.columns and c not in ok.columns]
-        ok = ok.join(src[extra]) if extra else ok
-        # One row a method: the one closest to its budget (a longer run of it is a check, not the answer).
-        if "steps" in ok.columns:
-            ok = ok.sort_values("steps", kind="stable").drop_duplicates("method")
+        if src is not None and "steps" in src.columns:
+            # One row a method: the one closest to its budget (a longer run of it is a check, not the answer).
+            ok = ok.join(src["steps"]).sort_values("steps", kind="stable").drop_duplicates("method")
         ok = ok.sort_values("acsa_gan", ascending=False)
         # Rows from another machine or torch build carry their own untreated classifier: the most common one heads
         # the clause, and a row whose own differs names it.
-        head = ok["acsa_imbalanced"].round(4).mode().iloc[0]
-        first = ok[ok["acsa_imbalanced"].round(4) == head].iloc[0]
+        untreated = ok["acsa_imbalanced"].round(4)
+        head = untreated.mode().iloc[0]
+        first = ok[untreated == head].iloc[0]
         said = [f"{r['method']} {100 * r['acsa_gan']:.1f}% (rarest class recall {r['recall_gan']:.2f}"
-                + ("" if round(r["acsa_imbalanced"], 4) == head else
+                + ("" if u == head else
                    f"; beside its own untreated classifier, {100 * r['acsa_imbalanced']:.1f}%")
-                + ")" for _, r in ok.iterrows()]
+                + ")" for (_, r), u in zip(ok.iterrows(), untreated)]
         parts.append(f"on {t['scenario']}, ACSA of the untreated classifier {100 * first['acsa_imbalanced']:.1f}% "
                      f"(rarest class recall {first['recall_imbalanced']:.2f}); topped up by a converged GAN: "
                      + ", ".join(said))
