@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from imbagan import evaluate, runs
 from imbagan.batches import DeviceData
 from imbagan.config import TrainConfig
 
@@ -33,9 +34,21 @@ def _isolated(tmp_path_factory, monkeypatch, _reference_dir):
     # The quality curve's reference network is trained once per session (per dataset), not once per test.
     monkeypatch.setenv("IMBAGAN_REFERENCE_DIR", str(_reference_dir))
     monkeypatch.setenv("IMBAGAN_CACHE", str(tmp_path_factory.mktemp("cache")))
-    monkeypatch.setenv("IMBAGAN_RUNS", str(tmp_path_factory.mktemp("runs")))
+    root = tmp_path_factory.mktemp("runs")
+    monkeypatch.setenv("IMBAGAN_RUNS", str(root))
     monkeypatch.setenv("IMBAGAN_THREADS", "1")  # background workers too: CI has 2 cores, tests share them
     torch.set_num_threads(1)
+    yield
+    stop_background(root)
+
+
+def stop_background(root) -> None:
+    """Stop the workers a test left running in ``root``: trainings, and evaluations (an evaluation launched with a
+    training outlives a stopped training by design, to judge its last checkpoint)."""
+    for r in runs.list_runs(root):
+        if r.state in runs.ACTIVE:
+            runs.stop(r.id, root)
+        evaluate.stop_evaluation(r.dir)
 
 
 def make_data(num_classes: int = 3, size: int = 16, channels: int = 1, per_class=(12, 6, 3), seed: int = 0) -> DeviceData:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stop_background
 from imbagan import runs
 from ui.labels import field_label
 
@@ -85,9 +86,7 @@ def app_url(tmp_path):
             time.sleep(0.3)
         yield url
     finally:
-        for r in runs.list_runs(tmp_path / "runs"):  # a worker lives in its own session: stop it by its run
-            if r.state in runs.ACTIVE:
-                runs.stop(r.id, tmp_path / "runs")
+        stop_background(tmp_path / "runs")  # a worker lives in its own session: stop it by its run
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=15)
@@ -119,6 +118,17 @@ def test_a_new_user_trains_the_default_gan_from_the_data_page(app_url, tmp_path)
             """Wait for Streamlit's rerun to finish (the 'Running...' status widget goes away)."""
             time.sleep(0.3)
             page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=30_000)
+
+        def panel_in_view(heading, seconds: float = 15):
+            """The heading's box once it is in the top 450 px, or where it is after ``seconds``. The form folds in
+            the rerun that Launch asks for; under a loaded CPU the page can paint that rerun a moment after the
+            status widget hides (the bug kept the panel ~1,300 px down; a bare measurement raced the fold once)."""
+            deadline = time.time() + seconds
+            while (box := heading.bounding_box()) is None or not 0 <= box["y"] <= 450:
+                if time.time() > deadline:
+                    break
+                time.sleep(0.25)
+            return box
 
         def layout() -> dict:
             return page.evaluate("""() => {
@@ -195,16 +205,9 @@ def test_a_new_user_trains_the_default_gan_from_the_data_page(app_url, tmp_path)
         heading = page.get_by_role("heading", name="gan on digits")
         heading.wait_for(timeout=60_000)
         settle()
-        # The form folds in the rerun that Launch asks for, and the browser lays the page out again after it:
-        # wait for the panel to come into view (a user sees it within a second) rather than for the first
-        # rerun to end, which raced the fold once in a clean-clone run.
-        deadline = time.time() + 10
-        while True:
-            box, seen_from = heading.bounding_box(), page.evaluate("window.scrollY")
-            if (box is not None and 0 <= box["y"] <= 450) or time.time() > deadline:
-                break
-            time.sleep(0.2)
-        assert box is not None and 0 <= box["y"] <= 450, f"live panel at y={box}, scrolled to {seen_from} after 10 s"
+        box = panel_in_view(heading)
+        assert box is not None and 0 <= box["y"] <= 450, \
+            f"live panel at y={box}, scrolled to {page.evaluate('window.scrollY')}"
         assert page.get_by_role("button", name="Stop").is_visible() or page.get_by_text("(done)").count()
         shot("03b-train-launched")
 
@@ -283,13 +286,7 @@ def test_a_new_user_trains_the_default_gan_from_the_data_page(app_url, tmp_path)
         # Issue 23 #11: the previous run's panel ("(done)") gave way to the new one at once, not after ~4 s.
         timings["new run's panel after Launch"] = time.time() - t
         settle()
-        # The form folds in the rerun that Launch asks for; under a loaded CPU the page can paint that rerun a moment
-        # after the status widget hides, so the panel gets a few seconds to come up (the bug kept it ~1,300 px down).
-        deadline = time.time() + 15
-        while (box := heading.bounding_box()) is None or not 0 <= box["y"] <= 450:
-            if time.time() > deadline:
-                break
-            time.sleep(0.25)
+        box = panel_in_view(heading)
         shot("09-train-second-launch")
         assert box is not None and 0 <= box["y"] <= 450, f"the new run's panel is at y={box}"
         try:  # the form folds on the rerun that Launch starts; give a loaded machine a few seconds for it
