@@ -131,6 +131,12 @@ def test_the_live_panel_shows_the_evaluation_launched_with_the_run(tmp_path, mon
     assert not at.exception
     texts = [p.proto.text for p in at.get("progress")]
     assert any(t == "evaluating: waiting for the GAN to finish training (step 30 of 60)" for t in texts), texts
+    assert not any("goes on" in c.value for c in at.caption)
+    # The user stops the training: the evaluation launched with it goes on, and the panel says so.
+    runs.write_json_atomic(d / "status.json", {**runs.read_status(d), "state": "stopped"})
+    at.run()
+    (said,) = [c.value for c in at.caption if "goes on" in c.value]
+    assert said.startswith(f"The training stopped at step {runs.adversarial_step(runs.read_status(d)):,}:"), said
     runs.write_json_atomic(d / "eval" / "status.json", {"state": "done", "pid": None, "heartbeat": _time.time()})
     at.run()
     assert any(c.value == "evaluated: the verdict is ready" for c in at.caption)

@@ -107,6 +107,10 @@ def _evaluation(r: runs.RunInfo) -> None:
     c1, c2 = st.columns([3, 1])
     if state in runs.ACTIVE:
         c1.progress(float(s.get("progress") or 0.0), text=text)
+        if r.state in ("stopped", "failed"):  # by design it goes on: the user may want the verdict on this GAN
+            c1.caption(f"The training {r.state} at step {runs.adversarial_step(r.status):,}: the evaluation "
+                       "launched with it goes on and judges the GAN as it stands, and its report says so. Stop "
+                       "it on its page, or resume the run and evaluate again when it finishes.")
     else:
         c1.caption(text)
     c2.page_link("pages/evaluate.py", label="Open the evaluation", icon="📊", query_params={"run": r.id})
