@@ -153,7 +153,8 @@ log "main phase: $MAIN s, $SLOTS jobs at once"
 {
 # What is left of issue 21 that a 2-core CPU cannot afford: bagan_gp trains at ~1 s a step there in float32 (91-96
 # min for a 5,250-step row), so the CPU trained only three of its rows (MNIST step LeCam, 2026-12-04; both binary
-# pairs' plain rows, 2026-12-05), beside bagan's three MNIST step rows at 18,500. A quality row or verdict starts
+# pairs' plain rows, 2026-12-05), beside bagan's three MNIST step rows at 18,500 and its binary plain rows
+# (2026-12-05, ~85 min each at 1 thread beside one other job). A quality row or verdict starts
 # only with 7-8 minutes left (it trains a GAN to its budget, then classifiers).
 # bagan_gp's binary verdicts.
 has bagan_gp && verd fashion-bagan_gp --dataset fashion_mnist --method bagan_gp $VD
@@ -168,13 +169,13 @@ conv mnist-step-ir100 bagan 1 40000 --run-to-max
 VD32="${VD/--eval-width 16/--eval-width 32}"
 verd fashion-gan-w32 --dataset fashion_mnist --method gan $VD32
 verd mnist56-gan-w32 --dataset mnist --method gan $VD32
-# The binary pairs' rows still below budget: bagan (18,500 steps, ~3 min here; ~73 min a row on the CPU) and
-# bagan_gp with each option (5,250 steps, ~6 min here), plain first.
-has bagan && qual fashion-bagan $FB --methods bagan
-has bagan && qual mnist56-bagan $MB --methods bagan
+# The binary pairs' rows still below budget: bagan_gp (5,250 steps, ~6 min here; ~100 min a row on the CPU) and
+# bagan (18,500 steps, ~3 min here; ~85 min on the CPU), each with DiffAugment and with LeCam.
 for o in diffaugment lecam; do
   has bagan_gp && qual fashion-bagan_gp-$o $FB --methods bagan_gp --options $o
   has bagan_gp && qual mnist56-bagan_gp-$o $MB --methods bagan_gp --options $o
+  has bagan && qual fashion-bagan-$o $FB --methods bagan --options $o
+  has bagan && qual mnist56-bagan-$o $MB --methods bagan --options $o
 done
 }
 
