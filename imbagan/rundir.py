@@ -186,6 +186,28 @@ def pid_alive(pid: int | str | None) -> bool:
         return True
 
 
+def signallable(pid: int | str | None) -> bool:
+    """Whether a stop may signal ``pid`` (and its process group) as one of our background jobs.
+
+    A status file can outlive its process: after a crash or a reboot its pid may name another process, even the
+    app itself (a shell makes the app a process-group leader, so ``killpg`` would end it). So never this process
+    or its group, never pid 1, and where /proc exists only a process whose command line runs imbagan (workers and
+    evaluations start as ``python -m imbagan.slots``); elsewhere the pid is trusted.
+    """
+    if not pid:
+        return False
+    pid = int(pid)
+    if pid <= 1 or pid in (os.getpid(), os.getpgrp()):
+        return False
+    if not os.path.isdir("/proc/self"):
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"imbagan" in f.read()
+    except OSError:
+        return False
+
+
 # Keys whose value must be a number (or null) for the page's arithmetic; anything else makes the file unreadable.
 _NUMERIC_KEYS = ("pid", "step", "total", "heartbeat", "created", "progress", "eta_s", "steps_per_s", "img_per_s")
 

@@ -2,11 +2,13 @@
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
-from imbagan import runs
+from imbagan import evaluate, runs
 from imbagan.config import TrainConfig
 from imbagan.methods import METHODS
 from tests.conftest import tiny_config, wait_for
@@ -159,6 +161,29 @@ def test_start_launches_the_evaluation_first_when_asked(tmp_path, monkeypatch):
     calls.clear()
     runs.start(tiny_config(), tmp_path)
     assert calls == [("worker", False)]
+
+
+def test_stop_never_signals_a_process_that_a_stale_status_names(tmp_path):
+    """A status can outlive its worker: after a crash or a reboot its pid may name another process, even the app
+    (a process-group leader when a shell started it). Stop marks such a run stopped and signals nobody."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        assert runs.signallable(bystander.pid) is False  # alive, a group leader, but not imbagan
+        assert runs.signallable(os.getpid()) is False and runs.signallable(None) is False
+        for pid in (os.getpid(), bystander.pid):
+            d = runs.create(tiny_config(), tmp_path)
+            running = {"state": "running", "pid": pid, "step": 3, "total": 10, "heartbeat": time.time(), "error": None}
+            runs.write_json_atomic(d / "status.json", running)
+            (d / "eval").mkdir()
+            runs.write_json_atomic(d / "eval" / "status.json", running)
+            started = time.time()
+            assert runs.stop(d.name, tmp_path, timeout=5)["state"] == "stopped"
+            assert time.time() - started < 2  # nothing to wait for: it signalled no one
+            evaluate.stop_evaluation(d)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 def test_evaluation_idle_only_when_it_has_ended_or_waits_for_the_training(tmp_path):
