@@ -11,7 +11,7 @@ import streamlit as st
 from imbagan import conditions, evalconfig, evalfiles, evaluate, runs, verdict
 from ui.labels import eta_text
 from ui import charts, live
-from ui.labels import label, number_format, tooltip
+from ui.labels import label, number_format, pct, tooltip
 
 st.title("Evaluate a balancing run")
 st.caption("The same classifier is trained on the imbalanced set, on classic re-balancings and on the set topped "
@@ -101,7 +101,7 @@ def _headline(conditions: dict) -> None:
              "Recall of the class with the fewest training images alone; every minority class's recall is in the "
              "per-class table below.")]):
         a, b = mean(after, key), mean(base, key)
-        col.metric(label_, f"{100 * a:.1f}%", f"{100 * (a - b):+.1f} points vs imbalanced", help=help_)
+        col.metric(label_, f"{pct(a)}%", f"{100 * (a - b):+.1f} points vs imbalanced", help=help_)
     n = ((after.get("spread") or {}).get("acsa") or {}).get("n")
     st.caption(f"After balancing with the GAN: means over {n or 1} classifier seed(s), as in the verdict and the "
                "table below.")

@@ -8,6 +8,7 @@ with underscores as spaces, so a new method's log still shows.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 LABELS: dict[str, tuple[str, str]] = {
     # --- training logs (metrics.jsonl) ---
@@ -111,6 +112,12 @@ def number_format(key: str) -> str:
     if key == "ir":
         return "%.1f"
     return "%.3f"
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage with one decimal, half up as README's tables are rounded: 0.8795 reads 88.0,
+    where an f-string says 87.9 (100 * 0.8795 is 87.94999... in binary)."""
+    return str(Decimal(repr(round(100 * float(x), 9))).quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
 def eta_text(seconds: float | None) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ui.labels import pct
+
 # The committed bench tables (bench/results) that the Taxonomy page and the Train form read.
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
 
@@ -297,15 +299,16 @@ def answer(tables: list[dict]) -> str | None:
             ok = ok.join(src["steps"]).sort_values("steps", kind="stable").drop_duplicates("method")
         ok = ok.sort_values("acsa_gan", ascending=False)
         # Rows from another machine or torch build carry their own untreated classifier: the most common one heads
-        # the clause, and a row whose own differs names it.
+        # the clause (on a tie, the best row's), and a row whose own differs names it.
         untreated = ok["acsa_imbalanced"].round(4)
-        head = untreated.mode().iloc[0]
+        counts = untreated.value_counts()
+        head = next(u for u in untreated if counts[u] == counts.max())
         first = ok[untreated == head].iloc[0]
-        said = [f"{r['method']} {100 * r['acsa_gan']:.1f}% (rarest class recall {r['recall_gan']:.2f}"
+        said = [f"{r['method']} {pct(r['acsa_gan'])}% (rarest class recall {r['recall_gan']:.2f}"
                 + ("" if u == head else
-                   f"; beside its own untreated classifier, {100 * r['acsa_imbalanced']:.1f}%")
+                   f"; beside its own untreated classifier, {pct(r['acsa_imbalanced'])}%")
                 + ")" for (_, r), u in zip(ok.iterrows(), untreated)]
-        parts.append(f"on {t['scenario']}, ACSA of the untreated classifier {100 * first['acsa_imbalanced']:.1f}% "
+        parts.append(f"on {t['scenario']}, ACSA of the untreated classifier {pct(first['acsa_imbalanced'])}% "
                      f"(rarest class recall {first['recall_imbalanced']:.2f}); topped up by a converged GAN: "
                      + ", ".join(said))
     if not parts:
@@ -345,8 +348,8 @@ def option_evidence(tables: list[dict], method: str, fields: dict, dataset: str 
                 continue
             a, b = opt.iloc[-1], plain.iloc[-1]
             # Rows trained on two machines carry two untreated classifiers: name both.
-            untreated = " and ".join(dict.fromkeys(f"{100 * r['acsa_imbalanced']:.1f}%" for r in (a, b)))
-            said.append(f"on {t['scenario']}, ACSA {100 * a['acsa_gan']:.1f}% with it against {100 * b['acsa_gan']:.1f}% "
+            untreated = " and ".join(dict.fromkeys(f"{pct(r['acsa_imbalanced'])}%" for r in (a, b)))
+            said.append(f"on {t['scenario']}, ACSA {pct(a['acsa_gan'])}% with it against {pct(b['acsa_gan'])}% "
                         f"without (untreated {untreated}), the worst row's class accuracy "
                         f"{a['class_acc_min']:.2f} against {b['class_acc_min']:.2f}, domain FID {a['domain_fid']:.2f} "
                         f"against {b['domain_fid']:.2f}")
@@ -445,7 +448,7 @@ def verdict_tables(folder) -> list[dict]:
         if steps is None or steps != steps:
             found = re.search(r"(\d+) steps", str(first.get("budget", "")))
             steps = int(found.group(1)) if found else None
-        pm = lambda m, s: "—" if m != m else f"{100 * m:.1f} ± {100 * s:.1f}"  # noqa: E731
+        pm = lambda m, s: "—" if m != m else f"{pct(m)} ± {pct(s)}"  # noqa: E731
         table = pd.DataFrame({
             "training set": v["condition"],
             "ACSA (%)": [pm(m, s) for m, s in zip(v["acsa_mean"], v["acsa_std"])],
