@@ -454,7 +454,7 @@ def start_evaluation(run_dir: str | os.PathLike, eval_cfg: EvalConfig | None = N
 def stop_evaluation(run_dir: str | os.PathLike) -> None:
     """Ask a running evaluation to stop (SIGTERM); its status becomes 'stopped'."""
     st = runs.read_status(Path(run_dir) / "eval")
-    if st.get("state") in runs.ACTIVE and runs.signallable(st.get("pid")):
+    if st.get("state") in runs.ACTIVE and runs.signallable(st):
         try:
             os.kill(int(st["pid"]), signal.SIGTERM)
         except ProcessLookupError:

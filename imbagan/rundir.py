@@ -186,26 +186,38 @@ def pid_alive(pid: int | str | None) -> bool:
         return True
 
 
-def signallable(pid: int | str | None) -> bool:
-    """Whether a stop may signal ``pid`` (and its process group) as one of our background jobs.
+def process_start(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds, to about a second), from /proc; None where that cannot tell."""
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks after boot
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
-    A status file can outlive its process: after a crash or a reboot its pid may name another process, even the
-    app itself (a shell makes the app a process-group leader, so ``killpg`` would end it). So never this process
-    or its group, never pid 1, and where /proc exists only a process whose command line runs imbagan (workers and
-    evaluations start as ``python -m imbagan.slots``); elsewhere the pid is trusted.
+
+def signallable(status: dict) -> bool:
+    """Whether a stop may signal the process that ``status`` names (and its process group).
+
+    A status can outlive its process: after a crash or a reboot its pid may name another process, even the app
+    itself (a shell makes the app a process-group leader, so ``killpg`` would end it). The process that wrote the
+    status ran at its last heartbeat, and one that took its pid since started after that. So where /proc tells when
+    a process started, only one that started by the heartbeat is signalled (a worker, an evaluation, or a bench
+    script training in its own process); and never this process or its group, nor pid 1.
     """
-    if not pid:
+    pid = status.get("pid") if isinstance(status, dict) else None
+    try:
+        pid = int(pid)
+    except (TypeError, ValueError):
         return False
-    pid = int(pid)
     if pid <= 1 or pid in (os.getpid(), os.getpgrp()):
         return False
-    if not os.path.isdir("/proc/self"):
-        return True
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"imbagan" in f.read()
-    except OSError:
-        return False
+    started, beat = process_start(pid), status.get("heartbeat")
+    if started is None or not isinstance(beat, (int, float)):
+        return True  # no /proc (or no such process: a signal then finds no one)
+    return started <= beat + 1.5  # /proc's boot time is whole seconds
 
 
 # Keys whose value must be a number (or null) for the page's arithmetic; anything else makes the file unreadable.

@@ -29,7 +29,7 @@ from imbagan.config import TrainConfig
 from imbagan.rundir import (  # re-exported: the readers' side of a run
     RUNS_ENV, STATES, ACTIVE, UNREADABLE, STALE_AFTER_S, HEARTBEAT_S,
     runs_root, run_dir, write_json_atomic, read_json, read_json_checked, write_in_place,
-    disk_full, error_text, read_metrics, sample_paths, log_tail, pid_alive, signallable,
+    disk_full, error_text, read_metrics, sample_paths, log_tail, pid_alive, process_start, signallable,
     unreadable, read_status, adversarial_step, StatusWriter, is_locked, RunInfo, list_runs,
     info,
     _save_quietly,
@@ -346,7 +346,7 @@ def stop(run_id: str, root: str | os.PathLike | None = None, timeout: float = 10
     if st.get("state") not in ACTIVE:
         return st
     pid = st.get("pid")
-    if signallable(pid):  # a stale status may name a reused pid: mark it stopped without signalling anyone
+    if signallable(st):  # a stale status may name a reused pid: mark it stopped without signalling anyone
         try:
             os.killpg(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
@@ -473,6 +473,6 @@ __all__ = [
     "gpu_count", "max_jobs", "wait_for_slot", "release_slot", "stop", "resume", "extend", "delete_run",
     "RUNS_ENV", "STATES", "ACTIVE", "UNREADABLE", "STALE_AFTER_S", "HEARTBEAT_S", "runs_root", "run_dir",
     "write_json_atomic", "read_json", "read_json_checked", "write_in_place", "disk_full", "error_text",
-    "read_metrics", "sample_paths", "log_tail", "pid_alive", "signallable", "unreadable", "read_status", "adversarial_step", "StatusWriter",
+    "read_metrics", "sample_paths", "log_tail", "pid_alive", "process_start", "signallable", "unreadable", "read_status", "adversarial_step", "StatusWriter",
     "is_locked", "RunInfo", "list_runs", "info",
 ]

@@ -165,14 +165,16 @@ def test_start_launches_the_evaluation_first_when_asked(tmp_path, monkeypatch):
 
 def test_stop_never_signals_a_process_that_a_stale_status_names(tmp_path):
     """A status can outlive its worker: after a crash or a reboot its pid may name another process, even the app
-    (a process-group leader when a shell started it). Stop marks such a run stopped and signals nobody."""
+    (a process-group leader when a shell started it). Stop marks such a run stopped and signals nobody; a process
+    that was there at the status's last heartbeat (here one training in a bench script's own process) it stops."""
+    stale = time.time() - 30  # the last heartbeat of a worker that died before the bystander started
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
-        assert runs.signallable(bystander.pid) is False  # alive, a group leader, but not imbagan
-        assert runs.signallable(os.getpid()) is False and runs.signallable(None) is False
+        assert runs.process_start(bystander.pid) > stale
         for pid in (os.getpid(), bystander.pid):
             d = runs.create(tiny_config(), tmp_path)
-            running = {"state": "running", "pid": pid, "step": 3, "total": 10, "heartbeat": time.time(), "error": None}
+            running = {"state": "running", "pid": pid, "step": 3, "total": 10, "heartbeat": stale, "error": None}
+            assert not runs.signallable(running)
             runs.write_json_atomic(d / "status.json", running)
             (d / "eval").mkdir()
             runs.write_json_atomic(d / "eval" / "status.json", running)
@@ -181,6 +183,13 @@ def test_stop_never_signals_a_process_that_a_stale_status_names(tmp_path):
             assert time.time() - started < 2  # nothing to wait for: it signalled no one
             evaluate.stop_evaluation(d)
         assert bystander.poll() is None
+        assert not runs.signallable({"pid": os.getpid(), "heartbeat": time.time()}) and not runs.signallable({})
+        # the same process named by a live heartbeat is the status's writer: stop ends it
+        d = runs.create(tiny_config(), tmp_path)
+        runs.write_json_atomic(d / "status.json", {"state": "running", "pid": bystander.pid, "step": 3, "total": 10,
+                                                   "heartbeat": time.time(), "error": None})
+        assert runs.stop(d.name, tmp_path, timeout=5)["state"] == "stopped"
+        assert not runs.pid_alive(bystander.pid)  # (stop reaped it: Popen no longer sees its exit code)
     finally:
         bystander.kill()
         bystander.wait()
