@@ -152,8 +152,8 @@ VD="--conditions imbalanced logit_adjust la_loss class_weight gan --repeats 3 --
 log "main phase: $MAIN s, $SLOTS jobs at once"
 {
 # What is left of issue 21 that a 2-core CPU cannot afford: bagan_gp trains at ~1 s a step there in float32 (91-96
-# min for a 5,250-step row), so the CPU trained only three of its rows (MNIST step LeCam, 2026-12-04; both binary
-# pairs' plain rows, 2026-12-05), beside bagan's three MNIST step rows at 18,500 and its binary plain rows
+# min for a 5,250-step row), so the CPU trained only some of its rows (MNIST step LeCam, 2026-12-04; both binary
+# pairs' plain rows, 2026-12-05; three binary option rows under bf16 on a Xeon, 2026-12-05), beside bagan's three MNIST step rows at 18,500 and its binary plain rows
 # (2026-12-05, ~85 min each at 1 thread beside one other job). A quality row or verdict starts
 # only with 7-8 minutes left (it trains a GAN to its budget, then classifiers).
 # bagan_gp's binary verdicts.
@@ -169,11 +169,11 @@ conv mnist-step-ir100 bagan 1 40000 --run-to-max
 VD32="${VD/--eval-width 16/--eval-width 32}"
 verd fashion-gan-w32 --dataset fashion_mnist --method gan $VD32
 verd mnist56-gan-w32 --dataset mnist --method gan $VD32
-# The binary pairs' rows still below budget: bagan_gp (5,250 steps, ~6 min here; ~100 min a row on the CPU) and
+# The binary pairs' rows still below budget: bagan_gp + LeCam on MNIST 5 vs 6 (5,250 steps, ~6 min here; 41-48 min
+# a row under bf16 on an AVX512-BF16 2-core Xeon, which trained its other three option rows on 2026-12-05) and
 # bagan (18,500 steps, ~3 min here; ~85 min on the CPU), each with DiffAugment and with LeCam.
+has bagan_gp && qual mnist56-bagan_gp-lecam $MB --methods bagan_gp --options lecam
 for o in diffaugment lecam; do
-  has bagan_gp && qual fashion-bagan_gp-$o $FB --methods bagan_gp --options $o
-  has bagan_gp && qual mnist56-bagan_gp-$o $MB --methods bagan_gp --options $o
   has bagan && qual fashion-bagan-$o $FB --methods bagan --options $o
   has bagan && qual mnist56-bagan-$o $MB --methods bagan --options $o
 done
