@@ -45,7 +45,7 @@ def _isolated(tmp_path_factory, monkeypatch, _reference_dir):
 def stop_background(root) -> None:
     """Stop the workers a test left running in ``root``: trainings, and evaluations (an evaluation launched with a
     training outlives a stopped training by design, to judge its last checkpoint)."""
-    for r in runs.list_runs(root):  # a test's fake status may name this process: stop signals only imbagan jobs
+    for r in runs.list_runs(root):  # a test's fake status may name this process: stop never signals it (signallable)
         if r.state in runs.ACTIVE:
             runs.stop(r.id, root)
         evaluate.stop_evaluation(r.dir)
