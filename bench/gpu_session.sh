@@ -153,9 +153,9 @@ log "main phase: $MAIN s, $SLOTS jobs at once"
 {
 # What is left of issue 21 that a 2-core CPU cannot afford: bagan_gp trains at ~1 s a step there in float32 (91-96
 # min for a 5,250-step row), so the CPU trained only some of its rows (MNIST step LeCam, 2026-12-04; both binary
-# pairs' plain rows, 2026-12-05; three binary option rows under bf16 on a Xeon, 2026-12-05), beside bagan's three MNIST step rows at 18,500 and its binary plain rows
-# (2026-12-05, ~85 min each at 1 thread beside one other job). A quality row or verdict starts
-# only with 7-8 minutes left (it trains a GAN to its budget, then classifiers).
+# pairs' plain rows, 2026-12-05; three binary option rows under bf16 on a Xeon, 2026-12-05), beside bagan's three
+# MNIST step rows at 18,500 and its binary plain rows (2026-12-05, ~85 min each at 1 thread beside one other job).
+# A quality row or verdict starts only with 7-8 minutes left (it trains a GAN to its budget, then classifiers).
 # bagan_gp's binary verdicts.
 has bagan_gp && verd fashion-bagan_gp --dataset fashion_mnist --method bagan_gp $VD
 has bagan_gp && verd mnist-bagan_gp --dataset mnist --method bagan_gp $VD

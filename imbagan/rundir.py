@@ -180,17 +180,21 @@ def pid_alive(pid: int | str | None) -> bool:
     except OSError as e:
         return e.errno == errno.EPERM
     try:  # a zombie that is not our child
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        return _proc_stat(pid)[0] != "Z"
     except OSError:
         return True
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields from the third on (state, ppid, ...): after the command name, which may hold spaces."""
+    with open(f"/proc/{int(pid)}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
 
 
 def process_start(pid: int) -> float | None:
     """When process ``pid`` started (epoch seconds, to about a second), from /proc; None where that cannot tell."""
     try:
-        with open(f"/proc/{int(pid)}/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks after boot
+        ticks = int(_proc_stat(pid)[19])  # field 22, starttime, in clock ticks after boot
         with open("/proc/stat") as f:
             boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
         return boot + ticks / os.sysconf("SC_CLK_TCK")
