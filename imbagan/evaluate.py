@@ -457,7 +457,7 @@ def stop_evaluation(run_dir: str | os.PathLike) -> None:
     if st.get("state") in runs.ACTIVE and runs.signallable(st):
         try:
             os.kill(int(st["pid"]), signal.SIGTERM)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):  # gone, or another user's: as runs.stop, nothing to signal
             pass
 
 

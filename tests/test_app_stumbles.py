@@ -464,6 +464,13 @@ def test_23_13_the_train_form_speaks_in_words_not_config_keys():
     assert label("d_wrong") != "d wrong"
 
 
+def test_pct_rounds_half_up_and_says_a_dash_where_a_table_has_no_number():
+    from ui.labels import pct
+
+    assert pct(0.8795) == "88.0" and pct(0.87949) == "87.9" and pct(1) == "100.0" and pct(0) == "0.0"
+    assert pct(float("nan")) == pct(float("inf")) == pct(float("-inf")) == pct(None) == "—"
+
+
 @pytest.mark.slow  # the app's pages through AppTest
 def test_23_14_log_counts_axis_ticks_powers_of_ten_and_the_example_names_its_ratio():
     from ui import charts

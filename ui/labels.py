@@ -116,7 +116,10 @@ def number_format(key: str) -> str:
 
 def pct(x: float) -> str:
     """A fraction as a percentage with one decimal, half up as README's tables are rounded: 0.8795 reads 88.0,
-    where an f-string says 87.9 (100 * 0.8795 is 87.94999... in binary)."""
+    where an f-string says 87.9 (100 * 0.8795 is 87.94999... in binary). A dash where there is no number (NaN, an
+    infinity: a cell a table could not fill), as ``eta_text`` says it."""
+    if x is None or not math.isfinite(float(x)):
+        return "—"
     return str(Decimal(repr(round(100 * float(x), 9))).quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
