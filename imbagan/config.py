@@ -70,8 +70,10 @@ class TrainConfig:
                                           "D's and G's updates: none | color,translation,cutout (the paper's) | "
                                           "translation,cutout | translation")
     lecam_weight: float = documented(0.0, "LeCam regulariser weight λ on D (Tseng et al. 2021; 0.3 in its "
-                                          "limited-data CIFAR runs); 0 = off. bagan_gp on MNIST drew noise at 0.1 "
-                                          "and 0.3 (at 0.3 for its first ~2,300 steps), not at 0.01 (README)")
+                                          "limited-data CIFAR runs); 0 = off. At the methods' budgets README's "
+                                          "tables hold 0.3: it collapsed bagan's digits and bagan_gp's sandals and "
+                                          "speckled bagan_gp's MNIST fives. In a 300-step check bagan_gp on MNIST "
+                                          "drew noise at 0.1, not at 0.01")
     # The method's own settings, declared on its card (imbagan.catalog: the methods' ``settings``), checked and
     # completed with the card's defaults here; config.json files written before they moved keep them at the top
     # level, and from_dict moves them in. Not part of the hash (a dict): configs compare, they are not keys.
