@@ -135,27 +135,20 @@ conv() {  # scenario method seed max_steps [more converge.py arguments]
   has "$m" && job "converge-$sc-$m-s$sd" $PY bench/converge.py --scenario "$sc" --methods "$m" --seeds "$sd" \
     --max-steps "$mx" --precision bf16 --device $DEV --threads 1 --runs $W/runs/conv "$@"
 }
-qual() {  # name, then bench/quality.py's arguments
-  local name=$1; shift
-  NEED=420 job "quality-$name" $PY bench/quality.py --data-root $W/data --device $DEV --threads 1 --runs $W/runs/q-$name \
-    --out $W/res/quality-$name.csv "$@"
-}
 verd() {  # name, then bench/verdict.py's arguments
   local name=$1; shift
   NEED=500 job "verdict-$name" $PY bench/verdict.py --data-root $W/data --device $DEV --runs $W/runs/v-$name \
     --out $W/res/verdict-$name.csv "$@"
 }
-MN="--dataset mnist --imbalance step --ir 100 --clf-epochs 1"  # the committed MNIST step table's classifiers
-FB="--dataset fashion_mnist --imbalance binary --ir 100 --minority 5 --majority 7 --clf-epochs 4"
-MB="--dataset mnist --imbalance binary --ir 100 --minority 5 --majority 6 --clf-epochs 4"
 VD="--conditions imbalanced logit_adjust la_loss class_weight gan --repeats 3 --epochs 3 --eval-width 16 --gan-seeds 0 1"
 log "main phase: $MAIN s, $SLOTS jobs at once"
 {
 # What is left of issue 21 that a 2-core CPU cannot afford: bagan_gp trains at ~1 s a step there in float32 (91-96
 # min for a 5,250-step row), so the CPU trained only some of its rows (MNIST step LeCam, 2026-12-04; both binary
-# pairs' plain rows, 2026-12-05; three binary option rows under bf16 on a Xeon, 2026-12-05), beside bagan's three
-# MNIST step rows at 18,500 and its binary plain rows (2026-12-05, ~85 min each at 1 thread beside one other job).
-# A quality row or verdict starts only with 7-8 minutes left (it trains a GAN to its budget, then classifiers).
+# pairs' plain rows, 2026-12-05; their four option rows under bf16 on a Xeon, 2026-12-05), beside bagan's three
+# MNIST step rows at 18,500, its binary plain rows (2026-12-05, ~85 min each at 1 thread beside one other job) and
+# its four binary option rows (bf16 on the Xeon, 47-53 min each, 2026-12-05): every quality row is at its budget.
+# A verdict starts only with 8 minutes left (it trains a GAN to its budget, then classifiers).
 # bagan_gp's binary verdicts.
 has bagan_gp && verd fashion-bagan_gp --dataset fashion_mnist --method bagan_gp $VD
 has bagan_gp && verd mnist-bagan_gp --dataset mnist --method bagan_gp $VD
@@ -169,13 +162,6 @@ conv mnist-step-ir100 bagan 1 40000 --run-to-max
 VD32="${VD/--eval-width 16/--eval-width 32}"
 verd fashion-gan-w32 --dataset fashion_mnist --method gan $VD32
 verd mnist56-gan-w32 --dataset mnist --method gan $VD32
-# The binary pairs' rows still below budget: bagan (18,500 steps, ~3 min here; ~85 min on the CPU in float32, ~45 in
-# bf16 on an AVX512-BF16 2-core Xeon, which trained bagan_gp's four option rows on 2026-12-05), each with DiffAugment
-# and with LeCam.
-for o in diffaugment lecam; do
-  has bagan && qual fashion-bagan-$o $FB --methods bagan --options $o
-  has bagan && qual mnist56-bagan-$o $MB --methods bagan --options $o
-done
 }
 
 while [ "$(running)" -gt 0 ] && [ "$(left)" -gt -30 ]; do
