@@ -270,6 +270,17 @@ def from_runs_name(cfg) -> str:
     return f"verdict-{scenario(cfg)[1]}-{cfg.method}{options_tail(option_of(cfg))}.csv"
 
 
+def precision_of(dirs: list[Path], device: str) -> str:
+    """The ``precision`` column: what the GANs trained in (their status.json; "?" where a run does not say) and
+    what the classifiers trained in (imbagan.classifiers.fit's "auto": bf16 where the device has it natively),
+    e.g. "GAN bf16, classifiers bf16". Tables from different machines then say why their numbers may differ."""
+    from imbagan.batches import native_bf16, resolve_device
+
+    gans = sorted({str(runs.read_status(d).get("precision") or "?") for d in dirs})
+    clf = "bf16" if native_bf16(resolve_device(device)) else "fp32"
+    return f"GAN {'/'.join(gans)}, classifiers {clf}"
+
+
 def report(outs: list[tuple[Path, dict]], common: dict, start_load: str, t_eval: float, path: Path,
            device: str) -> None:
     """Pool the evaluations, write the CSV and print the table and the verdict."""
@@ -278,7 +289,8 @@ def report(outs: list[tuple[Path, dict]], common: dict, start_load: str, t_eval:
     out = pooled(outs)
     common = common | {"eval_s": round(t_eval, 1), "steps_per_classifier": out["timing"]["steps_per_condition"],
                        "date": time.strftime("%Y-%m-%d"), "machine": machine(device), "load_avg_start": start_load,
-                       "load_avg_end": load_average(), "run": " ".join(d.name for d, _ in outs)}
+                       "load_avg_end": load_average(), "run": " ".join(d.name for d, _ in outs),
+                       "precision": precision_of([d for d, _ in outs], device)}
     rows = rows_of(out, common)
     df = pd.DataFrame(rows)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -178,3 +178,32 @@ def test_options_fold_into_the_gan_config_and_refuse_from_runs(tmp_path, monkeyp
     monkeypatch.setattr(sys, "argv", ["verdict.py", "--from-runs", str(tmp_path), "--options", "lecam"])
     with pytest.raises(SystemExit, match="judges runs as they were trained"):
         b.main()
+
+
+def test_a_verdict_table_records_what_precision_its_gans_and_classifiers_trained_in(tmp_path, monkeypatch):
+    """The precision column comes from the runs' status.json (a run that does not say reads "?") and the
+    classifiers' "auto" rule on the device; the Taxonomy caption shows it, and a table without it shows nothing."""
+    import pandas as pd
+
+    from imbagan import runs
+    from imbagan.config import starting_config
+    from ui import taxonomy as tx
+
+    b = _bench()
+    dirs = []
+    for seed, prec in ((0, "bf16"), (1, "fp32"), (2, None)):
+        d = runs.create(starting_config(dataset="digits", method="cagan", seed=seed), tmp_path / "runs")
+        runs.StatusWriter(d).update(state="done", **({"precision": prec} if prec else {}))
+        dirs.append(d)
+    monkeypatch.setattr("imbagan.batches.native_bf16", lambda device: False)
+    assert b.precision_of(dirs[:1], "cpu") == "GAN bf16, classifiers fp32"
+    monkeypatch.setattr("imbagan.batches.native_bf16", lambda device: True)
+    assert b.precision_of(dirs, "cpu") == "GAN ?/bf16/fp32, classifiers bf16"
+    row = {"condition": "imbalanced", "acsa_mean": 0.9, "acsa_std": 0.01, "minority_recall_mean": 0.8,
+           "minority_recall_std": 0.02, "seeds": 6, "method": "cagan", "dataset": "mnist", "setting": "MNIST 5 vs 6",
+           "imbalance": "binary IR 100", "gan_steps": 2750, "budget": "measured", "machine": "Some CPU, 2 cores"}
+    pd.DataFrame([row | {"precision": "GAN bf16, classifiers bf16"}]).to_csv(tmp_path / "verdict-mnist-a.csv", index=False)
+    pd.DataFrame([row]).to_csv(tmp_path / "verdict-mnist-b.csv", index=False)
+    captions = {t["path"].name: t["caption"] for t in tx.verdict_tables(tmp_path)}
+    assert "on Some CPU, 2 cores, in GAN bf16, classifiers bf16 (load average" in captions["verdict-mnist-a.csv"]
+    assert "on Some CPU, 2 cores (load average" in captions["verdict-mnist-b.csv"]

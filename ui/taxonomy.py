@@ -425,6 +425,12 @@ def with_options(options) -> str:
     return label + (f" ({changed})" if changed else "")
 
 
+def precision_note(precision) -> str:
+    """", in GAN bf16, classifiers fp32" for a verdict table's caption; "" for a table written before bench/verdict.py
+    recorded its precision."""
+    return f", in {precision}" if isinstance(precision, str) and precision else ""
+
+
 def verdict_tables(folder) -> list[dict]:
     """bench/verdict.py's tables, one entry per file: {"setting", "table", "trained", "verdict", "caption", "path"}.
 
@@ -466,7 +472,8 @@ def verdict_tables(folder) -> list[dict]:
                                 f"{'' if imbalance in str(first.get('setting')) else ' · ' + imbalance}"
                                 f" · {first['method']}{with_options(first.get('options'))} · "
                                 f"budget {first.get('budget')} · measured {first.get('date')} on "
-                                f"{first.get('machine')} (load average {first.get('load_avg_start')})")})
+                                f"{first.get('machine')}{precision_note(first.get('precision'))} "
+                                f"(load average {first.get('load_avg_start')})")})
     # Converged first: those are the verdicts that say something about the method.
     return sorted(out, key=lambda t: not t["trained"].startswith("converged"))
 
