@@ -85,9 +85,16 @@ with tab_levels:
 
 with tab_methods:
     st.info(tx.VERDICT_TEXT, icon="⚖️")
-    for v in tx.verdict_tables(tx.RESULTS):
+    verdicts = tx.verdict_tables(tx.RESULTS)
+    summary, answer = tx.verdict_summary(verdicts)
+    if answer:
+        st.markdown(answer)
+        st.dataframe(summary, hide_index=True, width="stretch", key="tax.verdict_summary")
+        st.caption("ACSA in %, mean ± std over each verdict's (GAN seed, classifier seed) pairs; differences in "
+                   "points, ± their standard error. Each table below has every condition, its budget and its machine.")
+    for v in verdicts:
         with st.expander(f"Verdict on {v['setting']}: " + ("; ".join(v["verdict"]) or "no GAN condition"),
-                         expanded=v["trained"].startswith("converged")):
+                         expanded=not answer and v["trained"].startswith("converged")):
             st.caption(v["caption"])
             if not v["trained"].startswith("converged"):
                 st.warning(f"The GAN of this table was trained below its method's measured budget ({v['trained']}): "

@@ -341,3 +341,7 @@ def test_taxonomy_says_what_a_verdict_means(tmp_path, monkeypatch):
     text = " ".join(i.value for i in at.info)
     assert "beats the *cheapest fix*, not just the untreated classifier" in text
     assert "twice its standard error" in text
+    # The committed verdicts answer the question in one sentence and one table, every GAN verdict a row.
+    assert any("beats the best cheap fix beyond noise" in m.value for m in at.markdown)
+    (summary,) = [t.value for t in at.dataframe if "vs the best fix (points)" in t.value.columns]
+    assert len(summary) == sum(len(t["frame"]["vs_best_acsa_diff"].dropna()) for t in tx.verdict_tables(tx.RESULTS))

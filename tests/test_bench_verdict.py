@@ -207,3 +207,41 @@ def test_a_verdict_table_records_what_precision_its_gans_and_classifiers_trained
     captions = {t["path"].name: t["caption"] for t in tx.verdict_tables(tmp_path)}
     assert "on Some CPU, 2 cores, in GAN bf16, classifiers bf16 (load average" in captions["verdict-mnist-a.csv"]
     assert "on Some CPU, 2 cores (load average" in captions["verdict-mnist-b.csv"]
+
+
+def test_the_verdict_summary_answers_which_gan_beats_the_best_fix_per_setting(tmp_path):
+    """One row per GAN verdict; the sentence counts only GANs trained to their budget and names the closest per
+    setting, or the ones that beat the fix beyond noise."""
+    import pandas as pd
+
+    from imbagan import budgets
+    from ui import taxonomy as tx
+
+    need = budgets.measured("gan", budgets.family("fashion_mnist"))["steps"]
+
+    def table(name, setting, gan_acsa, diff, se, word, steps=need, method="gan"):
+        base = {"acsa_std": 0.01, "minority_recall_mean": 0.5, "minority_recall_std": 0.1, "seeds": 6,
+                "method": method, "dataset": "fashion_mnist", "setting": setting, "imbalance": "binary IR 100",
+                "gan_steps": steps, "budget": "measured"}
+        rows = [base | {"condition": "imbalanced", "acsa_mean": 0.80}, base | {"condition": "la_loss", "acsa_mean": 0.95},
+                base | {"condition": "gan", "acsa_mean": gan_acsa, "best_baseline": "la_loss",
+                        "vs_best_acsa_diff": diff, "vs_best_acsa_se": se, "vs_best_acsa_word": word,
+                        "vs_imbalanced_acsa_diff": gan_acsa - 0.80, "vs_imbalanced_acsa_se": 0.01,
+                        "vs_imbalanced_acsa_word": "better"}]
+        pd.DataFrame(rows).to_csv(tmp_path / f"verdict-{name}.csv", index=False)
+
+    table("a", "Pair A", 0.90, -0.05, 0.01, "worse")
+    table("b", "Pair A", 0.93, -0.02, 0.01, "within noise")
+    table("c", "Pair B", 0.97, 0.02, 0.005, "better", steps=10)  # below its budget: listed, not counted
+    df, said = tx.verdict_summary(tx.verdict_tables(tmp_path))
+    assert list(df["setting"]) == ["Pair A, binary IR 100"] * 2 + ["Pair B, binary IR 100"]
+    assert list(df["vs the best fix (points)"]) == ["-2.0 ± 1.0 (within noise)", "-5.0 ± 1.0 (worse)",
+                                                    "+2.0 ± 0.5 (better)"]
+    assert df.iloc[0]["best cheap fix"] == "la_loss 95.0 ± 1.0" and df.iloc[0]["topped up by the GAN (%)"] == "93.0 ± 1.0"
+    assert df.iloc[2]["trained"].startswith("NOT converged")
+    assert said.startswith("**No GAN trained to its budget beats the best cheap fix beyond noise** in any of the 1 ")
+    assert "Pair A, binary IR 100: gan -2.0 ± 1.0 (within noise) against la_loss" in said
+    table("c", "Pair B", 0.97, 0.02, 0.005, "better")  # now trained to its budget: it wins
+    _, said = tx.verdict_summary(tx.verdict_tables(tmp_path))
+    assert said == "**Beats the best cheap fix beyond noise:** gan on Pair B, binary IR 100, by +2.0 ± 0.5 (better) over la_loss."
+    assert tx.verdict_summary([])[1] == ""

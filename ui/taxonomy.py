@@ -465,7 +465,10 @@ def verdict_tables(folder) -> list[dict]:
         # Tables written before the imbalance column were all bench/verdict.py's binary settings.
         imbalance = first.get("imbalance")
         imbalance = imbalance if isinstance(imbalance, str) else f"binary IR {first.get('ir', 100):g}"
-        out.append({"setting": str(first.get("setting", path.stem)), "table": table, "path": path,
+        out.append({"setting": str(first.get("setting", path.stem)), "table": table, "path": path, "frame": v,
+                    "gan": f"{first['method']}{with_options(first.get('options'))}",
+                    "scenario": (f"{first.get('setting')}"
+                                 f"{'' if imbalance in str(first.get('setting')) else ', ' + imbalance}"),
                     "trained": trained_text(str(first["method"]), str(first["dataset"]), steps),
                     "verdict": said,
                     "caption": (f"{first.get('setting')}"
@@ -476,6 +479,64 @@ def verdict_tables(folder) -> list[dict]:
                                 f"(load average {first.get('load_avg_start')})")})
     # Converged first: those are the verdicts that say something about the method.
     return sorted(out, key=lambda t: not t["trained"].startswith("converged"))
+
+
+def verdict_summary(tables: list[dict]) -> tuple["pd.DataFrame", str]:
+    """One row per (setting, GAN condition) of ``verdict_tables``' tables, and the sentence that answers issue 21's
+    question: which GAN, if any, beats the best cheap fix beyond noise, per setting, and by how much.
+
+    Rows: the setting, the GAN, whether it trained to its budget, the untreated classifier's ACSA, the best cheap fix
+    and its ACSA, the topped-up set's ACSA (mean ± std over the (GAN seed, classifier seed) pairs) and the two paired
+    differences in points (± standard error, with imbagan.verdict's word). Only GANs trained to their budget count
+    in the sentence; the others stay in the table, marked."""
+    import pandas as pd
+
+    from imbagan import verdict
+
+    def acsa(v, name) -> str:
+        got = v[v["condition"] == name]
+        return "—" if got.empty else f"{pct(got['acsa_mean'].iloc[0])} ± {pct(got['acsa_std'].iloc[0])}"
+
+    def diff(r, ref) -> dict | None:
+        d = r.get(f"vs_{ref}_acsa_diff")
+        if d is None or d != d:
+            return None
+        se = r.get(f"vs_{ref}_acsa_se")
+        return {"diff": float(d), "se": None if se is None or se != se else float(se), "word": r.get(f"vs_{ref}_acsa_word")}
+
+    rows = []
+    for t in tables:
+        v = t["frame"]
+        for _, r in v.iterrows():
+            best, ok = r.get("best_baseline"), diff(r, "best")
+            if not isinstance(best, str) or ok is None:
+                continue  # not a GAN condition (the baselines carry no verdict)
+            gan = t["gan"] if r["condition"] == "gan" else f"{t['gan']} ({r['condition']})"
+            rows.append({"setting": t["scenario"], "GAN": gan, "trained": t["trained"],
+                         "untreated ACSA (%)": acsa(v, "imbalanced"), "best cheap fix": f"{best} {acsa(v, best)}",
+                         "topped up by the GAN (%)": acsa(v, r["condition"]),
+                         "vs the best fix (points)": verdict.cell(ok),
+                         "vs untreated (points)": verdict.cell(diff(r, "imbalanced")),
+                         "_diff": ok["diff"], "_word": ok["word"], "_best": best})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df, ""
+    df = df.sort_values(["setting", "_diff"], ascending=[True, False], kind="stable")
+    counted = df[df["trained"].str.startswith("converged")]
+    if counted.empty:
+        return df.drop(columns=["_diff", "_word", "_best"]), "No GAN of these verdicts trained to its measured budget."
+    wins = counted[counted["_word"] == "better"]
+    if not wins.empty:
+        said = "; ".join(f"{w['GAN']} on {w['setting']}, by {w['vs the best fix (points)']} over {w['_best']}"
+                         for _, w in wins.iterrows())
+        sentence = f"**Beats the best cheap fix beyond noise:** {said}."
+    else:
+        per = [f"{s}: {g.iloc[0]['GAN']} {g.iloc[0]['vs the best fix (points)']} against {g.iloc[0]['_best']}"
+               for s, g in counted.groupby("setting", sort=True)]
+        sentence = (f"**No GAN trained to its budget beats the best cheap fix beyond noise** in any of the "
+                    f"{len(per)} settings measured ({len(counted)} GAN verdicts). The closest per setting, in ACSA "
+                    f"points: " + "; ".join(per) + ".")
+    return df.drop(columns=["_diff", "_word", "_best"]), sentence
 
 
 # What a verdict means (issue 16): shown above the method list; the Evaluate page gives each run's.
