@@ -93,7 +93,9 @@ with tab_methods:
         st.caption("ACSA in %, mean ± std over each verdict's (GAN seed, classifier seed) pairs; differences in "
                    "points, ± their standard error. Each table below has every condition, its budget and its machine.")
     for v in verdicts:
-        with st.expander(f"Verdict on {v['setting']}: " + ("; ".join(v["verdict"]) or "no GAN condition"),
+        # The verdict's text names the condition ("gan: ..."); the title names the method that trained it.
+        said = "; ".join(t.removeprefix("gan: ") for t in v["verdict"]) or "no GAN condition"
+        with st.expander(f"{v['gan']} on {v['setting']}: {said}",
                          expanded=not answer and v["trained"].startswith("converged")):
             st.caption(v["caption"])
             if not v["trained"].startswith("converged"):

@@ -230,7 +230,7 @@ def test_the_verdict_summary_answers_which_gan_beats_the_best_fix_per_setting(tm
                         "vs_imbalanced_acsa_word": "better"}]
         pd.DataFrame(rows).to_csv(tmp_path / f"verdict-{name}.csv", index=False)
 
-    table("a", "Pair A", 0.90, -0.05, 0.01, "worse")
+    table("a", "Pair A (0, minority)", 0.90, -0.05, 0.01, "worse")
     table("b", "Pair A", 0.93, -0.02, 0.01, "within noise")
     table("c", "Pair B", 0.97, 0.02, 0.005, "better", steps=10)  # below its budget: listed, not counted
     df, said = tx.verdict_summary(tx.verdict_tables(tmp_path))
