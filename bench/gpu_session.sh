@@ -148,10 +148,8 @@ log "main phase: $MAIN s, $SLOTS jobs at once"
 # pairs' plain rows, 2026-12-05; their four option rows under bf16 on a Xeon, 2026-12-05), beside bagan's three
 # MNIST step rows at 18,500, its binary plain rows (2026-12-05, ~85 min each at 1 thread beside one other job) and
 # its four binary option rows (bf16 on the Xeon, 47-53 min each, 2026-12-05): every quality row is at its budget.
-# A verdict starts only with 8 minutes left (it trains a GAN to its budget, then classifiers).
-# bagan_gp's binary verdicts.
-has bagan_gp && verd fashion-bagan_gp --dataset fashion_mnist --method bagan_gp $VD
-has bagan_gp && verd mnist-bagan_gp --dataset mnist --method bagan_gp $VD
+# A verdict starts only with 8 minutes left (it trains a GAN to its budget, then classifiers). bagan_gp's binary
+# verdicts ran on the CPU (bf16 on the Xeon, 2026-12-05: 2 x 42 min of GAN training a pair, two pairs side by side).
 # BAGAN on MNIST step still improved at 20,000 steps on the H200 (about 110 steps/s a process, 3 min): on to 40,000.
 # --run-to-max: its FID rises from the autoencoder's start for the first ~2,000 steps, so the rule alone stops it at
 # step 0.

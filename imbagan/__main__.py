@@ -21,6 +21,12 @@ from imbagan import catalog, runs
 from imbagan.config import CHOICES, FIELD_HELP, TrainConfig, measured_defaults
 
 
+def choices_metavar(choices) -> str | None:
+    """argparse lists choices joined by commas, so DiffAugment's policies ("color,translation,cutout",
+    "translation") read as one jumble; where a choice holds a comma they are joined by "|" instead."""
+    return "{" + "|".join(map(str, choices)) + "}" if any("," in str(c) for c in choices) else None
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field, typed and documented from the dataclass itself."""
     hints = typing.get_type_hints(TrainConfig)
@@ -35,7 +41,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         if f.name == "method":
             p.add_argument(flag, choices=catalog.method_names(), default=None, help=help_)
         elif f.name in CHOICES:
-            p.add_argument(flag, choices=CHOICES[f.name], default=None, help=help_)
+            p.add_argument(flag, choices=CHOICES[f.name], default=None, help=help_, metavar=choices_metavar(CHOICES[f.name]))
         elif hint is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         elif typing.get_origin(hint) is tuple:
@@ -53,7 +59,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         flag, default = "--" + name.replace("_", "-"), spec["default"]
         help_ = f"{', '.join(owners[name])}: {spec.get('help', '')} (default: {default})"
         if "choices" in spec:
-            p.add_argument(flag, choices=spec["choices"], default=None, help=help_)
+            p.add_argument(flag, choices=spec["choices"], default=None, help=help_,
+                           metavar=choices_metavar(spec["choices"]))
         elif isinstance(default, tuple):
             p.add_argument(flag, type=int, nargs="*", default=None, metavar="N", help=help_)
         else:

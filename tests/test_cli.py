@@ -16,6 +16,12 @@ def test_help_everywhere(capsys):
         assert e.value.code == 0
     out = capsys.readouterr().out
     assert "--imbalance" in out and "imbalance ratio" in out and "--method" in out
+    # A choice that holds commas (DiffAugment's policies) is listed with "|" between choices, not run together.
+    from imbagan.config import DIFFAUGMENT_POLICIES
+
+    assert "color,translation,cutout" in DIFFAUGMENT_POLICIES
+    assert "--diffaugment {" + "|".join(DIFFAUGMENT_POLICIES) + "}" in out
+    assert "--device {auto,cpu,cuda,mps}" in out  # plain choices keep argparse's own listing
 
 
 def test_train_runs_balance_in_the_foreground(tmp_path, capsys):
