@@ -308,13 +308,15 @@ def answer(tables: list[dict]) -> str | None:
                 + ("" if u == head else
                    f"; beside its own untreated classifier, {pct(r['acsa_imbalanced'])}%")
                 + ")" for (_, r), u in zip(ok.iterrows(), untreated)]
-        parts.append(f"on {t['scenario']}, ACSA of the untreated classifier {pct(first['acsa_imbalanced'])}% "
+        parts.append(f"- **{t['scenario']}**: ACSA of the untreated classifier {pct(first['acsa_imbalanced'])}% "
                      f"(rarest class recall {first['recall_imbalanced']:.2f}); topped up by a converged GAN: "
                      + ", ".join(said))
     if not parts:
         return None
-    return ("**The short answer, from GANs trained to their measured budgets:** " + "; ".join(parts) + ". Whether a "
-            "GAN also beats the cheapest fix (logit adjustment) is each run's verdict on the Evaluate page.")
+    # One bullet a scenario: run together with semicolons, four scenarios made one 120-word sentence.
+    return ("**The short answer, from GANs trained to their measured budgets** (one GAN seed and one classifier seed "
+            "each; whether a GAN also beats the cheapest fix is the verdicts' question, above, and each run's on the "
+            "Evaluate page):\n\n" + "\n".join(p + "." for p in parts))
 
 
 # bench/quality.py's option rows: what the table's "diffaugment" and "lecam" rows set (its OPTIONS).
