@@ -434,7 +434,9 @@ def precision_note(precision) -> str:
 
 
 def verdict_tables(folder) -> list[dict]:
-    """bench/verdict.py's tables, one entry per file: {"setting", "table", "trained", "verdict", "caption", "path"}.
+    """bench/verdict.py's tables, one entry per file: {"setting", "table", "trained", "verdict", "caption", "path"},
+    and for ``verdict_summary`` the CSV as read ("frame"), the GAN's label ("gan") and the setting with its imbalance
+    ("scenario").
 
     ``trained`` says whether the GAN trained for at least its method's measured budget (``gan_steps``; a table
     written before that column existed reads its steps from the budget text); "table" has one row per condition:
@@ -487,10 +489,10 @@ def verdict_summary(tables: list[dict]) -> tuple["pd.DataFrame", str]:
     """One row per (setting, GAN condition) of ``verdict_tables``' tables, and the sentence that answers issue 21's
     question: which GAN, if any, beats the best cheap fix beyond noise, per setting, and by how much.
 
-    Rows: the setting, the GAN, whether it trained to its budget, the untreated classifier's ACSA, the best cheap fix
-    and its ACSA, the topped-up set's ACSA (mean ± std over the (GAN seed, classifier seed) pairs) and the two paired
-    differences in points (± standard error, with imbagan.verdict's word). Only GANs trained to their budget count
-    in the sentence; the others stay in the table, marked."""
+    Columns: the setting, the GAN, its paired difference from the best cheap fix in points (± standard error, with
+    imbagan.verdict's word), the fix and its ACSA, the topped-up set's ACSA, the untreated classifier's, the
+    difference from it, and whether the GAN trained to its budget; ACSA as mean ± std over the (GAN seed, classifier
+    seed) pairs. Only GANs trained to their budget count in the sentence; the others stay in the table, marked."""
     import re
 
     import pandas as pd
@@ -506,7 +508,8 @@ def verdict_summary(tables: list[dict]) -> tuple["pd.DataFrame", str]:
         if d is None or d != d:
             return None
         se = r.get(f"vs_{ref}_acsa_se")
-        return {"diff": float(d), "se": None if se is None or se != se else float(se), "word": r.get(f"vs_{ref}_acsa_word")}
+        return {"diff": float(d), "se": None if se is None or se != se else float(se),
+                "word": r.get(f"vs_{ref}_acsa_word")}
 
     rows = []
     for t in tables:
@@ -518,8 +521,8 @@ def verdict_summary(tables: list[dict]) -> tuple["pd.DataFrame", str]:
             gan = t["gan"] if r["condition"] == "gan" else f"{t['gan']} ({r['condition']})"
             # The answer first (the page is narrow): the GAN against the best fix, then what it rests on.
             # "Fashion-MNIST sandal vs sneaker, binary IR 100": the classes' parentheses stay in the tables below.
-            rows.append({"setting": re.sub(r" \([^)]*\)", "", t["scenario"]), "GAN": gan, "vs the best fix (points)": verdict.cell(ok),
-                         "best cheap fix": f"{best} {acsa(v, best)}",
+            rows.append({"setting": re.sub(r" \([^)]*\)", "", t["scenario"]), "GAN": gan,
+                         "vs the best fix (points)": verdict.cell(ok), "best cheap fix": f"{best} {acsa(v, best)}",
                          "topped up by the GAN (%)": acsa(v, r["condition"]),
                          "untreated ACSA (%)": acsa(v, "imbalanced"),
                          "vs untreated (points)": verdict.cell(diff(r, "imbalanced")), "trained": t["trained"],
