@@ -274,10 +274,11 @@ def precision_of(dirs: list[Path], device: str) -> str:
     """The ``precision`` column: what the GANs trained in (their status.json; "?" where a run does not say) and
     what the classifiers trained in (imbagan.classifiers.fit's "auto": bf16 where the device has it natively),
     e.g. "GAN bf16, classifiers bf16". Tables from different machines then say why their numbers may differ."""
-    from imbagan.batches import native_bf16, resolve_device
+    from imbagan.batches import resolve_device
+    from imbagan.classifiers import trains_in_bf16
 
     gans = sorted({str(runs.read_status(d).get("precision") or "?") for d in dirs})
-    clf = "bf16" if native_bf16(resolve_device(device)) else "fp32"
+    clf = "bf16" if trains_in_bf16("auto", resolve_device(device)) else "fp32"
     return f"GAN {'/'.join(gans)}, classifiers {clf}"
 
 

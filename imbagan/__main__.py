@@ -41,7 +41,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         if f.name == "method":
             p.add_argument(flag, choices=catalog.method_names(), default=None, help=help_)
         elif f.name in CHOICES:
-            p.add_argument(flag, choices=CHOICES[f.name], default=None, help=help_, metavar=choices_metavar(CHOICES[f.name]))
+            p.add_argument(flag, choices=CHOICES[f.name], default=None, help=help_,
+                           metavar=choices_metavar(CHOICES[f.name]))
         elif hint is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         elif typing.get_origin(hint) is tuple:

@@ -319,6 +319,11 @@ def fit_many(jobs: Sequence[Job], num_classes: int, *, arch: str = "cnn", width:
     return out  # type: ignore[return-value]
 
 
+def trains_in_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``fit`` trains under bf16 autocast: asked for, or "auto" on a device with native bf16."""
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+
+
 def _fit_pass(jobs: Sequence[Job], k: int, arch: str, width: int, steps: int, bs: int, lr: float,
               precision: str, report_every: int, on_report: Callable[[int, Tensor], None]) -> list[Classifier]:
     device = jobs[0].x.device
@@ -330,7 +335,7 @@ def _fit_pass(jobs: Sequence[Job], k: int, arch: str, width: int, steps: int, bs
         nets.append(build_classifier(arch, c, k, width))
     model = _Stacked(nets).to(device).to(memory_format=torch.channels_last)
     model.train()
-    bf16 = precision == "bf16" or (precision == "auto" and native_bf16(device))
+    bf16 = trains_in_bf16(precision, device)
     # One set on the device, with offsets; (steps, M, B) global indices of every batch of every job.
     x_all = torch.cat([j.x for j in jobs])
     y_all = torch.cat([j.y for j in jobs])

@@ -195,9 +195,9 @@ def test_a_verdict_table_records_what_precision_its_gans_and_classifiers_trained
         d = runs.create(starting_config(dataset="digits", method="cagan", seed=seed), tmp_path / "runs")
         runs.StatusWriter(d).update(state="done", **({"precision": prec} if prec else {}))
         dirs.append(d)
-    monkeypatch.setattr("imbagan.batches.native_bf16", lambda device: False)
+    monkeypatch.setattr("imbagan.classifiers.native_bf16", lambda device: False)
     assert b.precision_of(dirs[:1], "cpu") == "GAN bf16, classifiers fp32"
-    monkeypatch.setattr("imbagan.batches.native_bf16", lambda device: True)
+    monkeypatch.setattr("imbagan.classifiers.native_bf16", lambda device: True)
     assert b.precision_of(dirs, "cpu") == "GAN ?/bf16/fp32, classifiers bf16"
     row = {"condition": "imbalanced", "acsa_mean": 0.9, "acsa_std": 0.01, "minority_recall_mean": 0.8,
            "minority_recall_std": 0.02, "seeds": 6, "method": "cagan", "dataset": "mnist", "setting": "MNIST 5 vs 6",

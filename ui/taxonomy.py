@@ -427,6 +427,11 @@ def with_options(options) -> str:
     return label + (f" ({changed})" if changed else "")
 
 
+def _pm(mean, std) -> str:
+    """A verdict table's cell: "90.0 ± 1.0" in %, "—" where the mean is missing."""
+    return "—" if mean != mean else f"{pct(mean)} ± {pct(std)}"
+
+
 def precision_note(precision) -> str:
     """", in GAN bf16, classifiers fp32" for a verdict table's caption; "" for a table written before bench/verdict.py
     recorded its precision."""
@@ -458,26 +463,23 @@ def verdict_tables(folder) -> list[dict]:
         if steps is None or steps != steps:
             found = re.search(r"(\d+) steps", str(first.get("budget", "")))
             steps = int(found.group(1)) if found else None
-        pm = lambda m, s: "—" if m != m else f"{pct(m)} ± {pct(s)}"  # noqa: E731
         table = pd.DataFrame({
             "training set": v["condition"],
-            "ACSA (%)": [pm(m, s) for m, s in zip(v["acsa_mean"], v["acsa_std"])],
-            "minority recall (%)": [pm(m, s) for m, s in zip(v["minority_recall_mean"], v["minority_recall_std"])],
+            "ACSA (%)": [_pm(m, s) for m, s in zip(v["acsa_mean"], v["acsa_std"])],
+            "minority recall (%)": [_pm(m, s) for m, s in zip(v["minority_recall_mean"], v["minority_recall_std"])],
             "pairs": v.get("seeds"),
         })
         said = [t for t in v.get("verdict", pd.Series(dtype=str)).dropna().astype(str)]
         # Tables written before the imbalance column were all bench/verdict.py's binary settings.
         imbalance = first.get("imbalance")
         imbalance = imbalance if isinstance(imbalance, str) else f"binary IR {first.get('ir', 100):g}"
+        setting, gan = first.get("setting"), f"{first['method']}{with_options(first.get('options'))}"
+        extra = [] if imbalance in str(setting) else [imbalance]  # a multi-class setting names its imbalance
         out.append({"setting": str(first.get("setting", path.stem)), "table": table, "path": path, "frame": v,
-                    "gan": f"{first['method']}{with_options(first.get('options'))}",
-                    "scenario": (f"{first.get('setting')}"
-                                 f"{'' if imbalance in str(first.get('setting')) else ', ' + imbalance}"),
+                    "gan": gan, "scenario": ", ".join([str(setting), *extra]),
                     "trained": trained_text(str(first["method"]), str(first["dataset"]), steps),
                     "verdict": said,
-                    "caption": (f"{first.get('setting')}"
-                                f"{'' if imbalance in str(first.get('setting')) else ' · ' + imbalance}"
-                                f" · {first['method']}{with_options(first.get('options'))} · "
+                    "caption": (" · ".join([str(setting), *extra, gan]) + " · "
                                 f"budget {first.get('budget')} · measured {first.get('date')} on "
                                 f"{first.get('machine')}{precision_note(first.get('precision'))} "
                                 f"(load average {first.get('load_avg_start')})")})
@@ -501,7 +503,7 @@ def verdict_summary(tables: list[dict]) -> tuple["pd.DataFrame", str]:
 
     def acsa(v, name) -> str:
         got = v[v["condition"] == name]
-        return "—" if got.empty else f"{pct(got['acsa_mean'].iloc[0])} ± {pct(got['acsa_std'].iloc[0])}"
+        return "—" if got.empty else _pm(got["acsa_mean"].iloc[0], got["acsa_std"].iloc[0])
 
     def diff(r, ref) -> dict | None:
         d = r.get(f"vs_{ref}_acsa_diff")
